@@ -1,0 +1,89 @@
+# stylex — build, test, benchmark.
+#
+#   make            library, Lua module and host into build/
+#   make test       installs missing Debian packages (as root), builds, runs every test
+#   make asan       the same tests under AddressSanitizer + UBSan (build/asan/)
+#   make bench      kernel and training-step benchmarks
+#   make deps       installs the Debian packages stylex needs (or says which)
+#
+# Layers (see docs/architecture.md): lib/core (tensors, autograd, threads) <-
+# lib/ops (differentiable ops) <- lib/nn, lib/io, lib/models <- lib/lua (the
+# binding) <- lib/host (the stylex executable) and lua/ (scripts' library).
+
+BUILD   ?= build
+CC      ?= cc
+OPT     ?= -O3 -march=native
+SAN     ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -ffp-contract=off -fPIC -Wall -Wextra -Wshadow \
+           -Wno-unused-parameter -Iinclude -I/usr/include/lua5.4 $(SAN)
+LDFLAGS += $(SAN)
+LIBS    := -lopenblas -lpng -lz -lm -lpthread
+LUALIBS := -llua5.4 -l:liblua5.4-cjson.so.0
+
+CORE_SRC := $(wildcard lib/core/*.c lib/ops/*.c lib/nn/*.c lib/io/*.c lib/models/*.c)
+BIND_SRC := $(wildcard lib/lua/*.c)
+LUA_SRC  := $(sort $(wildcard lua/stylex/*.lua))
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+BIND_OBJ := $(BIND_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lua_embedded.o
+HOST_OBJ := $(BUILD)/obj/lib/host/main.o
+CTEST_SRC := $(wildcard tests/c/test_*.c)
+CTEST_BIN := $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+HEADERS  := $(wildcard include/*.h include/stylex/*.h lib/*/*.h)
+
+.PHONY: all deps test test-c test-lua asan bench clean
+all: $(BUILD)/libstylex.a $(BUILD)/libstylex.so $(BUILD)/stylex.so $(BUILD)/stylex
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# The Lua half of the module (lua/stylex/*.lua) is compiled into the binary,
+# so `require "stylex"` needs nothing but the .so on package.cpath.
+$(BUILD)/gen/lua_embedded.c: $(LUA_SRC) scripts/embed_lua.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed_lua.sh $(LUA_SRC) > $@
+$(BUILD)/obj/lua_embedded.o: $(BUILD)/gen/lua_embedded.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libstylex.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/libstylex.so: $(CORE_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
+# Lua C module: luaopen_stylex; the Lua interpreter provides the lua_* symbols.
+$(BUILD)/stylex.so: $(BIND_OBJ) $(CORE_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/stylex: $(HOST_OBJ) $(BIND_OBJ) $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LUALIBS) $(LIBS) -Wl,-E
+
+$(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(BUILD)/libstylex.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/c $< -o $@ $(LDFLAGS) $(BUILD)/libstylex.a $(LIBS)
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libstylex.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libstylex.a $(LIBS)
+
+deps:
+	@sh scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory test-c test-lua
+
+test-c: $(CTEST_BIN)
+	@sh tests/run_c.sh $(CTEST_BIN)
+
+test-lua: all
+	@sh tests/run_lua.sh $(BUILD)/stylex
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test-c test-lua
+
+bench: deps $(BENCH_BIN) all
+	@for b in $(BENCH_BIN); do $$b || exit 1; done
+
+clean:
+	rm -rf build

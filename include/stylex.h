@@ -1,0 +1,13 @@
+/*
+ * stylex.h — the whole C API of stylex: tensors, autograd and ops.
+ * See docs/c-api.md. Everything is prefixed sx_; functions return a status
+ * (sx_status) or a new reference / NULL, with sx_last_error() saying why.
+ */
+#ifndef STYLEX_H
+#define STYLEX_H
+
+#include "stylex/tensor.h"
+#include "stylex/autograd.h"
+#include "stylex/ops.h"
+
+#endif

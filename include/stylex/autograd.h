@@ -1,0 +1,51 @@
+/*
+ * stylex/autograd.h — define-by-run reverse-mode differentiation.
+ *
+ * Every op that sees an input with requires_grad (while grad mode is on)
+ * records a node on its output: the op, retained inputs, saved constants.
+ * A graph lives exactly as long as the tensors that reference it; freeing the
+ * last output frees the graph.
+ *
+ * Backward formulas are written with the library's own differentiable ops, so
+ * with create_graph the gradients are themselves differentiable (R1 needs this).
+ */
+#ifndef STYLEX_AUTOGRAD_H
+#define STYLEX_AUTOGRAD_H
+
+#include "stylex/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Grad mode (per thread, default on). set returns the previous value. */
+bool sx_grad_enabled(void);
+bool sx_set_grad_enabled(bool on);
+
+/* Marks a leaf as requiring (or not) a gradient. Fails on a non-leaf. */
+sx_status sx_tensor_set_requires_grad(sx_tensor *t, bool on);
+/* Drops t->grad. */
+void sx_tensor_zero_grad(sx_tensor *t);
+
+/*
+ * Gradients of sum_k <outputs[k], grad_outputs[k]> with respect to inputs.
+ * grad_outputs may be NULL (then every output must have one element and its
+ * gradient is 1). results[i] receives a new reference, or NULL when inputs[i]
+ * does not influence the outputs and allow_unused is set (else an error).
+ * With create_graph the results carry a graph of their own.
+ */
+sx_status sx_grad(int n_outputs, sx_tensor *const *outputs, sx_tensor *const *grad_outputs,
+                  int n_inputs, sx_tensor *const *inputs, bool create_graph, bool allow_unused,
+                  sx_tensor **results);
+
+/* Accumulates d(output)/d(leaf) into leaf->grad for every leaf requiring grad.
+ * grad_output may be NULL for a one-element output. */
+sx_status sx_backward(sx_tensor *output, sx_tensor *grad_output, bool create_graph);
+
+/* The name of the op that made t ("" for a leaf). */
+const char *sx_tensor_op_name(const sx_tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

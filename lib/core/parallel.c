@@ -1,0 +1,213 @@
+/*
+ * lib/core/parallel.c — the library's one thread pool, and sgemm on top of it.
+ *
+ * OpenBLAS is pinned to one thread and every parallel loop (kernels' batch
+ * splits, large sgemms split by columns) goes through sx_parallel_for, so the
+ * two never compete for the cores. Workers sleep on a condition variable
+ * between jobs; the calling thread runs the first chunk itself.
+ */
+#include <cblas.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_THREADS 64
+
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t pool_done = PTHREAD_COND_INITIALIZER;
+static int pool_started;        /* worker threads running */
+static int pool_threads = 1;    /* threads used by parallel loops, caller included */
+static unsigned long pool_generation;
+static int pool_pending;        /* chunks of the current job not yet finished */
+
+static struct {
+    sx_range_fn fn;
+    void *ctx;
+    int64_t n;
+    int chunks;
+} job;
+
+static _Thread_local int thread_index = 0;
+static _Thread_local int in_parallel = 0;
+
+int sx_thread_index(void) { return thread_index; }
+
+static void run_chunk(int c)
+{
+    int64_t begin = job.n * c / job.chunks, end = job.n * (c + 1) / job.chunks;
+    if (begin < end) job.fn(job.ctx, begin, end, c);
+}
+
+static void *worker_main(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    thread_index = me;
+    in_parallel = 1;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&pool_mu);
+    for (;;) {
+        while (pool_generation == seen) pthread_cond_wait(&pool_wake, &pool_mu);
+        seen = pool_generation;
+        if (me >= job.chunks) continue;
+        pthread_mutex_unlock(&pool_mu);
+        run_chunk(me);
+        pthread_mutex_lock(&pool_mu);
+        if (--pool_pending == 0) pthread_cond_signal(&pool_done);
+    }
+    return NULL;
+}
+
+static void pool_init(void)
+{
+    openblas_set_num_threads(1);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *env = getenv("SX_NUM_THREADS");
+    if (env && atoi(env) > 0) n = atoi(env);
+    if (n < 1) n = 1;
+    if (n > MAX_THREADS) n = MAX_THREADS;
+    pool_threads = (int)n;
+}
+
+/* Starts workers up to `want` (caller excluded); returns how many run. */
+static int pool_ensure_workers(int want)
+{
+    while (pool_started < want) {
+        pthread_t th;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&th, &attr, worker_main, (void *)(intptr_t)(pool_started + 1));
+        pthread_attr_destroy(&attr);
+        if (rc != 0) break;
+        pool_started++;
+    }
+    return pool_started;
+}
+
+int sx_num_threads(void)
+{
+    pthread_once(&pool_once, pool_init);
+    return pool_threads;
+}
+
+void sx_set_num_threads(int n)
+{
+    pthread_once(&pool_once, pool_init);
+    if (n < 1) n = 1;
+    if (n > MAX_THREADS) n = MAX_THREADS;
+    pool_threads = n;
+}
+
+void sx_parallel_for(int64_t n, int64_t grain, sx_range_fn fn, void *ctx)
+{
+    if (n <= 0) return;
+    pthread_once(&pool_once, pool_init);
+    if (grain < 1) grain = 1;
+    int64_t chunks = n / grain;
+    if (chunks > pool_threads) chunks = pool_threads;
+    if (chunks <= 1 || in_parallel) {
+        fn(ctx, 0, n, thread_index);
+        return;
+    }
+    pthread_mutex_lock(&pool_mu);
+    int workers = pool_ensure_workers((int)chunks - 1);
+    if (chunks > workers + 1) chunks = workers + 1;
+    if (chunks <= 1) {
+        pthread_mutex_unlock(&pool_mu);
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    job.fn = fn;
+    job.ctx = ctx;
+    job.n = n;
+    job.chunks = (int)chunks;
+    pool_pending = (int)chunks - 1;
+    pool_generation++;
+    pthread_cond_broadcast(&pool_wake);
+    pthread_mutex_unlock(&pool_mu);
+
+    in_parallel = 1;
+    run_chunk(0);
+    in_parallel = 0;
+
+    pthread_mutex_lock(&pool_mu);
+    while (pool_pending > 0) pthread_cond_wait(&pool_done, &pool_mu);
+    pthread_mutex_unlock(&pool_mu);
+}
+
+/* ---------------------------------------------------------------- scratch */
+
+static struct {
+    float *p;
+    size_t cap;
+} scratch[MAX_THREADS][SX_SCRATCH_SLOTS];
+
+float *sx_scratch(int thread, int slot, size_t count)
+{
+    if (thread < 0 || thread >= MAX_THREADS || slot < 0 || slot >= SX_SCRATCH_SLOTS) return NULL;
+    if (scratch[thread][slot].cap < count) {
+        size_t cap = count + count / 4 + 16;
+        size_t bytes = (cap * sizeof(float) + 63) & ~(size_t)63;
+        float *p = aligned_alloc(64, bytes);
+        if (!p) {
+            sx_fail(SX_ENOMEM, "out of memory for a %zu-float scratch buffer", count);
+            return NULL;
+        }
+        free(scratch[thread][slot].p);
+        scratch[thread][slot].p = p;
+        scratch[thread][slot].cap = cap;
+    }
+    return scratch[thread][slot].p;
+}
+
+/* ---------------------------------------------------------------- sgemm */
+
+struct gemm_job {
+    bool ta, tb;
+    int64_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+};
+
+/* Each chunk computes a band of C's columns. */
+static void gemm_cols(void *vctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    struct gemm_job *g = vctx;
+    const float *B = g->tb ? g->B + begin * g->ldb : g->B + begin;
+    cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans,
+                (int)g->M, (int)(end - begin), (int)g->K, g->alpha, g->A, (int)g->lda, B, (int)g->ldb,
+                g->beta, g->C + begin, (int)g->ldc);
+}
+
+/* Each chunk computes a band of C's rows. */
+static void gemm_rows(void *vctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    struct gemm_job *g = vctx;
+    const float *A = g->ta ? g->A + begin : g->A + begin * g->lda;
+    cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans, g->tb ? CblasTrans : CblasNoTrans,
+                (int)(end - begin), (int)g->N, (int)g->K, g->alpha, A, (int)g->lda, g->B, (int)g->ldb,
+                g->beta, g->C + begin * g->ldc, (int)g->ldc);
+}
+
+void sx_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+              int64_t ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    struct gemm_job g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
+    /* Below ~4 MFLOP the thread hand-off costs more than it saves. */
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    if (flops < 4e6 || in_parallel) {
+        gemm_rows(&g, 0, M, 0);
+        return;
+    }
+    if (N >= M) sx_parallel_for(N, 64, gemm_cols, &g);
+    else sx_parallel_for(M, 64, gemm_rows, &g);
+}
