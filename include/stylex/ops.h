@@ -90,6 +90,12 @@ sx_tensor *sx_conv2d_weight(sx_tensor *x, sx_tensor *gy, int kh, int kw, const s
  * the 2-D filter f [fh, fw], keep every `down`-th pixel. f gets no gradient. */
 sx_tensor *sx_upfirdn2d(sx_tensor *x, sx_tensor *f, int up, int down, const int pad[4]);
 
+/* ---- pooling (k x k windows, stride k; H and W must be multiples of k) */
+sx_tensor *sx_max_pool2d(sx_tensor *x, int k);
+sx_tensor *sx_avg_pool2d(sx_tensor *x, int k);
+/* Zeroes each element with probability p (global RNG) and scales the rest by 1/(1-p). */
+sx_tensor *sx_dropout(sx_tensor *x, float p);
+
 /* ---- classification and losses (class dimension is the last) */
 sx_tensor *sx_softmax(sx_tensor *x, int dim);
 sx_tensor *sx_log_softmax(sx_tensor *x, int dim);

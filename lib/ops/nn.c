@@ -108,3 +108,58 @@ static sx_tensor *mean_of(sx_tensor *(*f)(sx_tensor *), const char *fn, sx_tenso
 sx_tensor *sx_l1_loss(sx_tensor *a, sx_tensor *b) { return mean_of(sx_abs, "l1_loss", a, b); }
 
 sx_tensor *sx_mse_loss(sx_tensor *a, sx_tensor *b) { return mean_of(sx_square, "mse_loss", a, b); }
+
+/* ---------------------------------------------------------------- pooling, dropout */
+
+/* x [N,C,H,W] -> windows [N,C,H/k,W/k,k*k] (a copy; differentiable). */
+static sx_tensor *windows(const char *fn, sx_tensor *x, int k)
+{
+    if (!sx_check_arg(fn, 1, x)) return NULL;
+    char s[96];
+    if (x->ndim != 4 || k < 1 || x->shape[2] % k || x->shape[3] % k) {
+        sx_fail(SX_EINVAL, "%s: expects [N, C, H, W] with H and W multiples of %d, got %s", fn, k,
+                sx_shape_str(x, s, sizeof s));
+        return NULL;
+    }
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2] / k, W = x->shape[3] / k;
+    sx_tensor *a = sx_reshape(x, 6, (int64_t[]){N, C, H, k, W, k});
+    sx_tensor *b = a ? sx_permute(a, (int[]){0, 1, 2, 4, 3, 5}) : NULL;
+    sx_tensor *c = b ? sx_reshape(b, 5, (int64_t[]){N, C, H, W, (int64_t)k * k}) : NULL;
+    sx_tensor_free(a);
+    sx_tensor_free(b);
+    return c;
+}
+
+sx_tensor *sx_max_pool2d(sx_tensor *x, int k)
+{
+    sx_tensor *w = windows("max_pool2d", x, k);
+    sx_tensor *o = w ? sx_max(w, 4, false) : NULL;
+    sx_tensor_free(w);
+    return o;
+}
+
+sx_tensor *sx_avg_pool2d(sx_tensor *x, int k)
+{
+    sx_tensor *w = windows("avg_pool2d", x, k);
+    int dim = 4;
+    sx_tensor *o = w ? sx_mean(w, 1, &dim, false) : NULL;
+    sx_tensor_free(w);
+    return o;
+}
+
+sx_tensor *sx_dropout(sx_tensor *x, float p)
+{
+    if (!sx_check_arg("dropout", 1, x)) return NULL;
+    if (!(p >= 0.0f && p < 1.0f)) {
+        sx_fail(SX_EINVAL, "dropout: probability %g outside [0, 1)", p);
+        return NULL;
+    }
+    if (p == 0.0f) return sx_tensor_retain(x);
+    sx_tensor *mask = sx_tensor_empty(x->ndim, x->shape);
+    if (!mask) return NULL;
+    float *m = sx_tensor_data(mask), keep = 1.0f / (1.0f - p);
+    for (int64_t i = 0; i < sx_tensor_numel(mask); i++) m[i] = sx_rng_uniform() < p ? 0.0f : keep;
+    sx_tensor *o = sx_mul(x, mask);
+    sx_tensor_free(mask);
+    return o;
+}

@@ -360,6 +360,41 @@ static void test_losses(void)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sx_tensor_free(all[i]);
 }
 
+/* ---------------------------------------------------------------- pooling, dropout */
+
+static sx_tensor *f_maxpool(sx_tensor *const *x, void *ctx) { return sx_max_pool2d(x[0], 2); }
+static sx_tensor *f_avgpool(sx_tensor *const *x, void *ctx) { return sx_avg_pool2d(x[0], 2); }
+
+static void test_pooling(void)
+{
+    sx_tensor *x = leaf(90, 4, SHAPE(2, 3, 4, 6), false);
+    GRADCHECK("max_pool2d", f_maxpool, NULL, 1, &x);
+    GRADCHECK("avg_pool2d", f_avgpool, NULL, 1, &x);
+    GRADGRADCHECK("avg_pool2d", f_avgpool, NULL, 1, &x);
+    sx_tensor *a = sx_tensor_arange(16), *img = sx_reshape(a, 4, SHAPE(1, 1, 4, 4));
+    sx_tensor *mp = sx_max_pool2d(img, 2), *ap = sx_avg_pool2d(img, 2);
+    float got[4], want_max[4] = {5, 7, 13, 15}, want_avg[4] = {2.5f, 4.5f, 10.5f, 12.5f};
+    sx_tensor_copy_to(mp, got);
+    for (int i = 0; i < 4; i++) CHECK_NEAR(got[i], want_max[i], 0);
+    sx_tensor_copy_to(ap, got);
+    for (int i = 0; i < 4; i++) CHECK_NEAR(got[i], want_avg[i], 1e-6);
+    CHECK(sx_max_pool2d(img, 3) == NULL);
+
+    /* dropout keeps the mean and zeroes about p of the elements */
+    sx_tensor *ones = sx_tensor_ones(1, SHAPE(100000));
+    sx_manual_seed(5);
+    sx_tensor *d = sx_dropout(ones, 0.25f), *m = sx_mean(d, 0, NULL, false);
+    float mean;
+    sx_tensor_item(m, &mean);
+    CHECK_NEAR(mean, 1.0, 0.02);
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < 100000; i++) zeros += sx_tensor_data(d)[i] == 0.0f;
+    CHECK_NEAR(zeros / 1e5, 0.25, 0.01);
+    CHECK(sx_dropout(ones, 1.0f) == NULL);
+    sx_tensor *all[] = {x, a, img, mp, ap, ones, d, m};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sx_tensor_free(all[i]);
+}
+
 /* ---------------------------------------------------------------- engine */
 
 static void test_engine(void)
@@ -462,6 +497,7 @@ int main(void)
     RUN(test_shape_ops);
     RUN(test_matmul);
     RUN(test_losses);
+    RUN(test_pooling);
     RUN(test_engine);
     RUN(test_rng);
     return check_summary("test_gradcheck");
