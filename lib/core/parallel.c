@@ -23,6 +23,8 @@ static int pool_started;        /* worker threads running */
 static int pool_threads = 1;    /* threads used by parallel loops, caller included */
 static unsigned long pool_generation;
 static int pool_pending;        /* chunks of the current job not yet finished */
+static int pool_stopping;       /* set at exit: workers return */
+static pthread_t pool_workers[MAX_THREADS];
 
 static struct {
     sx_range_fn fn;
@@ -50,7 +52,8 @@ static void *worker_main(void *arg)
     unsigned long seen = 0;
     pthread_mutex_lock(&pool_mu);
     for (;;) {
-        while (pool_generation == seen) pthread_cond_wait(&pool_wake, &pool_mu);
+        while (pool_generation == seen && !pool_stopping) pthread_cond_wait(&pool_wake, &pool_mu);
+        if (pool_stopping) break;
         seen = pool_generation;
         if (me >= job.chunks) continue;
         pthread_mutex_unlock(&pool_mu);
@@ -58,11 +61,29 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&pool_mu);
         if (--pool_pending == 0) pthread_cond_signal(&pool_done);
     }
+    pthread_mutex_unlock(&pool_mu);
     return NULL;
+}
+
+static void scratch_free_all(void);
+
+/* At exit: stop and join the workers and free the scratch buffers, so leak
+ * checkers see a clean process. */
+static void pool_shutdown(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    pool_stopping = 1;
+    pthread_cond_broadcast(&pool_wake);
+    int n = pool_started;
+    pthread_mutex_unlock(&pool_mu);
+    for (int i = 0; i < n; i++) pthread_join(pool_workers[i], NULL);
+    pool_started = 0;
+    scratch_free_all();
 }
 
 static void pool_init(void)
 {
+    atexit(pool_shutdown);
     openblas_set_num_threads(1);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     const char *env = getenv("SX_NUM_THREADS");
@@ -76,13 +97,8 @@ static void pool_init(void)
 static int pool_ensure_workers(int want)
 {
     while (pool_started < want) {
-        pthread_t th;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&th, &attr, worker_main, (void *)(intptr_t)(pool_started + 1));
-        pthread_attr_destroy(&attr);
-        if (rc != 0) break;
+        if (pthread_create(&pool_workers[pool_started], NULL, worker_main, (void *)(intptr_t)(pool_started + 1)))
+            break;
         pool_started++;
     }
     return pool_started;
@@ -145,6 +161,16 @@ static struct {
     float *p;
     size_t cap;
 } scratch[MAX_THREADS][SX_SCRATCH_SLOTS];
+
+static void scratch_free_all(void)
+{
+    for (int t = 0; t < MAX_THREADS; t++)
+        for (int k = 0; k < SX_SCRATCH_SLOTS; k++) {
+            free(scratch[t][k].p);
+            scratch[t][k].p = NULL;
+            scratch[t][k].cap = 0;
+        }
+}
 
 float *sx_scratch(int thread, int slot, size_t count)
 {
