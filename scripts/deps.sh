@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs the Debian packages stylex needs, if any is missing. As root it runs
-# apt-get; otherwise it prints the exact command and fails.
+# apt-get; otherwise it prints the exact command and fails. python3-numpy is
+# for scripts/check_safetensors.py, which the tests run.
 set -e
-PKGS="build-essential lua5.4 liblua5.4-dev libopenblas-dev libpng-dev lua-cjson zlib1g-dev dataset-fashion-mnist"
+PKGS="build-essential lua5.4 liblua5.4-dev libopenblas-dev libpng-dev lua-cjson zlib1g-dev dataset-fashion-mnist python3-numpy"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -67,7 +67,7 @@ static int check_summary(const char *suite)
 
 /* ---------------------------------------------------------------- helpers */
 
-static sx_tensor *T(int ndim, const int64_t *shape, unsigned seed)
+__attribute__((unused)) static sx_tensor *T(int ndim, const int64_t *shape, unsigned seed)
 {
     sx_manual_seed(seed);
     return sx_tensor_randn(ndim, shape);
@@ -77,7 +77,7 @@ static sx_tensor *T(int ndim, const int64_t *shape, unsigned seed)
 #define NDIM(...) ((int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)))
 #define RANDN(seed, ...) T(NDIM(__VA_ARGS__), SHAPE(__VA_ARGS__), (seed))
 
-static double max_abs_diff(const sx_tensor *a, const sx_tensor *b)
+__attribute__((unused)) static double max_abs_diff(const sx_tensor *a, const sx_tensor *b)
 {
     if (!sx_tensor_same_shape(a, b)) return INFINITY;
     int64_t n = sx_tensor_numel(a);
@@ -114,7 +114,7 @@ static double project(sx_tensor *out, const float *r)
 /* Checks up to max_elems entries of each input's gradient (chosen evenly).
  * Inputs must be contiguous leaves; those with requires_grad are checked.
  * Returns the worst error relative to (atol + rtol*|numeric|), <= 1 passes. */
-static double gradcheck_ex(const char *what, check_fn f, void *ctx, int n, sx_tensor *const *xs, double eps,
+__attribute__((unused)) static double gradcheck_ex(const char *what, check_fn f, void *ctx, int n, sx_tensor *const *xs, double eps,
                            double atol, double rtol, int max_elems)
 {
     sx_tensor *out = f(xs, ctx);
@@ -231,7 +231,7 @@ static sx_tensor *gradgrad_fn(sx_tensor *const *xs, void *vctx)
     return total;
 }
 
-static double gradgradcheck_ex(const char *what, check_fn f, void *ctx, int n, sx_tensor *const *xs,
+__attribute__((unused)) static double gradgradcheck_ex(const char *what, check_fn f, void *ctx, int n, sx_tensor *const *xs,
                                double eps, double atol, double rtol, int max_elems)
 {
     struct gg_ctx c = {f, ctx, n};

@@ -1,0 +1,249 @@
+/*
+ * lib/lua/io.c — the Lua face of lib/io: checkpoints (sx.save, sx.load),
+ * images (sx.image.load, sx.image.save) and IDX files (sx.io.read_idx).
+ *
+ * Error convention (liolib's): when a file cannot be opened, read or written
+ * (SX_EIO) the function returns nil and the message, like io.open; a file
+ * whose content is corrupt, or a bad argument, raises a Lua error carrying the
+ * library's message. Success returns the value(s), or true for the savers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsx.h"
+
+#define LSX_ST_GUARD "stylex.SafetensorsGuard"
+
+/* nil, msg for I/O failures; a Lua error for everything else. */
+static int io_failure(lua_State *L, sx_status st)
+{
+    if (st == SX_EIO) {
+        lua_pushnil(L);
+        lua_pushstring(L, sx_last_error());
+        return 2;
+    }
+    return luaL_error(L, "%s", sx_last_error());
+}
+
+/* ---------------------------------------------------------------- sx.save */
+
+/* Metadata values are strings; numbers are written in the shortest form that
+ * reads back to the same number, booleans as "true"/"false". */
+static const char *meta_string(lua_State *L, int key_idx, int val_idx)
+{
+    switch (lua_type(L, val_idx)) {
+    case LUA_TSTRING:
+        lua_pushvalue(L, val_idx);
+        break;
+    case LUA_TBOOLEAN:
+        lua_pushstring(L, lua_toboolean(L, val_idx) ? "true" : "false");
+        break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, val_idx)) {
+            lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, val_idx));
+        } else {
+            lua_Number x = lua_tonumber(L, val_idx);
+            char buf[48];
+            snprintf(buf, sizeof buf, "%.15g", (double)x);
+            if (strtod(buf, NULL) != (double)x) snprintf(buf, sizeof buf, "%.17g", (double)x);
+            lua_pushstring(L, buf);
+        }
+        break;
+    default:
+        luaL_error(L,
+                   "bad argument #3 to 'save' (metadata value for key '%s' is a %s; strings, numbers or "
+                   "booleans expected: encode tables first, e.g. with cjson.encode)",
+                   lua_tostring(L, key_idx), luaL_typename(L, val_idx));
+    }
+    return lua_tostring(L, -1);
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* sx.save(path, {name = tensor, ...} [, {key = value, ...}]) -> true | nil, msg.
+ * Tensors are written in name order (so equal inputs give equal files). */
+static int l_save(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+
+    int n = 0;
+    for (lua_pushnil(L); lua_next(L, 2); lua_pop(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            return luaL_error(L, "bad argument #2 to 'save' (tensor names must be strings, got a %s key)",
+                              luaL_typename(L, -2));
+        sx_tensor *t = lsx_to_tensor(L, -1);
+        if (!t)
+            return luaL_error(L, "bad argument #2 to 'save' (value for '%s' is %s, expected a live tensor)",
+                              lua_tostring(L, -2),
+                              luaL_testudata(L, -1, LSX_TENSOR) ? "a freed tensor" : luaL_typename(L, -1));
+        n++;
+    }
+    /* Scratch arrays are Lua userdata, so an error below cannot leak them. */
+    const char **names = lua_newuserdatauv(L, sizeof *names * (size_t)(n + 1), 0); /* 4 */
+    sx_tensor **tensors = lua_newuserdatauv(L, sizeof *tensors * (size_t)(n + 1), 0); /* 5 */
+    int i = 0;
+    for (lua_pushnil(L); lua_next(L, 2); lua_pop(L, 1)) names[i++] = lua_tostring(L, -2);
+    qsort(names, (size_t)n, sizeof *names, cmp_cstr);
+    for (i = 0; i < n; i++) {
+        lua_getfield(L, 2, names[i]);
+        tensors[i] = lsx_to_tensor(L, -1);
+        lua_pop(L, 1);
+    }
+
+    int n_meta = 0;
+    if (!lua_isnil(L, 3))
+        for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1)) {
+            if (lua_type(L, -2) != LUA_TSTRING)
+                return luaL_error(L, "bad argument #3 to 'save' (metadata keys must be strings, got a %s key)",
+                                  luaL_typename(L, -2));
+            n_meta++;
+        }
+    const char **keys = lua_newuserdatauv(L, sizeof *keys * (size_t)(n_meta + 1), 0);   /* 6 */
+    const char **values = lua_newuserdatauv(L, sizeof *values * (size_t)(n_meta + 1), 0); /* 7 */
+    lua_createtable(L, 0, n_meta); /* 8: key -> value as string, keeps the strings alive */
+    if (!lua_isnil(L, 3)) {
+        i = 0;
+        for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1)) {
+            keys[i++] = lua_tostring(L, -2);
+            meta_string(L, -2, -1);
+            lua_setfield(L, 8, lua_tostring(L, -3));
+        }
+        qsort(keys, (size_t)n_meta, sizeof *keys, cmp_cstr);
+        for (i = 0; i < n_meta; i++) {
+            lua_getfield(L, 8, keys[i]);
+            values[i] = lua_tostring(L, -1);
+            lua_pop(L, 1); /* still referenced by table 8 */
+        }
+    }
+
+    sx_status st = sx_safetensors_save(path, n, names, tensors, n_meta, keys, values);
+    if (st != SX_OK) return io_failure(L, st);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- sx.load */
+
+/* Owns an sx_safetensors while its content is turned into Lua values, so a
+ * Lua error part way (out of memory) frees it. */
+static int st_guard_gc(lua_State *L)
+{
+    sx_safetensors **box = luaL_checkudata(L, 1, LSX_ST_GUARD);
+    sx_safetensors_free(*box);
+    *box = NULL;
+    return 0;
+}
+
+/* sx.load(path) -> {name = tensor, ...}, {key = "value", ...} | nil, msg */
+static int l_load(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    sx_safetensors **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = NULL;
+    luaL_setmetatable(L, LSX_ST_GUARD);
+    sx_status st = sx_safetensors_load(path, box);
+    if (st != SX_OK) return io_failure(L, st);
+    sx_safetensors *c = *box;
+    lua_createtable(L, 0, c->n);
+    for (int i = 0; i < c->n; i++) {
+        lsx_push_tensor(L, sx_tensor_retain(c->tensors[i]), "load");
+        lua_setfield(L, -2, c->names[i]);
+    }
+    lua_createtable(L, 0, c->n_meta);
+    for (int i = 0; i < c->n_meta; i++) {
+        lua_pushstring(L, c->meta_values[i]);
+        lua_setfield(L, -2, c->meta_keys[i]);
+    }
+    sx_safetensors_free(c);
+    *box = NULL;
+    return 2;
+}
+
+/* ---------------------------------------------------------------- images, IDX */
+
+/* sx.image.load(path) -> tensor [C, H, W] in [0, 1] | nil, msg */
+static int l_image_load(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    sx_status st = sx_png_read(path, &ud->t);
+    if (st != SX_OK) return io_failure(L, st);
+    lsx_gc_pace(L);
+    return 1;
+}
+
+/* sx.image.save(tensor, path) -> true | nil, msg */
+static int l_image_save(lua_State *L)
+{
+    sx_tensor *t = lsx_check_tensor(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    sx_status st = sx_png_write(path, t);
+    if (st != SX_OK) return io_failure(L, st);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* sx.io.read_idx(path) -> tensor with the file's shape, raw values | nil, msg */
+static int l_read_idx(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    sx_status st = sx_idx_read(path, &ud->t);
+    if (st != SX_OK) return io_failure(L, st);
+    lsx_gc_pace(L);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- registration */
+
+static const luaL_Reg module_fns[] = {
+    {"save", l_save},
+    {"load", l_load},
+    {NULL, NULL},
+};
+
+static const luaL_Reg image_fns[] = {
+    {"load", l_image_load},
+    {"save", l_image_save},
+    {NULL, NULL},
+};
+
+static const luaL_Reg io_fns[] = {
+    {"read_idx", l_read_idx},
+    {NULL, NULL},
+};
+
+/* Adds fns to the sub-table `name` of the table at -1, creating it if needed
+ * (the Lua half of the library adds its own entries, e.g. sx.image.grid). */
+static void add_subtable(lua_State *L, const char *name, const luaL_Reg *fns)
+{
+    if (lua_getfield(L, -1, name) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, name);
+    }
+    luaL_setfuncs(L, fns, 0);
+    lua_pop(L, 1);
+}
+
+void lsx_open_io(lua_State *L)
+{
+    if (luaL_newmetatable(L, LSX_ST_GUARD)) {
+        lua_pushcfunction(L, st_guard_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, st_guard_gc);
+        lua_setfield(L, -2, "__close");
+    }
+    lua_pop(L, 1);
+    luaL_setfuncs(L, module_fns, 0);
+    add_subtable(L, "image", image_fns);
+    add_subtable(L, "io", io_fns);
+}
