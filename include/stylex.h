@@ -1,5 +1,6 @@
 /*
- * stylex.h — the whole C API of stylex: tensors, autograd and ops.
+ * stylex.h — the whole C API of stylex: tensors, autograd, ops, layers and
+ * optimisers, file formats, models.
  * See docs/c-api.md. Everything is prefixed sx_; functions return a status
  * (sx_status) or a new reference / NULL, with sx_last_error() saying why.
  */
@@ -9,5 +10,9 @@
 #include "stylex/tensor.h"
 #include "stylex/autograd.h"
 #include "stylex/ops.h"
+#include "stylex/nn.h"
+#include "stylex/io.h"
+#include "stylex/classifier.h"
+#include "stylex/stylegan.h"
 
 #endif

@@ -16,6 +16,7 @@
 #include "stylex.h"
 
 #define LSX_TENSOR "stylex.Tensor"
+#define LSX_VERSION "0.1.0" /* sx.version */
 
 typedef struct lsx_tensor {
     sx_tensor *t; /* owned reference; NULL once freed */
@@ -35,10 +36,78 @@ int lsx_check_shape(lua_State *L, int idx, int64_t *out, int max);
 /* Raises a Lua error with sx_last_error(). */
 int lsx_error(lua_State *L);
 
+/* Pushes a userdata holding no tensor yet (t == NULL), so that a Lua memory
+ * error cannot leak a C tensor; the caller then fills ud->t (the liolib
+ * pattern: a consistent empty object first). */
+lsx_tensor *lsx_new_tensor(lua_State *L);
+/* Finishes a call whose result was stored in ud->t (on top of the stack):
+ * raises "fn: <sx_last_error()>" if it is NULL, else paces the GC; returns 1. */
+int lsx_result(lua_State *L, lsx_tensor *ud, const char *fn);
+/* Raises "fn: <sx_last_error()>" (fn is not repeated if the message already
+ * starts with it). */
+int lsx_fail(lua_State *L, const char *fn);
+/* Tells Lua's GC about the tensor memory C allocated since the last call. */
+void lsx_gc_pace(lua_State *L);
+
+/* Strict scalar arguments: numbers only (no string coercion). */
+lua_Number lsx_check_number(lua_State *L, int idx);
+/* An integer (or an integral float) in [lo, hi]. */
+int64_t lsx_check_integer(lua_State *L, int idx, int64_t lo, int64_t hi);
+/* nil/none gives def; otherwise a boolean. */
+bool lsx_opt_bool(lua_State *L, int idx, bool def);
+/* A dimension argument: 1-based, negative counts from the end; returns it
+ * 0-based for a tensor of ndim dimensions, raising if out of range. */
+int lsx_check_dim(lua_State *L, int idx, int ndim);
+/* The same for a value d already read from argument idx (e.g. a table entry). */
+int lsx_dim_value(lua_State *L, int idx, lua_Integer d, int ndim);
+/* The tensor at idx, or for a (nested) table of numbers a new tensor made from
+ * it, which replaces the table at idx on the stack (so Lua owns it). */
+sx_tensor *lsx_check_tensor_like(lua_State *L, int idx);
+/* A non-empty list (table) of live tensors at idx, as a Lua-owned array of
+ * borrowed pointers (pushed on the stack); *n gets the count. */
+sx_tensor **lsx_check_tensor_list(lua_State *L, int idx, int *n);
+/* Raises unless idx is nil/none or a table whose keys are all in names
+ * (a NULL-terminated list); catches misspelt options. */
+void lsx_check_opts(lua_State *L, int idx, const char *const *names);
+
+/* Registers fns as methods of tensors (the table sx.Tensor) / as entries of
+ * the "stylex.Tensor" metatable. The module table must be at -1. */
+void lsx_add_methods(lua_State *L, const luaL_Reg *fns);
+void lsx_add_metamethods(lua_State *L, const luaL_Reg *fns);
+
+/* The module: returns the table `sx` (also registers the embedded
+ * lua/stylex/NAME.lua sources in package.preload). */
+int luaopen_stylex(lua_State *L);
+/* For hosts: puts "stylex" and the embedded "stylex.*" modules into
+ * package.preload, so any of them can be required first. */
+void lsx_preload(lua_State *L);
+
+/* A module userdata (metatable "stylex.Module", lib/lua/nn.c) holds one
+ * reference to an sx_module; its user value 1 is a cache table (parameter
+ * name -> tensor userdata; key 1: child name -> module userdata), so
+ * m:parameters() and m:child(name) return the same objects every time. */
+#define LSX_MODULE "stylex.Module"
+
+typedef struct lsx_module {
+    sx_module *m; /* owned reference; NULL once freed */
+} lsx_module;
+
+/* Pushes an empty module userdata (m == NULL) for the caller to fill (the
+ * liolib pattern, as lsx_new_tensor). */
+lsx_module *lsx_new_module(lua_State *L);
+/* Pushes a module userdata taking ownership of m; if m is NULL raises
+ * "fn: <sx_last_error()>". Bindings of models (classifier, generator, ...)
+ * use this so their modules get parameters(), state_dict(), etc. */
+void lsx_push_module(lua_State *L, sx_module *m, const char *fn);
+/* The module at argument idx; raises "bad argument #idx (module expected, got X)". */
+sx_module *lsx_check_module(lua_State *L, int idx);
+
 /* Each binding file registers its functions into the module table at -1. */
 void lsx_open_tensor(lua_State *L);
 void lsx_open_ops(lua_State *L);
 void lsx_open_autograd(lua_State *L);
 void lsx_open_io(lua_State *L);
+void lsx_open_nn(lua_State *L);
+void lsx_open_classifier(lua_State *L); /* after lsx_open_nn: adds to sx.nn.Module */
 
 #endif

@@ -138,8 +138,8 @@ function data.fashion_mnist(opts)
   end
   local dir = opts.dir or data.FASHION_MNIST_DIR
   local prefix = split == "train" and "train" or "t10k"
-  local images = sx.io.read_idx(dir .. "/" .. prefix .. "-images-idx3-ubyte.gz")
-  local labels = sx.io.read_idx(dir .. "/" .. prefix .. "-labels-idx1-ubyte.gz")
+  local images = assert(sx.io.read_idx(dir .. "/" .. prefix .. "-images-idx3-ubyte.gz"))
+  local labels = assert(sx.io.read_idx(dir .. "/" .. prefix .. "-labels-idx1-ubyte.gz"))
   local n = images:shape()[1]
   if labels:shape()[1] ~= n then
     error(string.format("fashion_mnist: %d images but %d labels in %s", n, labels:shape()[1], dir), 2)

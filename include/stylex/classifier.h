@@ -1,0 +1,76 @@
+/*
+ * stylex/classifier.h — the CNN classifier that StylEx explains.
+ *
+ * A compact VGG-style network for [N, C, R, R] images in [-1, 1]:
+ *   blocks b = 0..n_blocks-1: convs_per_block x (conv3x3 -> relu), then 2x2 max-pool;
+ *   flatten -> [dropout] -> FC(hidden) -> relu  (the "penultimate" features)
+ *   -> [dropout] -> FC(n_classes)               (logits)
+ * The forward can also return each block's last relu map (before pooling):
+ * the StylEx perceptual distance uses them, the Fréchet distance uses the
+ * penultimate features. The classifier is frozen during StylEx training.
+ *
+ * A classifier is an sx_module (type "Classifier") whose parameters are
+ * named block<b>.conv<k>.{weight,bias}, fc.{weight,bias}, out.{weight,bias}.
+ */
+#ifndef STYLEX_CLASSIFIER_H
+#define STYLEX_CLASSIFIER_H
+
+#include "stylex/nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SX_CLASSIFIER_MAX_BLOCKS 6
+
+typedef struct sx_classifier_config {
+    int resolution;        /* input height = width; a multiple of 2^n_blocks */
+    int img_channels;      /* 1 or 3 */
+    int n_classes;         /* >= 2 */
+    int n_blocks;          /* 1..SX_CLASSIFIER_MAX_BLOCKS */
+    int channels[SX_CLASSIFIER_MAX_BLOCKS]; /* output channels of each block */
+    int convs_per_block;   /* >= 1 */
+    int hidden;            /* width of the penultimate layer */
+    float dropout;         /* dropout probability before each FC, in training */
+} sx_classifier_config;
+
+/* The default: 32x32x1, 3 blocks of (32, 64, 128) channels, 2 convs each,
+ * hidden 256, dropout 0.3, n_classes as given. */
+sx_classifier_config sx_classifier_default_config(int n_classes);
+
+/* A new classifier with freshly initialised weights (global RNG). */
+sx_module *sx_classifier_new(const sx_classifier_config *cfg);
+/* The configuration of a classifier module (borrowed), or NULL with an error. */
+const sx_classifier_config *sx_classifier_config_of(const sx_module *m);
+
+typedef struct sx_classifier_output {
+    sx_tensor *logits;                              /* [N, n_classes] */
+    sx_tensor *penultimate;                         /* [N, hidden] */
+    int n_features;
+    sx_tensor *features[SX_CLASSIFIER_MAX_BLOCKS];  /* block b: [N, channels[b], R/2^b, R/2^b] */
+} sx_classifier_output;
+
+/* Runs the network on x [N, C, R, R]. train enables dropout. Fills out with
+ * new references (free with sx_classifier_output_clear); with want_features
+ * false only logits and penultimate are kept. */
+sx_status sx_classifier_forward(sx_module *m, sx_tensor *x, bool train, bool want_features,
+                                sx_classifier_output *out);
+void sx_classifier_output_clear(sx_classifier_output *out);
+/* Logits only (eval mode): the module's single-input forward. */
+sx_tensor *sx_classifier_logits(sx_module *m, sx_tensor *x);
+
+/* The StylEx perceptual distance on the classifier's block features (the
+ * LPIPS recipe without ImageNet weights): for each block, features unit-
+ * normalised over channels, squared difference summed over channels, mean
+ * over space; summed over blocks. a, b [N, C, R, R] -> [N]. */
+sx_tensor *sx_classifier_perceptual(sx_module *m, sx_tensor *a, sx_tensor *b);
+
+/* Data augmentation (not differentiable): each image shifted by a random
+ * integer offset in [-max_shift, max_shift]^2 (vacated pixels take `fill`)
+ * and mirrored left-right with probability flip_prob. Global RNG. */
+sx_tensor *sx_augment_shift_flip(sx_tensor *x, int max_shift, float flip_prob, float fill);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

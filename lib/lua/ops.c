@@ -1,0 +1,671 @@
+/*
+ * lib/lua/ops.c — the differentiable ops of include/stylex/ops.h as Lua
+ * functions (sx.exp(t), sx.conv2d(...)) and, for those taking a tensor first,
+ * as methods (t:exp()); the arithmetic metamethods (+ - * / ^ unary -).
+ *
+ * Each function checks all its arguments, converts Lua conventions to C ones
+ * (dimensions and positions 1-based -> 0-based, option tables -> structs),
+ * calls one C function and raises "name: <C message>" on failure.
+ */
+#include <string.h>
+
+#include "lsx.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+sx_tensor **lsx_check_tensor_list(lua_State *L, int idx, int *n_out)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TTABLE) luaL_typeerror(L, idx, "list of tensors");
+    lua_Unsigned n = lua_rawlen(L, idx);
+    if (n == 0) luaL_argerror(L, idx, "empty list of tensors");
+    if (n > INT32_MAX) luaL_argerror(L, idx, "list too long");
+    /* the pointer array is Lua's, so an error below cannot leak it; the
+     * tensors stay alive through the list, which is an argument */
+    sx_tensor **ts = lua_newuserdatauv(L, (size_t)n * sizeof *ts, 0);
+    for (lua_Unsigned i = 0; i < n; i++) {
+        lua_rawgeti(L, idx, (lua_Integer)i + 1);
+        lsx_tensor *ud = luaL_testudata(L, -1, LSX_TENSOR);
+        if (!ud)
+            luaL_argerror(L, idx, lua_pushfstring(L, "element #%I is %s, expected a tensor", (lua_Integer)i + 1,
+                                                  luaL_typename(L, -1)));
+        if (!ud->t)
+            luaL_argerror(L, idx, lua_pushfstring(L, "element #%I: tensor has been freed", (lua_Integer)i + 1));
+        ts[i] = ud->t;
+        lua_pop(L, 1);
+    }
+    *n_out = (int)n;
+    return ts;
+}
+
+/* An optional tensor (nil/none gives NULL). */
+static sx_tensor *opt_tensor(lua_State *L, int idx)
+{
+    return lua_isnoneornil(L, idx) ? NULL : lsx_check_tensor(L, idx);
+}
+
+/* An optional dimension (nil/none gives def, already 0-based). */
+static int opt_dim(lua_State *L, int idx, int ndim, int def)
+{
+    return lua_isnoneornil(L, idx) ? def : lsx_check_dim(L, idx, ndim);
+}
+
+/* Reads a dimension list: nil (all, returns 0), a dimension, or a table of them. */
+static int check_dims(lua_State *L, int idx, int ndim, int *dims)
+{
+    if (lua_isnoneornil(L, idx)) return 0;
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        dims[0] = lsx_check_dim(L, idx, ndim);
+        return 1;
+    }
+    if (lua_type(L, idx) != LUA_TTABLE) luaL_typeerror(L, idx, "dimension or table of dimensions");
+    lua_Unsigned n = lua_rawlen(L, idx);
+    if (n == 0) luaL_argerror(L, idx, "empty table of dimensions (pass nil to reduce over all)");
+    if (n > SX_MAX_DIMS) luaL_argerror(L, idx, "too many dimensions");
+    for (int i = 0; i < (int)n; i++) {
+        lua_rawgeti(L, idx, i + 1);
+        int ok = lua_type(L, -1) == LUA_TNUMBER;
+        lua_Integer d = ok ? lua_tointegerx(L, -1, &ok) : 0;
+        if (!ok) luaL_argerror(L, idx, lua_pushfstring(L, "entry #%d is not an integer dimension", i + 1));
+        dims[i] = lsx_dim_value(L, idx, d, ndim);
+        lua_pop(L, 1);
+    }
+    return (int)n;
+}
+
+/* 1-based positions (a table of integers or a tensor holding integral values)
+ * into a Lua-owned array of 0-based int64, each checked against [1, size]. */
+static int64_t *check_positions(lua_State *L, int idx, int64_t size, int64_t *n_out)
+{
+    sx_tensor *t = lsx_to_tensor(L, idx);
+    if (!t && luaL_testudata(L, idx, LSX_TENSOR)) lsx_check_tensor(L, idx);
+    if (!t && lua_type(L, idx) != LUA_TTABLE) luaL_typeerror(L, idx, "table or tensor of indices");
+    int64_t n = t ? sx_tensor_numel(t) : (int64_t)lua_rawlen(L, idx);
+    int64_t *out = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *out, 0);
+    float *vals = NULL;
+    if (t) {
+        vals = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *vals, 0);
+        sx_tensor_copy_to(t, vals);
+    }
+    for (int64_t k = 0; k < n; k++) {
+        double v;
+        if (t) v = vals[k];
+        else {
+            lua_rawgeti(L, idx, (lua_Integer)k + 1);
+            if (lua_type(L, -1) != LUA_TNUMBER)
+                luaL_argerror(L, idx, lua_pushfstring(L, "index #%I is %s, expected an integer", (lua_Integer)k + 1,
+                                                      luaL_typename(L, -1)));
+            v = lua_tonumber(L, -1);
+            lua_pop(L, 1);
+        }
+        if (!(v >= 1 && v <= (double)size) || v != (double)(int64_t)v)
+            luaL_argerror(L, idx, lua_pushfstring(L, "index #%I (%f) is not a position in [1, %I]",
+                                                  (lua_Integer)k + 1, (lua_Number)v, (lua_Integer)size));
+        out[k] = (int64_t)v - 1;
+    }
+    if (t) lua_pop(L, 1);
+    *n_out = n;
+    return out;
+}
+
+/* Reads option `name` of the table at idx as one integer or a pair {y, x}. */
+static void opt_pair(lua_State *L, int idx, const char *name, int def, int lo, int hi, int out[2])
+{
+    out[0] = out[1] = def;
+    if (lua_isnoneornil(L, idx)) return;
+    int type = lua_getfield(L, idx, name);
+    if (type == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    int n = type == LUA_TTABLE ? 2 : 1;
+    if (type == LUA_TTABLE && lua_rawlen(L, -1) != 2)
+        luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be an integer or a pair {y, x}", name));
+    for (int i = 0; i < n; i++) {
+        if (type == LUA_TTABLE) lua_rawgeti(L, -1, i + 1);
+        int ok = lua_type(L, -1) == LUA_TNUMBER;
+        lua_Integer v = ok ? lua_tointegerx(L, -1, &ok) : 0;
+        if (!ok)
+            luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be an integer or a pair {y, x}", name));
+        if (v < lo || v > hi)
+            luaL_argerror(L, idx, lua_pushfstring(L, "option '%s': %I out of range [%d, %d]", name, v, lo, hi));
+        out[i] = (int)v;
+        if (type == LUA_TTABLE) lua_pop(L, 1);
+    }
+    if (n == 1) out[1] = out[0];
+    lua_pop(L, 1);
+}
+
+#define LIM (1 << 20) /* bound on strides, paddings, groups and kernel sizes */
+
+static void check_conv_opts(lua_State *L, int idx, bool transpose, sx_conv2d_opts *o)
+{
+    static const char *const names[] = {"stride", "padding", "groups", NULL};
+    static const char *const tnames[] = {"stride", "padding", "groups", "output_padding", NULL};
+    lsx_check_opts(L, idx, transpose ? tnames : names);
+    memset(o, 0, sizeof *o);
+    int groups[2];
+    opt_pair(L, idx, "stride", 1, 1, LIM, o->stride);
+    opt_pair(L, idx, "padding", 0, 0, LIM, o->padding);
+    opt_pair(L, idx, "groups", 1, 1, LIM, groups);
+    if (groups[0] != groups[1]) luaL_argerror(L, idx, "option 'groups' must be one integer");
+    o->groups = groups[0];
+    if (transpose) opt_pair(L, idx, "output_padding", 0, 0, LIM, o->output_padding);
+}
+
+/* ---------------------------------------------------------------- arithmetic */
+
+enum arith { ARITH_ADD, ARITH_SUB, ARITH_MUL, ARITH_DIV };
+
+/* A tensor or a number at idx: returns the tensor, or NULL with *num set. */
+static sx_tensor *tensor_or_number(lua_State *L, int idx, float *num)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        *num = (float)lua_tonumber(L, idx);
+        return NULL;
+    }
+    if (!luaL_testudata(L, idx, LSX_TENSOR)) luaL_typeerror(L, idx, "tensor or number");
+    return lsx_check_tensor(L, idx);
+}
+
+/* s op t for a scalar s on the left, via a 0-d tensor that broadcasts. */
+static sx_tensor *scalar_left(enum arith op, float s, sx_tensor *t)
+{
+    sx_tensor *st = sx_tensor_scalar(s);
+    if (!st) return NULL;
+    sx_tensor *r = op == ARITH_SUB ? sx_sub(st, t) : sx_div(st, t);
+    sx_tensor_free(st);
+    return r;
+}
+
+static sx_tensor *scalar_right_div(sx_tensor *t, float s)
+{
+    sx_tensor *st = sx_tensor_scalar(s);
+    if (!st) return NULL;
+    sx_tensor *r = sx_div(t, st);
+    sx_tensor_free(st);
+    return r;
+}
+
+static int arith(lua_State *L, enum arith op, const char *fn)
+{
+    float na = 0, nb = 0;
+    sx_tensor *a = tensor_or_number(L, 1, &na);
+    sx_tensor *b = tensor_or_number(L, 2, &nb);
+    if (!a && !b) luaL_argerror(L, 1, "tensor expected (both operands are numbers)");
+    lsx_tensor *ud = lsx_new_tensor(L);
+    if (a && b) {
+        switch (op) {
+        case ARITH_ADD: ud->t = sx_add(a, b); break;
+        case ARITH_SUB: ud->t = sx_sub(a, b); break;
+        case ARITH_MUL: ud->t = sx_mul(a, b); break;
+        case ARITH_DIV: ud->t = sx_div(a, b); break;
+        }
+    } else if (a) {
+        switch (op) {
+        case ARITH_ADD: ud->t = sx_add_scalar(a, nb); break;
+        case ARITH_SUB: ud->t = sx_add_scalar(a, -nb); break;
+        case ARITH_MUL: ud->t = sx_mul_scalar(a, nb); break;
+        case ARITH_DIV: ud->t = scalar_right_div(a, nb); break;
+        }
+    } else {
+        switch (op) {
+        case ARITH_ADD: ud->t = sx_add_scalar(b, na); break;
+        case ARITH_SUB: ud->t = scalar_left(ARITH_SUB, na, b); break;
+        case ARITH_MUL: ud->t = sx_mul_scalar(b, na); break;
+        case ARITH_DIV: ud->t = sx_rdiv_scalar(na, b); break;
+        }
+    }
+    return lsx_result(L, ud, fn);
+}
+
+static int l_add(lua_State *L) { return arith(L, ARITH_ADD, "add"); }
+static int l_sub(lua_State *L) { return arith(L, ARITH_SUB, "sub"); }
+static int l_mul(lua_State *L) { return arith(L, ARITH_MUL, "mul"); }
+static int l_div(lua_State *L) { return arith(L, ARITH_DIV, "div"); }
+
+/* t ^ p and t:pow(p): p a number. */
+static int l_pow(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    float p = (float)lsx_check_number(L, 2);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_pow_scalar(x, p);
+    return lsx_result(L, ud, "pow");
+}
+
+/* ---------------------------------------------------------------- elementwise */
+
+static int unary(lua_State *L, sx_tensor *(*f)(sx_tensor *), const char *fn)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = f(x);
+    return lsx_result(L, ud, fn);
+}
+
+static int l_neg(lua_State *L) { return unary(L, sx_neg, "neg"); }
+static int l_abs(lua_State *L) { return unary(L, sx_abs, "abs"); }
+static int l_exp(lua_State *L) { return unary(L, sx_exp, "exp"); }
+static int l_log(lua_State *L) { return unary(L, sx_log, "log"); }
+static int l_sqrt(lua_State *L) { return unary(L, sx_sqrt, "sqrt"); }
+static int l_rsqrt(lua_State *L) { return unary(L, sx_rsqrt, "rsqrt"); }
+static int l_square(lua_State *L) { return unary(L, sx_square, "square"); }
+static int l_relu(lua_State *L) { return unary(L, sx_relu, "relu"); }
+static int l_sigmoid(lua_State *L) { return unary(L, sx_sigmoid, "sigmoid"); }
+static int l_tanh(lua_State *L) { return unary(L, sx_tanh, "tanh"); }
+static int l_softplus(lua_State *L) { return unary(L, sx_softplus, "softplus"); }
+static int l_contiguous(lua_State *L) { return unary(L, sx_contiguous, "contiguous"); }
+
+static int l_leaky_relu(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    float slope = lua_isnoneornil(L, 2) ? 0.2f : (float)lsx_check_number(L, 2);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_leaky_relu(x, slope);
+    return lsx_result(L, ud, "leaky_relu");
+}
+
+static int l_gt_scalar(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    float s = (float)lsx_check_number(L, 2);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_gt_scalar(x, s);
+    return lsx_result(L, ud, "gt_scalar");
+}
+
+/* ---------------------------------------------------------------- reductions */
+
+static int reduce(lua_State *L, bool mean, const char *fn)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int dims[SX_MAX_DIMS];
+    int n = check_dims(L, 2, x->ndim, dims);
+    bool keepdim = lsx_opt_bool(L, 3, false);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = mean ? sx_mean(x, n, dims, keepdim) : sx_sum(x, n, dims, keepdim);
+    return lsx_result(L, ud, fn);
+}
+
+static int l_sum(lua_State *L) { return reduce(L, false, "sum"); }
+static int l_mean(lua_State *L) { return reduce(L, true, "mean"); }
+
+/* t:max(dim, keepdim); without dim, the maximum of all elements (0-d). */
+static int l_max(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    bool all = lua_isnoneornil(L, 2);
+    int d = all ? 0 : lsx_check_dim(L, 2, x->ndim);
+    bool keepdim = lsx_opt_bool(L, 3, false);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    if (all) {
+        int64_t flat = -1;
+        sx_tensor *f = sx_reshape(x, 1, &flat);
+        ud->t = f ? sx_max(f, 0, false) : NULL;
+        sx_tensor_free(f);
+    } else {
+        ud->t = sx_max(x, d, keepdim);
+    }
+    return lsx_result(L, ud, "max");
+}
+
+/* 0-based indices (class ids), as floats. */
+static int l_argmax(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int d = lsx_check_dim(L, 2, x->ndim);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_argmax(x, d);
+    return lsx_result(L, ud, "argmax");
+}
+
+static int l_sum_to(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int64_t shape[SX_MAX_DIMS];
+    int n = lsx_check_shape(L, 2, shape, SX_MAX_DIMS);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_sum_to(x, n, shape);
+    return lsx_result(L, ud, "sum_to");
+}
+
+/* ---------------------------------------------------------------- shape */
+
+static int l_reshape(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int64_t shape[SX_MAX_DIMS];
+    int n = lsx_check_shape(L, 2, shape, SX_MAX_DIMS);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_reshape(x, n, shape);
+    return lsx_result(L, ud, "reshape");
+}
+
+static int l_permute(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if ((lua_Integer)lua_rawlen(L, 2) != x->ndim)
+        luaL_argerror(L, 2, lua_pushfstring(L, "%I dimensions given for a %d-d tensor", (lua_Integer)lua_rawlen(L, 2),
+                                            x->ndim));
+    int perm[SX_MAX_DIMS];
+    bool seen[SX_MAX_DIMS] = {false};
+    for (int i = 0; i < x->ndim; i++) {
+        lua_rawgeti(L, 2, i + 1);
+        int ok = lua_type(L, -1) == LUA_TNUMBER;
+        lua_Integer d = ok ? lua_tointegerx(L, -1, &ok) : 0;
+        if (!ok) luaL_argerror(L, 2, lua_pushfstring(L, "entry #%d is not an integer dimension", i + 1));
+        perm[i] = lsx_dim_value(L, 2, d, x->ndim);
+        if (seen[perm[i]]) luaL_argerror(L, 2, lua_pushfstring(L, "dimension %d appears twice", perm[i] + 1));
+        seen[perm[i]] = true;
+        lua_pop(L, 1);
+    }
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_permute(x, perm);
+    return lsx_result(L, ud, "permute");
+}
+
+static int l_transpose(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int a = lsx_check_dim(L, 2, x->ndim), b = lsx_check_dim(L, 3, x->ndim);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_transpose(x, a, b);
+    return lsx_result(L, ud, "transpose");
+}
+
+static int l_expand(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int64_t shape[SX_MAX_DIMS];
+    int n = lsx_check_shape(L, 2, shape, SX_MAX_DIMS);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_expand(x, n, shape);
+    return lsx_result(L, ud, "expand");
+}
+
+/* t:narrow(dim, start, length): elements start .. start+length-1 (1-based). */
+static int l_narrow(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int d = lsx_check_dim(L, 2, x->ndim);
+    int64_t size = x->shape[d];
+    int64_t start = lsx_check_integer(L, 3, LUA_MININTEGER, LUA_MAXINTEGER);
+    int64_t len = lsx_check_integer(L, 4, LUA_MININTEGER, LUA_MAXINTEGER);
+    if (start < 1 || len < 0 || start > size + 1 || len > size - start + 1)
+        return luaL_error(L, "narrow: elements %I to %I (start %I, length %I) are outside dimension %d of size %I",
+                          (lua_Integer)start, (lua_Integer)(len >= 0 && start <= LUA_MAXINTEGER - len ? start + len - 1 : start),
+                          (lua_Integer)start, (lua_Integer)len, d + 1, (lua_Integer)size);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_narrow(x, d, start - 1, len);
+    return lsx_result(L, ud, "narrow");
+}
+
+/* sx.narrow_scatter(x, shape, dim, start): zeros of shape with x at start (1-based). */
+static int l_narrow_scatter(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int64_t shape[SX_MAX_DIMS];
+    int n = lsx_check_shape(L, 2, shape, SX_MAX_DIMS);
+    int d = lsx_check_dim(L, 3, n);
+    int64_t start = lsx_check_integer(L, 4, 1, SX_MAX_NUMEL);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_narrow_scatter(x, n, shape, d, start - 1);
+    return lsx_result(L, ud, "narrow_scatter");
+}
+
+static int l_cat(lua_State *L)
+{
+    lua_settop(L, 2); /* the list check pushes a buffer */
+    int n;
+    sx_tensor **xs = lsx_check_tensor_list(L, 1, &n);
+    int d = opt_dim(L, 2, xs[0]->ndim, 0);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_cat(n, xs, d);
+    return lsx_result(L, ud, "cat");
+}
+
+static int l_stack(lua_State *L)
+{
+    lua_settop(L, 2); /* the list check pushes a buffer */
+    int n;
+    sx_tensor **xs = lsx_check_tensor_list(L, 1, &n);
+    int d = opt_dim(L, 2, xs[0]->ndim + 1, 0);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_stack(n, xs, d);
+    return lsx_result(L, ud, "stack");
+}
+
+static int l_index_select(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int d = lsx_check_dim(L, 2, x->ndim);
+    int64_t n;
+    int64_t *index = check_positions(L, 3, x->shape[d], &n);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_index_select(x, d, n, index);
+    return lsx_result(L, ud, "index_select");
+}
+
+/* sx.index_add(x, dim, size, indices): zeros of `size` along dim, x's rows added at indices (1-based). */
+static int l_index_add(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int d = lsx_check_dim(L, 2, x->ndim);
+    int64_t size = lsx_check_integer(L, 3, 0, SX_MAX_NUMEL);
+    int64_t n;
+    int64_t *index = check_positions(L, 4, size, &n);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_index_add(x, d, size, n, index);
+    return lsx_result(L, ud, "index_add");
+}
+
+/* ---------------------------------------------------------------- linear algebra, convolution */
+
+static int l_matmul(lua_State *L)
+{
+    sx_tensor *a = lsx_check_tensor(L, 1), *b = lsx_check_tensor(L, 2);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_matmul(a, b);
+    return lsx_result(L, ud, "matmul");
+}
+
+static int l_linear(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1), *w = lsx_check_tensor(L, 2), *b = opt_tensor(L, 3);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_linear(x, w, b);
+    return lsx_result(L, ud, "linear");
+}
+
+static int l_conv2d(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1), *w = lsx_check_tensor(L, 2), *b = opt_tensor(L, 3);
+    sx_conv2d_opts o;
+    check_conv_opts(L, 4, false, &o);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_conv2d(x, w, b, &o);
+    return lsx_result(L, ud, "conv2d");
+}
+
+static int l_conv_transpose2d(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1), *w = lsx_check_tensor(L, 2), *b = opt_tensor(L, 3);
+    sx_conv2d_opts o;
+    check_conv_opts(L, 4, true, &o);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_conv_transpose2d(x, w, b, &o);
+    return lsx_result(L, ud, "conv_transpose2d");
+}
+
+/* sx.conv2d_weight(x, gy, {kh, kw} or k, opts) */
+static int l_conv2d_weight(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1), *gy = lsx_check_tensor(L, 2);
+    if (lua_type(L, 3) != LUA_TNUMBER && lua_type(L, 3) != LUA_TTABLE)
+        luaL_typeerror(L, 3, "kernel size {kh, kw}");
+    int k[2];
+    lua_createtable(L, 0, 1); /* reuse the option reader on {size = arg3} */
+    lua_pushvalue(L, 3);
+    lua_setfield(L, -2, "size");
+    lua_replace(L, 3);
+    opt_pair(L, 3, "size", 1, 1, LIM, k);
+    sx_conv2d_opts o;
+    check_conv_opts(L, 4, false, &o);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_conv2d_weight(x, gy, k[0], k[1], &o);
+    return lsx_result(L, ud, "conv2d_weight");
+}
+
+/* sx.upfirdn2d(x, f, {up=, down=, pad={x0, x1, y0, y1}}) */
+static int l_upfirdn2d(lua_State *L)
+{
+    static const char *const names[] = {"up", "down", "pad", NULL};
+    sx_tensor *x = lsx_check_tensor(L, 1), *f = lsx_check_tensor(L, 2);
+    lsx_check_opts(L, 3, names);
+    int up[2], down[2], pad[4] = {0, 0, 0, 0};
+    opt_pair(L, 3, "up", 1, 1, 1 << 10, up);
+    opt_pair(L, 3, "down", 1, 1, 1 << 10, down);
+    if (up[0] != up[1] || down[0] != down[1]) luaL_argerror(L, 3, "options 'up' and 'down' are single integers");
+    if (!lua_isnoneornil(L, 3)) {
+        int type = lua_getfield(L, 3, "pad");
+        if (type == LUA_TNUMBER) {
+            int ok;
+            lua_Integer v = lua_tointegerx(L, -1, &ok);
+            if (!ok || v < -LIM || v > LIM) luaL_argerror(L, 3, "option 'pad' must be an integer or {x0, x1, y0, y1}");
+            pad[0] = pad[1] = pad[2] = pad[3] = (int)v;
+        } else if (type == LUA_TTABLE) {
+            if (lua_rawlen(L, -1) != 4) luaL_argerror(L, 3, "option 'pad' must be {x0, x1, y0, y1}");
+            for (int i = 0; i < 4; i++) {
+                lua_rawgeti(L, -1, i + 1);
+                int ok = lua_type(L, -1) == LUA_TNUMBER;
+                lua_Integer v = ok ? lua_tointegerx(L, -1, &ok) : 0;
+                if (!ok || v < -LIM || v > LIM)
+                    luaL_argerror(L, 3, lua_pushfstring(L, "option 'pad': entry #%d is not an integer in [%d, %d]",
+                                                        i + 1, -LIM, LIM));
+                pad[i] = (int)v;
+                lua_pop(L, 1);
+            }
+        } else if (type != LUA_TNIL) {
+            luaL_argerror(L, 3, "option 'pad' must be an integer or {x0, x1, y0, y1}");
+        }
+        lua_pop(L, 1);
+    }
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_upfirdn2d(x, f, up[0], down[0], pad);
+    return lsx_result(L, ud, "upfirdn2d");
+}
+
+/* ---------------------------------------------------------------- classification, losses */
+
+static int softmax_like(lua_State *L, bool log, const char *fn)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int d = opt_dim(L, 2, x->ndim, x->ndim - 1);
+    if (x->ndim == 0) return luaL_error(L, "%s: needs at least one dimension", fn);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = log ? sx_log_softmax(x, d) : sx_softmax(x, d);
+    return lsx_result(L, ud, fn);
+}
+
+static int l_softmax(lua_State *L) { return softmax_like(L, false, "softmax"); }
+static int l_log_softmax(lua_State *L) { return softmax_like(L, true, "log_softmax"); }
+
+/* labels: a tensor or a table of 0-based class ids. */
+static int l_cross_entropy(lua_State *L)
+{
+    sx_tensor *logits = lsx_check_tensor(L, 1);
+    sx_tensor *labels = lsx_check_tensor_like(L, 2);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_cross_entropy(logits, labels);
+    return lsx_result(L, ud, "cross_entropy");
+}
+
+static int binary(lua_State *L, sx_tensor *(*f)(sx_tensor *, sx_tensor *), const char *fn)
+{
+    sx_tensor *a = lsx_check_tensor(L, 1), *b = lsx_check_tensor(L, 2);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = f(a, b);
+    return lsx_result(L, ud, fn);
+}
+
+static int l_kl_div(lua_State *L) { return binary(L, sx_kl_div, "kl_div"); }
+static int l_l1_loss(lua_State *L) { return binary(L, sx_l1_loss, "l1_loss"); }
+static int l_mse_loss(lua_State *L) { return binary(L, sx_mse_loss, "mse_loss"); }
+
+/* ---------------------------------------------------------------- registration */
+
+/* Ops taking a tensor first: sx.name(t, ...) and t:name(...). */
+static const luaL_Reg tensor_ops[] = {
+    {"add", l_add},
+    {"sub", l_sub},
+    {"mul", l_mul},
+    {"div", l_div},
+    {"pow", l_pow},
+    {"neg", l_neg},
+    {"abs", l_abs},
+    {"exp", l_exp},
+    {"log", l_log},
+    {"sqrt", l_sqrt},
+    {"rsqrt", l_rsqrt},
+    {"square", l_square},
+    {"relu", l_relu},
+    {"leaky_relu", l_leaky_relu},
+    {"sigmoid", l_sigmoid},
+    {"tanh", l_tanh},
+    {"softplus", l_softplus},
+    {"gt_scalar", l_gt_scalar},
+    {"sum", l_sum},
+    {"mean", l_mean},
+    {"max", l_max},
+    {"argmax", l_argmax},
+    {"sum_to", l_sum_to},
+    {"reshape", l_reshape},
+    {"permute", l_permute},
+    {"transpose", l_transpose},
+    {"expand", l_expand},
+    {"narrow", l_narrow},
+    {"index_select", l_index_select},
+    {"contiguous", l_contiguous},
+    {"matmul", l_matmul},
+    {"softmax", l_softmax},
+    {"log_softmax", l_log_softmax},
+    {NULL, NULL},
+};
+
+/* Functions only. */
+static const luaL_Reg module_ops[] = {
+    {"narrow_scatter", l_narrow_scatter},
+    {"cat", l_cat},
+    {"stack", l_stack},
+    {"index_add", l_index_add},
+    {"linear", l_linear},
+    {"conv2d", l_conv2d},
+    {"conv_transpose2d", l_conv_transpose2d},
+    {"conv2d_weight", l_conv2d_weight},
+    {"upfirdn2d", l_upfirdn2d},
+    {"cross_entropy", l_cross_entropy},
+    {"kl_div", l_kl_div},
+    {"l1_loss", l_l1_loss},
+    {"mse_loss", l_mse_loss},
+    {NULL, NULL},
+};
+
+static const luaL_Reg arith_metamethods[] = {
+    {"__add", l_add},
+    {"__sub", l_sub},
+    {"__mul", l_mul},
+    {"__div", l_div},
+    {"__pow", l_pow},
+    {"__unm", l_neg},
+    {NULL, NULL},
+};
+
+void lsx_open_ops(lua_State *L)
+{
+    luaL_setfuncs(L, tensor_ops, 0);
+    luaL_setfuncs(L, module_ops, 0);
+    lsx_add_methods(L, tensor_ops);
+    lsx_add_metamethods(L, arith_metamethods);
+}

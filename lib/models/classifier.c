@@ -1,0 +1,259 @@
+/*
+ * lib/models/classifier.c — the CNN classifier StylEx explains, its
+ * perceptual distance, and the shift/flip augmentation used to train it.
+ * See include/stylex/classifier.h for the architecture.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/internal.h"
+#include "stylex/classifier.h"
+
+sx_classifier_config sx_classifier_default_config(int n_classes)
+{
+    sx_classifier_config c = {
+        .resolution = 32,
+        .img_channels = 1,
+        .n_classes = n_classes,
+        .n_blocks = 3,
+        .channels = {32, 64, 128},
+        .convs_per_block = 2,
+        .hidden = 256,
+        .dropout = 0.3f,
+    };
+    return c;
+}
+
+static bool config_ok(const sx_classifier_config *c)
+{
+    if (!c) return sx_fail(SX_EINVAL, "classifier: config is NULL"), false;
+    if (c->n_blocks < 1 || c->n_blocks > SX_CLASSIFIER_MAX_BLOCKS)
+        return sx_fail(SX_EINVAL, "classifier: n_blocks %d outside 1..%d", c->n_blocks, SX_CLASSIFIER_MAX_BLOCKS),
+               false;
+    if (c->resolution < 1 || c->resolution % (1 << c->n_blocks) || c->resolution > 4096)
+        return sx_fail(SX_EINVAL, "classifier: resolution %d is not a multiple of 2^%d", c->resolution, c->n_blocks),
+               false;
+    if (c->img_channels != 1 && c->img_channels != 3)
+        return sx_fail(SX_EINVAL, "classifier: img_channels must be 1 or 3, got %d", c->img_channels), false;
+    if (c->n_classes < 2 || c->n_classes > 100000)
+        return sx_fail(SX_EINVAL, "classifier: n_classes must be at least 2, got %d", c->n_classes), false;
+    if (c->convs_per_block < 1 || c->convs_per_block > 8)
+        return sx_fail(SX_EINVAL, "classifier: convs_per_block %d outside 1..8", c->convs_per_block), false;
+    if (c->hidden < 1 || c->hidden > 65536)
+        return sx_fail(SX_EINVAL, "classifier: hidden %d outside 1..65536", c->hidden), false;
+    if (!(c->dropout >= 0 && c->dropout < 1))
+        return sx_fail(SX_EINVAL, "classifier: dropout %g outside [0, 1)", c->dropout), false;
+    for (int b = 0; b < c->n_blocks; b++)
+        if (c->channels[b] < 1 || c->channels[b] > 8192)
+            return sx_fail(SX_EINVAL, "classifier: block %d has %d channels", b, c->channels[b]), false;
+    return true;
+}
+
+static sx_tensor *classifier_forward_single(sx_module *m, sx_tensor *x) { return sx_classifier_logits(m, x); }
+
+/* Adds child `name` to parent (stealing child); false with the error set. */
+static bool add(sx_module *parent, const char *name, sx_module *child)
+{
+    return child && sx_module_add_child(parent, name, child) == SX_OK;
+}
+
+sx_module *sx_classifier_new(const sx_classifier_config *cfg)
+{
+    if (!config_ok(cfg)) return NULL;
+    sx_module *m = sx_module_new("Classifier");
+    sx_classifier_config *impl = m ? malloc(sizeof *impl) : NULL;
+    if (!impl) {
+        sx_module_free(m);
+        sx_fail(SX_ENOMEM, "classifier: out of memory");
+        return NULL;
+    }
+    *impl = *cfg;
+    m->impl = impl;
+    m->forward = classifier_forward_single;
+    int64_t in = cfg->img_channels;
+    bool ok = true;
+    for (int b = 0; b < cfg->n_blocks && ok; b++) {
+        sx_module *block = sx_module_new("ClassifierBlock");
+        for (int k = 0; k < cfg->convs_per_block && block && ok; k++) {
+            sx_conv2d_layer_opts o = {.in = in, .out = cfg->channels[b], .kernel = 3, .padding = 1};
+            char name[16];
+            snprintf(name, sizeof name, "conv%d", k);
+            ok = add(block, name, sx_conv2d_layer_new(&o));
+            in = cfg->channels[b];
+        }
+        char name[16];
+        snprintf(name, sizeof name, "block%d", b);
+        ok = ok && add(m, name, block);
+        if (!ok && block && !sx_module_child(m, name)) sx_module_free(block);
+    }
+    int64_t side = cfg->resolution >> cfg->n_blocks;
+    sx_linear_opts fc = {.in = in * side * side, .out = cfg->hidden};
+    sx_linear_opts out = {.in = cfg->hidden, .out = cfg->n_classes};
+    ok = ok && add(m, "fc", sx_linear_layer_new(&fc)) && add(m, "out", sx_linear_layer_new(&out));
+    if (!ok) {
+        sx_module_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+const sx_classifier_config *sx_classifier_config_of(const sx_module *m)
+{
+    if (!m || !m->type || strcmp(m->type, "Classifier") != 0 || !m->impl) {
+        sx_fail(SX_EINVAL, "classifier: module is not a Classifier (got %s)", m && m->type ? m->type : "NULL");
+        return NULL;
+    }
+    return m->impl;
+}
+
+void sx_classifier_output_clear(sx_classifier_output *out)
+{
+    sx_tensor_free(out->logits);
+    sx_tensor_free(out->penultimate);
+    for (int b = 0; b < SX_CLASSIFIER_MAX_BLOCKS; b++) sx_tensor_free(out->features[b]);
+    memset(out, 0, sizeof *out);
+}
+
+/* Replaces *t by f(*t) (freeing the old value); false with the error set. */
+static bool step(sx_tensor **t, sx_tensor *next)
+{
+    sx_tensor_free(*t);
+    *t = next;
+    return next != NULL;
+}
+
+sx_status sx_classifier_forward(sx_module *m, sx_tensor *x, bool train, bool want_features,
+                                sx_classifier_output *out)
+{
+    memset(out, 0, sizeof *out);
+    const sx_classifier_config *c = sx_classifier_config_of(m);
+    if (!c) return SX_EINVAL;
+    if (!sx_check_arg("classifier", 1, x)) return SX_EINVAL;
+    if (x->ndim != 4 || x->shape[1] != c->img_channels || x->shape[2] != c->resolution ||
+        x->shape[3] != c->resolution || x->shape[0] < 1) {
+        char s[96];
+        return sx_fail(SX_EINVAL, "classifier: input %s, expected [N, %d, %d, %d]", sx_shape_str(x, s, sizeof s),
+                       c->img_channels, c->resolution, c->resolution);
+    }
+    sx_tensor *h = sx_tensor_retain(x);
+    bool ok = true;
+    for (int b = 0; b < c->n_blocks && ok; b++) {
+        char name[16];
+        snprintf(name, sizeof name, "block%d", b);
+        sx_module *block = sx_module_child(m, name);
+        for (int k = 0; k < c->convs_per_block && ok; k++) {
+            snprintf(name, sizeof name, "conv%d", k);
+            ok = step(&h, sx_conv2d_layer_forward(sx_module_child(block, name), h)) && step(&h, sx_relu(h));
+        }
+        if (ok && want_features) out->features[b] = sx_tensor_retain(h);
+        ok = ok && step(&h, sx_max_pool2d(h, 2));
+    }
+    if (want_features) out->n_features = c->n_blocks;
+    int64_t n = x->shape[0];
+    ok = ok && step(&h, sx_reshape(h, 2, (int64_t[]){n, -1}));
+    if (ok && train && c->dropout > 0) ok = step(&h, sx_dropout(h, c->dropout));
+    ok = ok && step(&h, sx_linear_layer_forward(sx_module_child(m, "fc"), h)) && step(&h, sx_relu(h));
+    if (ok) out->penultimate = sx_tensor_retain(h);
+    if (ok && train && c->dropout > 0) ok = step(&h, sx_dropout(h, c->dropout));
+    ok = ok && step(&h, sx_linear_layer_forward(sx_module_child(m, "out"), h));
+    if (!ok) {
+        sx_tensor_free(h);
+        sx_classifier_output_clear(out);
+        return sx_last_status();
+    }
+    out->logits = h;
+    return SX_OK;
+}
+
+sx_tensor *sx_classifier_logits(sx_module *m, sx_tensor *x)
+{
+    sx_classifier_output o;
+    if (sx_classifier_forward(m, x, false, false, &o) != SX_OK) return NULL;
+    sx_tensor *logits = sx_tensor_retain(o.logits);
+    sx_classifier_output_clear(&o);
+    return logits;
+}
+
+/* f / sqrt(sum_c f^2 + eps), channel dimension 1 */
+static sx_tensor *unit_channels(sx_tensor *f)
+{
+    int dim = 1;
+    sx_tensor *sq = sx_square(f);
+    sx_tensor *ss = sq ? sx_sum(sq, 1, &dim, true) : NULL;
+    sx_tensor *se = ss ? sx_add_scalar(ss, 1e-10f) : NULL;
+    sx_tensor *r = se ? sx_rsqrt(se) : NULL;
+    sx_tensor *o = r ? sx_mul(f, r) : NULL;
+    sx_tensor_free(sq);
+    sx_tensor_free(ss);
+    sx_tensor_free(se);
+    sx_tensor_free(r);
+    return o;
+}
+
+sx_tensor *sx_classifier_perceptual(sx_module *m, sx_tensor *a, sx_tensor *b)
+{
+    if (!sx_check_arg("perceptual", 2, a) || !sx_check_arg("perceptual", 3, b)) return NULL;
+    if (!sx_check_same_shape("perceptual", a, b)) return NULL;
+    sx_classifier_output fa, fb;
+    if (sx_classifier_forward(m, a, false, true, &fa) != SX_OK) return NULL;
+    if (sx_classifier_forward(m, b, false, true, &fb) != SX_OK) {
+        sx_classifier_output_clear(&fa);
+        return NULL;
+    }
+    sx_tensor *total = NULL;
+    bool ok = true;
+    for (int k = 0; k < fa.n_features && ok; k++) {
+        sx_tensor *na = unit_channels(fa.features[k]), *nb = na ? unit_channels(fb.features[k]) : NULL;
+        sx_tensor *d = nb ? sx_sub(na, nb) : NULL, *d2 = d ? sx_square(d) : NULL;
+        int dims[3] = {1, 2, 3};
+        sx_tensor *per = d2 ? sx_sum(d2, 1, dims, false) : NULL;        /* [N, H, W] */
+        sx_tensor *mean = per ? sx_mean(per, 2, (int[]){1, 2}, false) : NULL; /* [N] */
+        sx_tensor *next = mean ? (total ? sx_add(total, mean) : sx_tensor_retain(mean)) : NULL;
+        ok = next != NULL;
+        sx_tensor_free(total);
+        total = next;
+        sx_tensor *tmp[] = {na, nb, d, d2, per, mean};
+        for (int i = 0; i < 6; i++) sx_tensor_free(tmp[i]);
+    }
+    sx_classifier_output_clear(&fa);
+    sx_classifier_output_clear(&fb);
+    return ok ? total : NULL;
+}
+
+sx_tensor *sx_augment_shift_flip(sx_tensor *x, int max_shift, float flip_prob, float fill)
+{
+    if (!sx_check_arg("augment", 1, x)) return NULL;
+    if (x->ndim != 4 || max_shift < 0 || max_shift > 4096 || !(flip_prob >= 0 && flip_prob <= 1)) {
+        char s[96];
+        sx_fail(SX_EINVAL, "augment: expects [N, C, H, W], max_shift >= 0, flip_prob in [0, 1]; got %s, %d, %g",
+                sx_shape_str(x, s, sizeof s), max_shift, flip_prob);
+        return NULL;
+    }
+    sx_tensor *xc = sx_tensor_copy(x);
+    sx_tensor *o = xc ? sx_tensor_empty(4, x->shape) : NULL;
+    if (!o) {
+        sx_tensor_free(xc);
+        return NULL;
+    }
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    const float *src = sx_tensor_data(xc);
+    float *dst = sx_tensor_data(o);
+    for (int64_t n = 0; n < N; n++) {
+        int dy = max_shift ? (int)(sx_rng_uniform() * (2 * max_shift + 1)) - max_shift : 0;
+        int dx = max_shift ? (int)(sx_rng_uniform() * (2 * max_shift + 1)) - max_shift : 0;
+        bool flip = flip_prob > 0 && sx_rng_uniform() < flip_prob;
+        for (int64_t c = 0; c < C; c++) {
+            const float *p = src + (n * C + c) * H * W;
+            float *q = dst + (n * C + c) * H * W;
+            for (int64_t y = 0; y < H; y++)
+                for (int64_t xx = 0; xx < W; xx++) {
+                    int64_t sy = y - dy, sxx = (flip ? W - 1 - xx : xx) - dx;
+                    q[y * W + xx] = (sy >= 0 && sy < H && sxx >= 0 && sxx < W) ? p[sy * W + sxx] : fill;
+                }
+        }
+    }
+    sx_tensor_free(xc);
+    return o;
+}

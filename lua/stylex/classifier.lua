@@ -1,0 +1,56 @@
+-- stylex.classifier — loading a trained classifier and measuring it.
+--
+--   local classifier = require "stylex.classifier"
+--   local model, meta = classifier.load("models/fmnist-shoes/classifier.safetensors")
+--   local ds = classifier.test_set(meta)          -- the held-out split it was trained for
+--   local acc, confusion = classifier.evaluate(model, ds)
+local sx = require "stylex"
+local data = require "stylex.data"
+local cjson = require "cjson"
+
+local classifier = {}
+
+-- The model (weights loaded) and the checkpoint's metadata table.
+function classifier.load(path)
+  local tensors, meta = assert(sx.load(path))
+  if not meta or meta.format ~= "stylex-classifier-1" or not meta.config then
+    error(string.format("classifier.load: %s is not a stylex classifier checkpoint (no format/config metadata)",
+      path), 2)
+  end
+  local model = sx.models.Classifier(cjson.decode(meta.config))
+  model:load_state_dict(tensors)
+  return model, meta
+end
+
+-- The held-out test split of the data set the classifier was trained on.
+function classifier.test_set(meta)
+  if meta.dataset ~= "fashion-mnist" then
+    error("classifier.test_set: unknown data set '" .. tostring(meta.dataset) .. "'", 2)
+  end
+  return data.fashion_mnist{split = "test", classes = cjson.decode(meta.classes)}
+end
+
+-- Accuracy (0-1) and confusion matrix (rows: true class, columns: predicted;
+-- 1-based) of model on ds, in eval mode.
+function classifier.evaluate(model, ds, batch)
+  local k = ds.n_classes
+  local confusion = {}
+  for i = 1, k do
+    confusion[i] = {}
+    for j = 1, k do confusion[i][j] = 0 end
+  end
+  local correct = 0
+  sx.no_grad(function()
+    for x, y in ds:batches(batch or 500) do
+      local pred, lab = model:logits(x):argmax(2):totable(), y:totable()
+      for i = 1, #lab do
+        local t, p = math.tointeger(lab[i]) + 1, math.tointeger(pred[i]) + 1
+        confusion[t][p] = confusion[t][p] + 1
+        if t == p then correct = correct + 1 end
+      end
+    end
+  end)
+  return correct / ds:size(), confusion
+end
+
+return classifier

@@ -1,0 +1,78 @@
+-- stylex.cli — command-line parsing and terminal progress for scripts.
+--
+--   local opts = cli.parse(arg, {preset = "fmnist-shoes", epochs = 0, resume = false}, usage)
+-- accepts --name value and --flag (booleans); numbers are converted when the
+-- default is a number; unknown options and missing values are errors that
+-- print the usage. --help prints the usage and exits.
+local cli = {}
+
+function cli.parse(argv, defaults, usage)
+  local opts = {}
+  for k, v in pairs(defaults) do opts[k] = v end
+  local function fail(msg)
+    io.stderr:write(msg, "\n\n", usage or "", "\n")
+    os.exit(2)
+  end
+  local i = 1
+  while argv[i] do
+    local a = argv[i]
+    if a == "--help" or a == "-h" then
+      io.stdout:write(usage or "", "\n")
+      os.exit(0)
+    end
+    local name = a:match("^%-%-([%w_%-]+)$")
+    if not name then fail("unexpected argument: " .. a) end
+    local key = name:gsub("%-", "_")
+    if defaults[key] == nil then fail("unknown option --" .. name) end
+    if type(defaults[key]) == "boolean" then
+      opts[key] = true
+      i = i + 1
+    else
+      local v = argv[i + 1]
+      if v == nil then fail("option --" .. name .. " needs a value") end
+      if type(defaults[key]) == "number" then
+        local n = tonumber(v)
+        if not n then fail("option --" .. name .. " needs a number, got " .. v) end
+        opts[key] = n
+      else
+        opts[key] = v
+      end
+      i = i + 2
+    end
+  end
+  return opts
+end
+
+-- Seconds on a monotonic wall clock (os.clock counts CPU time of all threads).
+function cli.now()
+  local sx = require "stylex"
+  return sx.wall_time and sx.wall_time() or os.time()
+end
+
+-- A progress line redrawn in place: call p(done, text) often; it prints at
+-- most every `interval` seconds (and always at the end), with ETA.
+function cli.progress(total, label, interval)
+  local t0 = cli.now()
+  local last = -math.huge
+  interval = interval or 1.0
+  return function(done, text, force)
+    local now = cli.now()
+    if not force and now - last < interval and done < total then return end
+    last = now
+    local elapsed = now - t0
+    local eta = done > 0 and elapsed * (total - done) / done or 0
+    io.stderr:write(string.format("\r%s %d/%d %s | %s elapsed, ETA %s\027[K", label, done, total, text or "",
+      cli.format_seconds(elapsed), cli.format_seconds(eta)))
+    if done >= total or force then io.stderr:write("\n") end
+    io.stderr:flush()
+  end
+end
+
+function cli.format_seconds(s)
+  s = math.floor(s + 0.5)
+  if s >= 3600 then return string.format("%dh%02dm", s // 3600, (s % 3600) // 60) end
+  if s >= 60 then return string.format("%dm%02ds", s // 60, s % 60) end
+  return string.format("%ds", s)
+end
+
+return cli

@@ -1,0 +1,162 @@
+-- tests/lua/test_autograd.lua — autograd from Lua: backward, accumulation,
+-- zero_grad, detach, no_grad and the grad mode, sx.grad (lists, grad_outputs,
+-- allow_unused, create_graph for second derivatives), a gradient penalty
+-- through conv2d checked against finite differences.
+local T = dofile("tests/lua/harness.lua")
+local sx = require "stylex"
+
+T.test("backward and accumulation", function()
+  local x = sx.tensor{1, 2, 3}:requires_grad(true)
+  T.eq(x:requires_grad(), true, "requires_grad() with no argument returns the flag")
+  T.eq(x.grad, nil, "no grad before backward")
+  local y = (x * x):sum()
+  T.eq(y:op_name(), "sum")
+  T.eq(x:op_name(), "", "a leaf has no op")
+  y:backward()
+  T.eq(x.grad:totable(), {2, 4, 6})
+  T.eq(x.grad:requires_grad(), false, "grad of a plain backward carries no graph")
+  y:backward()
+  T.eq(x.grad:totable(), {4, 8, 12}, "gradients accumulate")
+  x:zero_grad()
+  T.eq(x.grad, nil, "zero_grad drops the gradient")
+  local z = (x * 3):sum()
+  z:backward()
+  T.eq(x.grad:totable(), {3, 3, 3})
+  local v = x * 2
+  v:backward(sx.tensor{1, 0, -1})
+  T.eq(x.grad:totable(), {5, 3, 1}, "backward with an explicit gradient")
+  T.raises("not a scalar", function() (x * 2):backward() end)
+  T.raises("does not require grad", function() sx.ones{1}:backward() end)
+  T.raises("shapes differ", function() (x * 2):backward(sx.ones{2}) end)
+end)
+
+T.test("requires_grad, detach, clone", function()
+  local x = sx.ones{2}
+  T.eq(x:requires_grad(), false)
+  T.eq(x:requires_grad(true), x, "requires_grad(flag) returns the tensor")
+  T.eq(x:requires_grad(), true)
+  x:requires_grad(false)
+  T.eq(x:requires_grad(), false)
+  local w = sx.tensor{1, 2}:requires_grad(true)
+  local y = w * 2
+  T.eq(y:requires_grad(), true, "results of recorded ops require grad")
+  T.raises("non-leaf", function() y:requires_grad(false) end)
+  local d = y:detach()
+  T.eq(d:requires_grad(), false)
+  T.eq(d:op_name(), "")
+  T.eq(d:totable(), {2, 4})
+  local loss = (d * w):sum()
+  loss:backward()
+  T.eq(w.grad:totable(), {2, 4}, "detach stops the gradient through d")
+  w:zero_grad()
+  local c = w:clone()
+  T.ok(c:requires_grad(), "clone of a grad tensor is differentiable")
+  local cc = (c * c):sum()
+  cc:backward()
+  T.eq(w.grad:totable(), {2, 4})
+  c:fill(0)
+  T.eq(w:totable(), {1, 2}, "clone has its own storage")
+end)
+
+T.test("no_grad and the grad mode", function()
+  local x = sx.ones{2}:requires_grad(true)
+  T.eq(sx.is_grad_enabled(), true)
+  local y, extra = sx.no_grad(function(a)
+    T.eq(sx.is_grad_enabled(), false, "off inside no_grad")
+    return x * a, "second"
+  end, 3)
+  T.eq(y:requires_grad(), false, "nothing recorded under no_grad")
+  T.eq(y:totable(), {3, 3})
+  T.eq(extra, "second", "all results are returned")
+  T.eq(sx.is_grad_enabled(), true, "restored after no_grad")
+  local ok, err = pcall(sx.no_grad, function() error("boom") end)
+  T.eq(ok, false)
+  T.ok(tostring(err):find("boom", 1, true), "the error is rethrown")
+  T.eq(sx.is_grad_enabled(), true, "restored after an error")
+  local ok2, obj = pcall(sx.no_grad, function() error({code = 7}) end)
+  T.ok(not ok2 and type(obj) == "table" and obj.code == 7, "error objects pass through unchanged")
+  T.eq(sx.set_grad_enabled(false), true, "set_grad_enabled returns the previous mode")
+  T.eq((x * 2):requires_grad(), false)
+  T.eq(sx.set_grad_enabled(true), false)
+  sx.no_grad(function() sx.no_grad(function() end) T.eq(sx.is_grad_enabled(), false, "nested") end)
+  T.eq(sx.is_grad_enabled(), true)
+end)
+
+T.test("second derivative of x^3", function()
+  local x = sx.tensor{2, -1}:requires_grad(true)
+  local y = (x ^ 3):sum()
+  local g = sx.grad(y, x, {create_graph = true})
+  T.near(g:totable(), {12, 3}, 1e-5, "3x^2")
+  T.ok(g:requires_grad(), "create_graph gives a differentiable gradient")
+  local gg = sx.grad(g:sum(), x)
+  T.near(gg:totable(), {12, -6}, 1e-5, "6x")
+  -- the same through backward(create_graph) and x.grad
+  local x2 = sx.tensor{3}:requires_grad(true)
+  local y2 = x2 * x2 * x2
+  y2:backward(nil, true)
+  T.near(x2.grad:totable(), {27}, 1e-5)
+  local g2 = x2.grad
+  x2:zero_grad()
+  g2:backward()
+  T.near(x2.grad:totable(), {18}, 1e-5, "backward through a create_graph gradient")
+  T.eq(x.grad, nil, "sx.grad does not touch .grad")
+end)
+
+T.test("grad of non-scalar outputs, lists, allow_unused", function()
+  local x = sx.tensor{1, 2, 3}:requires_grad(true)
+  local y = x * x
+  T.raises("not a scalar", function() return sx.grad(y, x) end)
+  local g = sx.grad(y, x, {grad_outputs = sx.tensor{1, 10, 100}})
+  T.eq(g:totable(), {2, 40, 600})
+  local a = sx.tensor{2}:requires_grad(true)
+  local b = sx.tensor{5}:requires_grad(true)
+  local u = sx.tensor{7}:requires_grad(true)
+  local out1, out2 = (a * b):sum(), (a * a):sum()
+  local gs = sx.grad({out1, out2}, {a, b})
+  T.eq(type(gs), "table", "a list of inputs gives a list")
+  T.eq(gs[1]:totable(), {9}, "d(ab + a^2)/da = b + 2a")
+  T.eq(gs[2]:totable(), {2})
+  local gs2 = sx.grad({out1, out2}, {a, b}, {grad_outputs = {sx.tensor(2), nil}})
+  T.eq(gs2[1]:totable(), {14}, "grad_outputs list with a nil entry")
+  T.raises("not reached", function() return sx.grad(out1, {a, u}) end)
+  local gu = sx.grad(out1, {a, u, b}, {allow_unused = true})
+  T.eq(gu[1]:totable(), {5})
+  T.eq(gu[2], nil, "unused input gives nil")
+  T.eq(gu[3]:totable(), {2})
+  T.eq(sx.grad(out1, u, {allow_unused = true}), nil)
+  T.raises("does not require grad", function() return sx.grad(out1, sx.ones{1}) end)
+  T.raises("unknown option 'create_grpah'", function() return sx.grad(out1, a, {create_grpah = true}) end)
+end)
+
+T.test("R1-style penalty through conv2d vs finite differences", function()
+  sx.manual_seed(11)
+  local x = sx.randn{1, 2, 5, 5}:requires_grad(true)
+  local w0 = sx.randn{3, 2, 3, 3}
+  local r = sx.randn{1, 3, 5, 5}
+  local function penalty(w, create)
+    local out = (sx.leaky_relu(sx.conv2d(x, w, nil, {padding = 1})) * r):sum()
+    local g = sx.grad(out, x, {create_graph = create})
+    return (g * g):sum()
+  end
+  local w = sx.tensor(w0):requires_grad(true)
+  penalty(w, true):backward()
+  T.ok(w.grad ~= nil, "the penalty reaches the weights (double backward)")
+  local analytic = w.grad:totable()
+  local eps = 1e-2
+  for _, pos in ipairs({{1, 1, 1, 1}, {2, 2, 2, 3}, {3, 1, 3, 2}}) do
+    local function at(delta)
+      local wp = sx.tensor(w0)
+      local flat = wp:reshape{-1}
+      local k = (((pos[1] - 1) * 2 + pos[2] - 1) * 3 + pos[3] - 1) * 3 + pos[4]
+      local vals = flat:totable()
+      vals[k] = vals[k] + delta
+      wp:assign(sx.tensor(vals):reshape{3, 2, 3, 3})
+      return penalty(wp, false):item()
+    end
+    local numeric = (at(eps) - at(-eps)) / (2 * eps)
+    local a = analytic[pos[1]][pos[2]][pos[3]][pos[4]]
+    T.near(a, numeric, 2e-2 * math.max(1, math.abs(numeric)), "d penalty / d w at " .. table.concat(pos, ","))
+  end
+end)
+
+T.done()

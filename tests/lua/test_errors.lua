@@ -1,0 +1,467 @@
+-- tests/lua/test_errors.lua — every public function of the stylex module, the
+-- tensor methods (sx.Tensor) and the tensor metamethods is called with wrong
+-- types, freed tensors, wrong shapes and absurd sizes; each call must raise
+-- a Lua error whose message names the function, and the process must go on.
+--
+-- The loop is over what is registered, not over this file: a function added
+-- to sx, sx.Tensor or the metatable without an entry in SPEC below fails the
+-- test. An entry lists the kind of each argument (which decides the bad values
+-- tried in that position), a valid call (which must succeed) and calls that
+-- are well typed but wrong in shape or range.
+local T = dofile("tests/lua/harness.lua")
+local sx = require "stylex"
+
+local NAN, HUGE = 0 / 0, 1e300
+local function X() return sx.ones{2, 3} end
+local function freed()
+  local t = sx.ones{2}
+  t:free()
+  return t
+end
+
+-- Bad values for each kind of argument; "?" kinds also accept nil.
+local common = {
+  { d = "a string", v = "x" },
+  { d = "a freed tensor", f = freed },
+}
+local function with(...)
+  local out = {}
+  for _, list in ipairs({ ... }) do for _, b in ipairs(list) do out[#out + 1] = b end end
+  return out
+end
+local NIL = { { d = "nil", v = nil } }
+local BOOL = { { d = "a boolean", v = true } }
+local NUMBER = { { d = "a number", v = 1.5 } }
+local TABLE = { { d = "an empty table", v = {} } }
+local TENSOR = { { d = "a tensor", f = X } }
+local INTEGERS = {
+  { d = "a fraction", v = 1.5 }, { d = "NaN", v = NAN }, { d = "1e300", v = HUGE }, { d = "-1e300", v = -HUGE },
+}
+local DIMS = with(INTEGERS, {
+  { d = "dimension 0", v = 0 }, { d = "dimension 99", v = 99 }, { d = "dimension -99", v = -99 },
+  { d = "dimension 2^62", v = 2 ^ 62 },
+})
+local SHAPES = {
+  { d = "a fractional size", v = { 1.5 } }, { d = "a NaN size", v = { NAN } }, { d = "a string size", v = { "a" } },
+  { d = "a negative size", v = { -5 } }, { d = "1e12 elements", v = { 1e12 } }, { d = "a 1e300 size", v = { HUGE } },
+  { d = "9 dimensions", v = { 1, 1, 1, 1, 1, 1, 1, 1, 1 } }, { d = "2^80 elements", v = { 2 ^ 40, 2 ^ 40 } },
+  { d = "a number", v = 5 },
+}
+local POSITIONS = {
+  { d = "position 0", v = { 0 } }, { d = "position 99", v = { 99 } }, { d = "a fractional position", v = { 1.5 } },
+  { d = "a NaN position", v = { NAN } }, { d = "a string position", v = { "a" } }, { d = "a number", v = 5 },
+  { d = "a tensor with position 0", f = function() return sx.tensor{0} end },
+  { d = "a tensor with a fraction", f = function() return sx.tensor{1.5} end },
+}
+local LISTS = {
+  { d = "an empty list", v = {} }, { d = "a list of numbers", v = { 1 } }, { d = "a list of strings", v = { "a" } },
+  { d = "a list with a freed tensor", f = function() return { X(), freed() } end }, { d = "a number", v = 5 },
+}
+local CONV_OPTS = {
+  { d = "a number", v = 5 }, { d = "stride 0", v = { stride = 0 } }, { d = "a string stride", v = { stride = "x" } },
+  { d = "a fractional stride", v = { stride = 1.5 } }, { d = "a NaN stride", v = { stride = NAN } },
+  { d = "a 3-entry stride", v = { stride = { 1, 2, 3 } } }, { d = "a huge stride", v = { stride = HUGE } },
+  { d = "negative padding", v = { padding = -1 } }, { d = "groups 0", v = { groups = 0 } },
+  { d = "a pair of groups", v = { groups = { 1, 2 } } }, { d = "an unknown option", v = { strides = 2 } },
+  { d = "absurd padding", v = { padding = 2 ^ 20 } },
+}
+local CONVT_OPTS = with(CONV_OPTS, {
+  { d = "negative output_padding", v = { output_padding = -1 } },
+  { d = "output_padding not below stride", v = { stride = 1, output_padding = 1 } },
+})
+local UP_OPTS = {
+  { d = "a number", v = 5 }, { d = "up 0", v = { up = 0 } }, { d = "down 0", v = { down = 0 } },
+  { d = "a huge up", v = { up = HUGE } }, { d = "up as a pair", v = { up = { 1, 2 } } },
+  { d = "a 2-entry pad", v = { pad = { 1, 2 } } }, { d = "a string pad", v = { pad = "x" } },
+  { d = "a NaN pad", v = { pad = { NAN, 0, 0, 0 } } }, { d = "a huge pad", v = { pad = { 2 ^ 40, 0, 0, 0 } } },
+  { d = "an unknown option", v = { padding = 1 } }, { d = "a crop of everything", v = { pad = { -4, -4, 0, 0 } } },
+}
+local GRAD_OPTS = {
+  { d = "a number", v = 5 }, { d = "a string create_graph", v = { create_graph = "x" } },
+  { d = "a number allow_unused", v = { allow_unused = 1 } }, { d = "a string grad_outputs", v = { grad_outputs = "x" } },
+  { d = "grad_outputs of strings", v = { grad_outputs = { "x" } } }, { d = "an unknown option", v = { retain = true } },
+  { d = "a freed grad_outputs", f = function() return { grad_outputs = freed() } end },
+  { d = "too many grad_outputs", f = function() return { grad_outputs = { sx.ones{}, sx.ones{} } } end },
+  { d = "a wrong-shape grad_outputs", f = function() return { grad_outputs = sx.ones{3} } end },
+}
+
+local BAD = {
+  tensor = with(NIL, common, BOOL, NUMBER, TABLE),
+  ["tensor?"] = with(common, BOOL, NUMBER, TABLE),
+  tensor_like = with(NIL, common, BOOL, { { d = "a table of strings", v = { "a" } }, { d = "a ragged table", v = { { 1 }, { 1, 2 } } } }),
+  tensor_or_number = with(NIL, common, BOOL, TABLE),
+  udata = with(NIL, { { d = "a string", v = "x" } }, NUMBER, TABLE),
+  number = with(NIL, common, BOOL, TABLE, TENSOR),
+  ["number?"] = with(common, BOOL, TABLE, TENSOR),
+  int = with(NIL, common, BOOL, TABLE, INTEGERS),
+  dim = with(NIL, common, BOOL, TABLE, DIMS),
+  ["dim?"] = with(common, BOOL, TABLE, DIMS),
+  ["dims?"] = with(common, BOOL, DIMS, { { d = "an empty table", v = {} }, { d = "{0}", v = { 0 } }, { d = "{99}", v = { 99 } },
+    { d = "{'a'}", v = { "a" } } }),
+  ["bool?"] = with(common, { { d = "a number", v = 1 } }, TABLE),
+  bool = with(NIL, common, { { d = "a number", v = 1 } }),
+  shape = with(NIL, common, BOOL, SHAPES),
+  perm = with(NIL, common, BOOL, { { d = "too few", v = { 1 } }, { d = "a repeat", v = { 1, 1 } }, { d = "dimension 3", v = { 1, 3 } },
+    { d = "dimension 0", v = { 0, 1 } }, { d = "a fraction", v = { 1.5, 1 } }, { d = "a string", v = { "a", 1 } },
+    { d = "too many", v = { 1, 2, 3 } } }),
+  positions = with(NIL, common, BOOL, POSITIONS),
+  list = with(NIL, common, BOOL, LISTS),
+  tensor_or_list = with(NIL, common, BOOL, NUMBER, LISTS),
+  ["conv_opts?"] = with(common, BOOL, CONV_OPTS),
+  ["convt_opts?"] = with(common, BOOL, CONVT_OPTS),
+  ["up_opts?"] = with(common, BOOL, UP_OPTS),
+  ["grad_opts?"] = with(common, BOOL, GRAD_OPTS),
+  ksize = with(NIL, common, BOOL, { { d = "size 0", v = { 0, 3 } }, { d = "a fractional size", v = { 1.5, 3 } },
+    { d = "one entry", v = { 3 } }, { d = "three entries", v = { 3, 3, 3 } }, { d = "the number 0", v = 0 },
+    { d = "a huge size", v = { HUGE, 3 } } }),
+  fn = with(NIL, common, BOOL, NUMBER, TABLE),
+  seed = with(NIL, common, BOOL, TABLE, INTEGERS),
+  state = with(NIL, common, BOOL, { { d = "an empty table", v = {} }, { d = "3 words", v = { 1, 2, 3 } },
+    { d = "all zeros", v = { 0, 0, 0, 0 } }, { d = "a fraction", v = { 1.5, 1, 1, 1 } } }),
+  threads = with(NIL, common, BOOL, INTEGERS, { { d = "0 threads", v = 0 }, { d = "-1 threads", v = -1 } }),
+  count = with(NIL, common, BOOL, INTEGERS, { { d = "-1", v = -1 }, { d = "1e12", v = 1e12 } }),
+  value = with(NIL, { { d = "a boolean", v = true }, { d = "a freed tensor", f = freed }, { d = "a string", v = "x" },
+    { d = "a table of strings", v = { "a" } }, { d = "a ragged table", v = { { 1 }, { 1, 2 } } },
+    { d = "9 levels of nesting", v = { { { { { { { { { 1 } } } } } } } } } } }),
+}
+
+local function scalar_loss()
+  local x = sx.ones{2}:requires_grad(true)
+  return (x * x):sum(), x
+end
+
+-- name -> { kinds, valid = function() return {args} end, wrong = function() return {{args}, ...} end }
+-- noargs = true: takes no arguments (extra ones are ignored), nothing to break.
+local function unary(extra) return { kinds = { "tensor" }, valid = function() return { X() } end, wrong = extra } end
+local function pair(wrong)
+  return { kinds = { "tensor", "tensor" }, valid = function() return { X(), X() } end,
+    wrong = wrong or function() return { { X(), sx.ones{3, 2} } } end }
+end
+local arith = { kinds = { "tensor_or_number", "tensor_or_number" }, valid = function() return { X(), X() } end,
+  wrong = function() return { { X(), sx.ones{4} }, { 1, 2 } } end }
+local filled = { kinds = { "shape" }, valid = function() return { { 2, 3 } } end }
+
+local SPEC = {
+  -- module
+  mem_live = { noargs = true }, num_threads = { noargs = true }, is_grad_enabled = { noargs = true },
+  rng_get_state = { noargs = true },
+  set_num_threads = { kinds = { "threads" }, valid = function() return { sx.num_threads() } end },
+  manual_seed = { kinds = { "seed" }, valid = function() return { 0 } end },
+  rng_set_state = { kinds = { "state" }, valid = function() return { sx.rng_get_state() } end },
+  -- creation
+  tensor = { kinds = { "value" }, valid = function() return { { { 1, 2 }, { 3, 4 } } } end },
+  zeros = filled, ones = filled, rand = filled, randn = filled,
+  full = { kinds = { "shape", "number" }, valid = function() return { { 2 }, 1 } end },
+  arange = { kinds = { "count" }, valid = function() return { 3 } end },
+  zeros_like = unary(), ones_like = unary(),
+  -- queries, copies, lifetime
+  shape = unary(), dim = unary(), numel = unary(), is_contiguous = unary(), totable = unary(), clone = unary(),
+  op_name = unary(), zero_grad = unary(), detach = unary(), contiguous = unary(),
+  size = { kinds = { "tensor", "dim" }, valid = function() return { X(), 2 } end },
+  item = { kinds = { "tensor" }, valid = function() return { sx.ones{1} } end,
+    wrong = function() return { { X() }, { sx.zeros{0} } } end },
+  fill = { kinds = { "tensor", "number" }, valid = function() return { X(), 2 } end },
+  assign = { kinds = { "tensor", "tensor_like" }, valid = function() return { X(), X() } end,
+    wrong = function() return { { X(), sx.ones{3} }, { X(), { 1, 2 } } } end },
+  free = { kinds = { "udata" }, valid = function() return { X() } end },
+  -- autograd
+  requires_grad = { kinds = { "tensor", "bool?" }, valid = function() return { X(), true } end,
+    wrong = function() return { { X() * sx.ones{2, 3}:requires_grad(true), false } } end },
+  backward = { kinds = { "tensor", "tensor?", "bool?" }, valid = function() return { (scalar_loss()) } end,
+    wrong = function()
+      local l, x = scalar_loss()
+      return { { x * 2 }, { X() }, { l, sx.ones{2} }, { x * 2, sx.ones{3} } }
+    end },
+  grad = { kinds = { "tensor_or_list", "tensor_or_list", "grad_opts?" },
+    valid = function() local l, x = scalar_loss() return { l, x } end,
+    wrong = function()
+      local l, x = scalar_loss()
+      return { { x * 2, x }, { l, X() }, { l, { x, X() } }, { l, sx.ones{1}:requires_grad(true) } }
+    end },
+  no_grad = { kinds = { "fn" }, valid = function() return { function() end } end,
+    wrong = function() return { { function() error("inner failure in no_grad") end } } end },
+  set_grad_enabled = { kinds = { "bool" }, valid = function() return { true } end },
+  -- elementwise
+  add = arith, sub = arith, mul = arith, div = arith,
+  pow = { kinds = { "tensor", "number" }, valid = function() return { X(), 2 } end },
+  neg = unary(), abs = unary(), exp = unary(), log = unary(), sqrt = unary(), rsqrt = unary(), square = unary(),
+  relu = unary(), sigmoid = unary(), tanh = unary(), softplus = unary(),
+  leaky_relu = { kinds = { "tensor", "number?" }, valid = function() return { X(), 0.1 } end },
+  gt_scalar = { kinds = { "tensor", "number" }, valid = function() return { X(), 0 } end },
+  -- reductions
+  sum = { kinds = { "tensor", "dims?", "bool?" }, valid = function() return { X(), 1, true } end },
+  mean = { kinds = { "tensor", "dims?", "bool?" }, valid = function() return { X(), { 1, 2 } } end },
+  max = { kinds = { "tensor", "dim?", "bool?" }, valid = function() return { X(), 2, true } end,
+    wrong = function() return { { sx.zeros{0} }, { sx.zeros{2, 0}, 2 } } end },
+  argmax = { kinds = { "tensor", "dim" }, valid = function() return { X(), 2 } end,
+    wrong = function() return { { sx.zeros{2, 0}, 2 } } end },
+  sum_to = { kinds = { "tensor", "shape" }, valid = function() return { X(), { 1, 3 } } end,
+    wrong = function() return { { X(), { 4 } }, { X(), { 1, 2, 3 } } } end },
+  softmax = { kinds = { "tensor", "dim?" }, valid = function() return { X(), 1 } end,
+    wrong = function() return { { sx.tensor(1) } } end },
+  log_softmax = { kinds = { "tensor", "dim?" }, valid = function() return { X() } end,
+    wrong = function() return { { sx.tensor(1) } } end },
+  -- shape
+  reshape = { kinds = { "tensor", "shape" }, valid = function() return { X(), { 3, -1 } } end,
+    wrong = function() return { { X(), { 5 } }, { X(), { -1, -1 } }, { X(), { 4, -1 } } } end },
+  permute = { kinds = { "tensor", "perm" }, valid = function() return { X(), { 2, 1 } } end },
+  transpose = { kinds = { "tensor", "dim", "dim" }, valid = function() return { X(), 1, 2 } end },
+  expand = { kinds = { "tensor", "shape" }, valid = function() return { sx.ones{1, 3}, { 2, 3 } } end,
+    wrong = function() return { { X(), { 4, 3 } }, { X(), { 3 } }, { X(), { -2, 3 } } } end },
+  narrow = { kinds = { "tensor", "dim", "int", "int" }, valid = function() return { X(), 2, 1, 2 } end,
+    wrong = function() return { { X(), 2, 3, 2 }, { X(), 2, 5, 0 }, { X(), 2, 0, 1 }, { X(), 2, 1, -1 }, { X(), 2, 1, 2 ^ 62 } } end },
+  narrow_scatter = { kinds = { "tensor", "shape", "dim", "int" }, valid = function() return { sx.ones{2}, { 4 }, 1, 2 } end,
+    wrong = function()
+      return { { sx.ones{2}, { 4 }, 1, 4 }, { sx.ones{2}, { 4, 1 }, 1, 1 }, { sx.ones{2}, { 1 }, 1, 1 }, { sx.ones{2}, { 4 }, 1, 0 } }
+    end },
+  index_select = { kinds = { "tensor", "dim", "positions" }, valid = function() return { X(), 2, { 1, 3 } } end },
+  index_add = { kinds = { "tensor", "dim", "int", "positions" }, valid = function() return { sx.ones{3, 2}, 1, 2, { 1, 2, 1 } } end,
+    wrong = function()
+      return { { sx.ones{3, 2}, 1, 2, { 1, 2 } }, { sx.ones{3, 2}, 1, 1, { 1, 2, 1 } }, { sx.ones{3, 2}, 1, -1, { 1, 1, 1 } },
+        { sx.ones{3, 2}, 1, 2 ^ 40, { 1, 1, 1 } } }
+    end },
+  cat = { kinds = { "list", "dim?" }, valid = function() return { { X(), X() }, 1 } end,
+    wrong = function() return { { { X(), sx.ones{2, 4} }, 1 }, { { X(), sx.ones{3} } } } end },
+  stack = { kinds = { "list", "dim?" }, valid = function() return { { X(), X() } } end,
+    wrong = function() return { { { X(), sx.ones{3, 2} } }, { { X(), X() }, 4 } } end },
+  -- linear algebra, convolution
+  matmul = { kinds = { "tensor", "tensor" }, valid = function() return { X(), sx.ones{3, 4} } end,
+    wrong = function() return { { X(), X() }, { sx.ones{3}, sx.ones{3} }, { sx.ones{2, 2, 3}, sx.ones{3, 3, 2} } } end },
+  linear = { kinds = { "tensor", "tensor", "tensor?" }, valid = function() return { X(), sx.ones{4, 3}, sx.ones{4} } end,
+    wrong = function() return { { X(), sx.ones{4, 2} }, { X(), sx.ones{4, 3}, sx.ones{5} }, { X(), sx.ones{3} } } end },
+  conv2d = { kinds = { "tensor", "tensor", "tensor?", "conv_opts?" },
+    valid = function() return { sx.ones{1, 2, 5, 5}, sx.ones{4, 2, 3, 3}, sx.ones{4}, { padding = 1 } } end,
+    wrong = function()
+      local w = sx.ones{4, 2, 3, 3}
+      return { { sx.ones{1, 3, 5, 5}, w }, { sx.ones{1, 2, 2, 2}, w }, { sx.ones{1, 2, 5, 5}, w, sx.ones{5} },
+        { sx.ones{1, 2, 5, 5}, w, nil, { groups = 3 } }, { sx.ones{2, 5, 5}, w }, { sx.ones{1, 2, 5, 5}, sx.ones{4, 2, 3} } }
+    end },
+  conv_transpose2d = { kinds = { "tensor", "tensor", "tensor?", "convt_opts?" },
+    valid = function() return { sx.ones{1, 3, 4, 4}, sx.ones{3, 2, 3, 3}, sx.ones{2}, { stride = 2, padding = 1, output_padding = 1 } } end,
+    wrong = function()
+      local w = sx.ones{3, 2, 3, 3}
+      return { { sx.ones{1, 2, 4, 4}, w }, { sx.ones{1, 3, 4, 4}, w, sx.ones{3} }, { sx.ones{3, 4, 4}, w },
+        { sx.ones{1, 3, 4, 4}, w, nil, { groups = 2 } } }
+    end },
+  conv2d_weight = { kinds = { "tensor", "tensor", "ksize", "conv_opts?" },
+    valid = function() return { sx.ones{1, 2, 5, 5}, sx.ones{1, 3, 3, 3}, { 3, 3 } } end,
+    wrong = function()
+      return { { sx.ones{1, 2, 5, 5}, sx.ones{1, 3, 4, 4}, { 3, 3 } }, { sx.ones{2, 2, 5, 5}, sx.ones{1, 3, 3, 3}, { 3, 3 } },
+        { sx.ones{1, 2, 5, 5}, sx.ones{1, 3, 3, 3}, { 3, 3 }, { groups = 2 } } }
+    end },
+  upfirdn2d = { kinds = { "tensor", "tensor", "up_opts?" },
+    valid = function() return { sx.ones{1, 1, 4, 4}, sx.ones{2, 2}, { up = 2, pad = { 1, 1, 1, 1 } } } end,
+    wrong = function()
+      return { { sx.ones{4, 4}, sx.ones{2, 2} }, { sx.ones{1, 1, 4, 4}, sx.ones{1, 2, 2} },
+        { sx.ones{1, 1, 4, 4}, sx.ones{5, 5} } }
+    end },
+  -- classification, losses
+  cross_entropy = { kinds = { "tensor", "tensor_like" }, valid = function() return { X(), { 0, 2 } } end,
+    wrong = function()
+      return { { X(), { 0, 3 } }, { X(), { 0.5, 1 } }, { X(), { 0 } }, { sx.ones{3}, { 0 } }, { X(), { -1, 0 } }, { X(), { NAN, 0 } } }
+    end },
+  kl_div = pair(), l1_loss = pair(), mse_loss = pair(),
+}
+
+-- metamethods, called directly
+local META = {
+  __add = arith, __sub = arith, __mul = arith, __div = arith,
+  __pow = { kinds = { "tensor", "number" }, valid = function() return { X(), 2 } end },
+  __unm = unary(),
+  __len = unary(function() return { { sx.tensor(1) } } end),
+  __gc = { kinds = { "udata" }, valid = function() return { X() } end },
+  __close = { kinds = { "udata" }, valid = function() return { X() } end },
+  __tostring = { kinds = { "udata" }, valid = function() return { X() } end },
+  __index = { kinds = { "udata", "string_key" }, valid = function() return { X(), "grad" } end,
+    words = { "index", "grad" } },
+}
+BAD.string_key = {}
+
+-- sub-tables of sx (filled by lib/lua/io.c): "table.name" -> spec
+local tmp = os.tmpname()
+local PATH = with(NIL, BOOL, TABLE, { { d = "a freed tensor", f = freed } })
+BAD.path = PATH
+BAD.tensor_table = with(NIL, BOOL, NUMBER, { { d = "a string", v = "x" }, { d = "a string value", v = { w = "x" } },
+  { d = "a number key", f = function() return { X() } end }, { d = "a freed tensor", f = function() return { w = freed() } end } })
+BAD["meta?"] = with(BOOL, NUMBER, { { d = "a string", v = "x" }, { d = "a table value", v = { k = {} } },
+  { d = "a number key", v = { "x" } } })
+-- For the methods of other userdata (modules, optimisers), make a "self" kind
+-- like this one, whose bad values are everything but that userdata.
+BAD.module = with(NIL, common, BOOL, NUMBER, TABLE, TENSOR)
+local SUB = {
+  ["sx.save"] = { kinds = { "path", "tensor_table", "meta?" }, valid = function() return { tmp, { w = X() }, { step = 1 } } end },
+  ["sx.load"] = { kinds = { "path" }, valid = function() sx.save(tmp, { w = X() }) return { tmp } end },
+  ["sx.image.load"] = { kinds = { "path" }, valid = function() sx.image.save(sx.zeros{1, 4, 4}, tmp) return { tmp } end },
+  ["sx.image.save"] = { kinds = { "tensor", "path" }, valid = function() return { sx.zeros{1, 4, 4}, tmp } end },
+  ["sx.io.read_idx"] = { kinds = { "path" }, valid = function() return { "/nonexistent/file.idx" } end },
+}
+
+-- A function calling M.name(...) (or self:name(...)) from Lua code, so that
+-- error messages carry the name as users see it. Not a tail call, for the same reason.
+local callers = {}
+local function caller(M, label, name, method)
+  local key = label .. "." .. name .. (method and ":" or "")
+  if not callers[key] then
+    local body = method and ("return function(self, ...) local r = self:" .. name .. "(...) return r end")
+      or ("return function(...) local r = M." .. name .. "(...) return r end")
+    callers[key] = assert(load("local M = ... " .. body, "=" .. key))(M)
+  end
+  return callers[key]
+end
+
+local function value_of(b)
+  if b.f then return b.f() end
+  return b.v
+end
+
+local function describe(label, name, args, n)
+  local parts = {}
+  for i = 1, n do
+    local v = args[i]
+    parts[i] = type(v) == "userdata" and "tensor" or type(v) == "table" and "{...}" or tostring(v)
+  end
+  return label .. "." .. name .. "(" .. table.concat(parts, ", ") .. ")"
+end
+
+local function live()
+  collectgarbage("collect")
+  return sx.mem_live()
+end
+
+-- f(args) must raise an error mentioning one of `words`, and leak nothing.
+local function must_fail(f, args, n, words, what)
+  T.checks = T.checks + 1
+  local before = live()
+  local ok, err = pcall(f, table.unpack(args, 1, n))
+  local leaked = live() - before
+  local named = false
+  for _, w in ipairs(words) do named = named or tostring(err):find(w, 1, true) ~= nil end
+  if ok then
+    T.failures = T.failures + 1
+    io.stderr:write("FAIL no error from " .. what .. "\n")
+  elseif not named then
+    T.failures = T.failures + 1
+    io.stderr:write("FAIL error from " .. what .. " does not name '" .. words[1] .. "': " .. tostring(err) .. "\n")
+  elseif leaked ~= 0 then
+    T.failures = T.failures + 1
+    io.stderr:write("FAIL " .. what .. " leaked " .. leaked .. " bytes of tensors: " .. tostring(err) .. "\n")
+  end
+end
+
+local tried = 0
+local function check_function(M, label, name, spec)
+  if spec.noargs then
+    local f = caller(M, label, name)
+    T.ok(pcall(f), label .. "." .. name .. "() works")
+    T.ok(pcall(f, "extra", {}), label .. "." .. name .. " ignores extra arguments")
+    return
+  end
+  local words = spec.words or { (name:gsub("^__", "")) }
+  local f = caller(M, label, name)
+  local n = #spec.kinds
+  local ok, err = pcall(f, table.unpack(spec.valid(), 1, n))
+  T.ok(ok, "valid call " .. label .. "." .. name .. " succeeds: " .. tostring(err))
+  for i, kind in ipairs(spec.kinds) do
+    local bad = BAD[kind]
+    T.ok(bad, "kind " .. kind .. " has bad values")
+    for _, b in ipairs(bad or {}) do
+      local args = spec.valid()
+      args[i] = value_of(b)
+      tried = tried + 1
+      must_fail(f, args, n, words, describe(label, name, args, n) .. " [argument #" .. i .. " " .. b.d .. "]")
+    end
+  end
+  for _, args in ipairs(spec.wrong and spec.wrong() or {}) do
+    tried = tried + 1
+    must_fail(f, args, n, words, describe(label, name, args, n) .. " [wrong shape or range]")
+  end
+  -- the method form on a freed tensor
+  if label == "Tensor" and spec.kinds[1] == "tensor" then
+    local args = spec.valid()
+    local m = caller(M, label, name, true)
+    args[1] = freed()
+    tried = tried + 1
+    must_fail(m, args, n, words, "t:" .. name .. "(...) on a freed tensor")
+    must_fail(m, args, n, { "freed" }, "t:" .. name .. "(...) on a freed tensor")
+  end
+end
+
+-- Checks every function of M against lookup(name); returns the count.
+local function check_table(M, label, lookup)
+  local names = {}
+  for name, v in pairs(M) do
+    if type(v) == "function" then names[#names + 1] = name end
+  end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    T.current = label .. "." .. name
+    local spec = lookup(name)
+    if T.ok(spec, "no error spec for " .. label .. "." .. name .. " (add it to tests/lua/test_errors.lua)") then
+      check_function(M, label, name, spec)
+    end
+  end
+  return #names
+end
+
+local start = live()
+local counts = { sub = 0 }
+counts.sx = check_table(sx, "sx", function(name) return SUB["sx." .. name] or SPEC[name] end)
+counts.Tensor = check_table(sx.Tensor, "Tensor", function(name) return SPEC[name] end)
+counts.meta = check_table(getmetatable(sx.ones{1}), "meta", function(name) return META[name] end)
+-- sub-tables at any depth (sx.image, sx.nn, sx.nn.Module, ...), each once
+local seen = { [sx] = true, [sx.Tensor] = true }
+local function check_subtables(M, label)
+  local keys = {}
+  for k, v in pairs(M) do
+    if type(k) == "string" and type(v) == "table" and not seen[v] then keys[#keys + 1] = k end
+  end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local v, sub = M[k], label .. "." .. k
+    seen[v] = true
+    counts.sub = counts.sub + check_table(v, sub, function(name) return SUB[sub .. "." .. name] end)
+    check_subtables(v, sub)
+  end
+end
+check_subtables(sx, "sx")
+for _, spec in ipairs({ SUB }) do
+  for key in pairs(spec) do
+    local ok = load("local sx = ... return " .. key)(sx) ~= nil
+    T.ok(ok, "spec " .. key .. " names a registered function")
+  end
+end
+for name in pairs(SPEC) do
+  T.ok(sx[name] or sx.Tensor[name], "spec " .. name .. " names a registered function")
+end
+os.remove(tmp)
+
+T.test("coverage", function()
+  T.ok(counts.sx >= 65, "sx has its functions (" .. counts.sx .. ")")
+  T.ok(counts.Tensor >= 45, "sx.Tensor has its methods (" .. counts.Tensor .. ")")
+  T.ok(counts.meta >= 11, "the metatable has its metamethods (" .. counts.meta .. ")")
+  T.ok(tried > 1500, "bad calls tried: " .. tried)
+end)
+
+T.test("operators", function()
+  local t = X()
+  T.raises("tensor or number expected", function() return t + "1" end)
+  T.raises("tensor or number expected", function() return t * {} end)
+  T.raises("tensor or number expected", function() return true - t end)
+  T.raises("freed", function() return freed() + 1 end)
+  T.raises("freed", function() return 2 * freed() end)
+  T.raises("freed", function() return -freed() end)
+  T.raises("freed", function() return #freed() end)
+  T.raises("number expected", function() return t ^ t end)
+  T.raises("tensor expected", function() return 2 ^ t end)
+  T.raises("do not broadcast", function() return t / sx.ones{4} end)
+  T.raises("freed", function() return freed().grad end)
+end)
+
+T.test("still running", function()
+  T.eq((sx.ones{2} + 1):totable(), { 2, 2 }, "ops still work after all those errors")
+  T.eq(sx.is_grad_enabled(), true, "grad mode restored")
+  sx.set_num_threads(2)
+  T.eq(live(), start, "failed calls leaked no tensor memory")
+end)
+
+T.done()
