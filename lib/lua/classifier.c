@@ -28,9 +28,11 @@ static int int_field(lua_State *L, int idx, const char *k, int def, int lo, int 
     int t = lua_getfield(L, idx, k);
     int v = def;
     if (t != LUA_TNIL) {
-        if (!lua_isinteger(L, -1) && !(t == LUA_TNUMBER && lua_tonumber(L, -1) == (lua_Number)(lua_Integer)lua_tonumber(L, -1)))
-            luaL_error(L, "bad argument #1 to 'Classifier' (%s must be an integer, got %s)", k, luaL_typename(L, -1));
-        lua_Integer x = (lua_Integer)lua_tonumber(L, -1);
+        int isint = 0;
+        lua_Integer x = t == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+        if (!isint)
+            luaL_error(L, "bad argument #1 to 'Classifier' (%s must be an integer, got %s)", k,
+                       t == LUA_TNUMBER ? "a fraction" : luaL_typename(L, -1));
         if (x < lo || x > hi) luaL_error(L, "bad argument #1 to 'Classifier' (%s = %I outside %d..%d)", k, x, lo, hi);
         v = (int)x;
     }
@@ -64,8 +66,9 @@ static int l_classifier(lua_State *L)
         c.n_blocks = (int)n;
         for (int b = 0; b < c.n_blocks; b++) {
             lua_rawgeti(L, -1, b + 1);
-            if (!lua_isinteger(L, -1)) luaL_error(L, "bad argument #1 to 'Classifier' (channels[%d] must be an integer)", b + 1);
-            lua_Integer v = lua_tointeger(L, -1);
+            int isint = 0;
+            lua_Integer v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+            if (!isint) luaL_error(L, "bad argument #1 to 'Classifier' (channels[%d] must be an integer)", b + 1);
             if (v < 1 || v > 8192) luaL_error(L, "bad argument #1 to 'Classifier' (channels[%d] = %I outside 1..8192)", b + 1, v);
             c.channels[b] = (int)v;
             lua_pop(L, 1);

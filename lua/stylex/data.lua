@@ -150,7 +150,8 @@ function data.fashion_mnist(opts)
   local keep, relabel = nil, {}
   if classes then
     for k, c in ipairs(classes) do
-      if math.type(c) ~= "integer" or c < 0 or c > 9 then
+      c = math.tointeger(c) -- labels decoded from JSON arrive as floats
+      if not c or c < 0 or c > 9 then
         error("bad argument #1 to 'fashion_mnist' (classes must be labels 0..9)", 2)
       end
       relabel[c] = k - 1

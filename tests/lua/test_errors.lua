@@ -288,12 +288,38 @@ BAD["meta?"] = with(BOOL, NUMBER, { { d = "a string", v = "x" }, { d = "a table 
 -- For the methods of other userdata (modules, optimisers), make a "self" kind
 -- like this one, whose bad values are everything but that userdata.
 BAD.module = with(NIL, common, BOOL, NUMBER, TABLE, TENSOR)
+function tiny_classifier() return sx.models.Classifier{ n_classes = 2, resolution = 8, channels = { 2 }, hidden = 2 } end
+BAD.classifier = with(BAD.module, { { d = "a Linear module", f = function() return sx.nn.Linear{ ["in"] = 2, out = 2 } end } })
+BAD["aug_opts?"] = with(BOOL, NUMBER, { { d = "a negative shift", v = { shift = -1 } }, { d = "a string flip", v = { flip = "x" } },
+  { d = "a fractional shift", v = { shift = 1.5 } }, { d = "an unknown option", v = { shifts = 1 } } })
+BAD["classify_opts?"] = with(NUMBER, { { d = "an unknown option", v = { training = true } } })
+BAD.classifier_config = with(NIL, BOOL, NUMBER, { { d = "no n_classes", v = {} }, { d = "one class", v = { n_classes = 1 } },
+  { d = "2.5 classes", v = { n_classes = 2.5 } }, { d = "resolution 30", v = { n_classes = 2, resolution = 30 } },
+  { d = "no channels", v = { n_classes = 2, channels = {} } }, { d = "an unknown option", v = { n_classes = 2, depth = 3 } },
+  { d = "dropout 1", v = { n_classes = 2, dropout = 1 } }, { d = "string channels", v = { n_classes = 2, channels = { "a" } } },
+  { d = "7 blocks", v = { n_classes = 2, resolution = 128, channels = { 1, 1, 1, 1, 1, 1, 1 } } } })
 local SUB = {
   ["sx.save"] = { kinds = { "path", "tensor_table", "meta?" }, valid = function() return { tmp, { w = X() }, { step = 1 } } end },
   ["sx.load"] = { kinds = { "path" }, valid = function() sx.save(tmp, { w = X() }) return { tmp } end },
   ["sx.image.load"] = { kinds = { "path" }, valid = function() sx.image.save(sx.zeros{1, 4, 4}, tmp) return { tmp } end },
   ["sx.image.save"] = { kinds = { "tensor", "path" }, valid = function() return { sx.zeros{1, 4, 4}, tmp } end },
   ["sx.io.read_idx"] = { kinds = { "path" }, valid = function() return { "/nonexistent/file.idx" } end },
+  -- the classifier (lib/lua/classifier.c)
+  ["sx.augment"] = { kinds = { "tensor", "aug_opts?" },
+    valid = function() return { sx.zeros{2, 1, 4, 4}, { shift = 1, flip = 0.5, fill = -1 } } end,
+    wrong = function() return { { sx.zeros{4, 4} }, { sx.zeros{1, 1, 4, 4}, { flip = 2 } } } end },
+  ["sx.models.Classifier"] = { kinds = { "classifier_config" },
+    valid = function() return { { n_classes = 2, resolution = 8, channels = { 2 }, hidden = 2 } } end },
+  ["sx.nn.Module.classify"] = { kinds = { "classifier", "tensor", "classify_opts?" },
+    valid = function() return { tiny_classifier(), sx.zeros{1, 1, 8, 8}, { train = true, features = true } } end,
+    wrong = function() return { { tiny_classifier(), sx.zeros{1, 1, 4, 4} }, { tiny_classifier(), sx.zeros{1, 3, 8, 8} } } end },
+  ["sx.nn.Module.logits"] = { kinds = { "classifier", "tensor" },
+    valid = function() return { tiny_classifier(), sx.zeros{2, 1, 8, 8} } end,
+    wrong = function() return { { tiny_classifier(), sx.zeros{8, 8} } } end },
+  ["sx.nn.Module.perceptual"] = { kinds = { "classifier", "tensor", "tensor" },
+    valid = function() return { tiny_classifier(), sx.zeros{2, 1, 8, 8}, sx.ones{2, 1, 8, 8} } end,
+    wrong = function() return { { tiny_classifier(), sx.zeros{2, 1, 8, 8}, sx.ones{1, 1, 8, 8} } } end },
+  ["sx.nn.Module.config"] = { kinds = { "classifier" }, valid = function() return { tiny_classifier() } end },
 }
 
 -- A function calling M.name(...) (or self:name(...)) from Lua code, so that
