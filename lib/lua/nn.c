@@ -706,13 +706,44 @@ static int m_tostring(lua_State *L)
 
 static int m_call(lua_State *L) { return m_forward(L); }
 
+/* The generic walkers as methods: self must be a module userdata. */
+static int m_parameters(lua_State *L)
+{
+    check_module_ud(L, 1);
+    return l_parameters(L);
+}
+
+static int m_named_parameters(lua_State *L)
+{
+    check_module_ud(L, 1);
+    return l_named_parameters(L);
+}
+
+static int m_state_dict(lua_State *L)
+{
+    check_module_ud(L, 1);
+    return l_state_dict(L);
+}
+
+static int m_load_state_dict(lua_State *L)
+{
+    check_module_ud(L, 1);
+    return l_load_state_dict(L);
+}
+
+static int m_zero_grad(lua_State *L)
+{
+    check_module_ud(L, 1);
+    return l_zero_grad(L);
+}
+
 static const luaL_Reg module_methods[] = {
     {"forward", m_forward},
-    {"parameters", l_parameters},
-    {"named_parameters", l_named_parameters},
-    {"state_dict", l_state_dict},
-    {"load_state_dict", l_load_state_dict},
-    {"zero_grad", l_zero_grad},
+    {"parameters", m_parameters},
+    {"named_parameters", m_named_parameters},
+    {"state_dict", m_state_dict},
+    {"load_state_dict", m_load_state_dict},
+    {"zero_grad", m_zero_grad},
     {"type", m_type},
     {"num_params", m_num_params},
     {"child", m_child},
@@ -969,7 +1000,7 @@ static int o_state_dict(lua_State *L)
 {
     sx_optim *o = check_optim(L, 1);
     sx_named_tensors *nt = new_named(L);
-    if (sx_optim_state(o, nt) != SX_OK) return lsx_error(L);
+    if (sx_optim_state(o, nt) != SX_OK) return lsx_fail(L, "state_dict");
     push_copies_map(L, nt, "state_dict");
     return 1;
 }
@@ -979,7 +1010,7 @@ static int o_load_state_dict(lua_State *L)
 {
     sx_optim *o = check_optim(L, 1);
     sx_named_tensors *nt = check_tensor_map(L, 2, "load_state_dict");
-    if (sx_optim_load_state(o, nt) != SX_OK) return lsx_error(L);
+    if (sx_optim_load_state(o, nt) != SX_OK) return lsx_fail(L, "load_state_dict");
     lsx_gc_pace(L);
     lua_settop(L, 1);
     return 1;

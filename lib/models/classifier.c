@@ -85,8 +85,8 @@ sx_module *sx_classifier_new(const sx_classifier_config *cfg)
         }
         char name[16];
         snprintf(name, sizeof name, "block%d", b);
-        ok = ok && add(m, name, block);
-        if (!ok && block && !sx_module_child(m, name)) sx_module_free(block);
+        if (ok) ok = add(m, name, block); /* add takes the block, also when it fails */
+        else sx_module_free(block);
     }
     int64_t side = cfg->resolution >> cfg->n_blocks;
     sx_linear_opts fc = {.in = in * side * side, .out = cfg->hidden};

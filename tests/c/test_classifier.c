@@ -122,8 +122,10 @@ static void test_learns_toy_problem(void)
     sx_named_tensors params = {0};
     CHECK_OK(sx_module_parameters(m, &params));
     sx_param_group g = {params.n, params.tensors, 0};
-    sx_adam_opts ao = {.lr = 3e-3f};
+    sx_adam_opts ao = sx_adam_defaults();
+    ao.lr = 3e-3f;
     sx_optim *opt = sx_adam_new(1, &g, &ao);
+    CHECK_NOTNULL(opt);
     for (int it = 0; it < 150; it++) {
         sx_tensor *x, *y;
         toy_batch(32, &x, &y);

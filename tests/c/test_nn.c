@@ -553,7 +553,6 @@ static void test_rosenbrock(void)
     for (; steps < 20000 && dist_to_min(p) > 1e-3; steps++) {
         rosenbrock_grad(p);
         if (sx_optim_step(adam) != SX_OK) break;
-        if (steps == 4000) sx_optim_set_lr(adam, 0, 0.002f);
     }
     CHECK_MSG(dist_to_min(p) < 1e-2, "Adam ended at (%g, %g) after %d steps", at(p, 0), at(p, 1), steps);
     printf("    Adam: |p - (1,1)| = %.2g after %d steps\n", dist_to_min(p), steps);

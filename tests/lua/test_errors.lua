@@ -322,6 +322,117 @@ local SUB = {
   ["sx.nn.Module.config"] = { kinds = { "classifier" }, valid = function() return { tiny_classifier() } end },
 }
 
+-- sx.nn and sx.optim (lib/lua/nn.c)
+local function lin() return sx.nn.Linear{ ["in"] = 3, out = 2 } end
+local function leaf() return sx.ones{2, 3}:requires_grad(true) end
+local function adam() return sx.optim.Adam({ leaf() }, { lr = 0.1 }) end
+BAD.linear_opts = with(NIL, common, BOOL, NUMBER, {
+  { d = "no in", v = { out = 2 } }, { d = "in 0", v = { ["in"] = 0, out = 2 } },
+  { d = "a fractional out", v = { ["in"] = 2, out = 1.5 } }, { d = "a 1e300 in", v = { ["in"] = HUGE, out = 2 } },
+  { d = "a NaN lr_mul", v = { ["in"] = 2, out = 2, lr_mul = NAN } }, { d = "lr_mul 0", v = { ["in"] = 2, out = 2, lr_mul = 0 } },
+  { d = "an infinite lr_mul", v = { ["in"] = 2, out = 2, lr_mul = math.huge } },
+  { d = "a NaN bias_init", v = { ["in"] = 2, out = 2, bias_init = NAN } },
+  { d = "a negative init_std", v = { ["in"] = 2, out = 2, init_std = -1 } },
+  { d = "a number bias", v = { ["in"] = 2, out = 2, bias = 1 } },
+  { d = "an unknown option", v = { ["in"] = 2, out = 2, outs = 3 } } })
+BAD.conv_layer_opts = with(BAD.linear_opts, {
+  { d = "kernel 0", v = { ["in"] = 2, out = 2, kernel = 0 } }, { d = "stride 0", v = { ["in"] = 2, out = 2, stride = 0 } },
+  { d = "negative padding", v = { ["in"] = 2, out = 2, padding = -1 } },
+  { d = "groups not dividing", v = { ["in"] = 4, out = 6, groups = 4 } },
+  { d = "a huge kernel", v = { ["in"] = 2, out = 2, kernel = HUGE } } })
+BAD.walkable = with(NIL, common, BOOL, NUMBER)
+BAD["bool?"] = BAD["bool?"]
+BAD.name = with(NIL, BOOL, TABLE, { { d = "a freed tensor", f = freed } })
+BAD.optim = with(NIL, common, BOOL, NUMBER, TABLE, TENSOR)
+BAD["group?"] = with(common, BOOL, TABLE, INTEGERS, { { d = "group 0", v = 0 }, { d = "group 2", v = 2 } })
+BAD.params = with(NIL, common, BOOL, NUMBER, {
+  { d = "an empty list", v = {} }, { d = "a list of numbers", v = { 1 } }, { d = "a list of strings", v = { "a" } },
+  { d = "a list with a freed tensor", f = function() return { leaf(), freed() } end },
+  { d = "the same tensor twice", f = function() local p = leaf() return { p, p } end },
+  { d = "a non-leaf", f = function() return { leaf() * 2 } end },
+  { d = "a group without params", v = { { lr = 1 } } },
+  { d = "a group with a string lr", f = function() return { { params = { leaf() }, lr = "x" } } end },
+  { d = "a group with a negative lr", f = function() return { { params = { leaf() }, lr = -1 } } end },
+  { d = "a group with an unknown field", f = function() return { { params = { leaf() }, momentum = 1 } } end } })
+local OPTIM_OPTS = { { d = "a number", v = 5 }, { d = "lr -1", v = { lr = -1 } }, { d = "a NaN lr", v = { lr = NAN } },
+  { d = "a string lr", v = { lr = "x" } }, { d = "weight_decay -1", v = { lr = 1, weight_decay = -1 } } }
+BAD["adam_opts?"] = with(common, BOOL, OPTIM_OPTS, {
+  { d = "one beta", v = { betas = { 0.9 } } }, { d = "beta 1", v = { betas = { 1, 0.9 } } },
+  { d = "string betas", v = { betas = { "a", "b" } } }, { d = "eps 0", v = { eps = 0 } },
+  { d = "a string decoupled", v = { decoupled = "x" } }, { d = "an unknown option", v = { momentum = 0.9 } } })
+BAD.sgd_opts = with(NIL, common, BOOL, OPTIM_OPTS, {
+  { d = "no lr", v = { momentum = 0.9 } }, { d = "momentum 1", v = { lr = 1, momentum = 1 } },
+  { d = "nesterov without momentum", v = { lr = 1, nesterov = true } },
+  { d = "an unknown option", v = { lr = 1, betas = { 0.9, 0.9 } } } })
+local function walk(name)
+  return { kinds = { "walkable" }, valid = function() return { { a = lin() } } end }
+end
+SUB["sx.nn.Linear"] = { kinds = { "linear_opts" }, valid = function() return { { ["in"] = 3, out = 2 } } end }
+SUB["sx.nn.Conv2d"] = { kinds = { "conv_layer_opts" }, valid = function() return { { ["in"] = 2, out = 4 } } end }
+SUB["sx.nn.parameters"] = walk()
+SUB["sx.nn.named_parameters"] = walk()
+SUB["sx.nn.state_dict"] = walk()
+SUB["sx.nn.zero_grad"] = walk()
+SUB["sx.nn.load_state_dict"] = { kinds = { "walkable", "tensor_table", "bool?" },
+  valid = function() local m = lin() return { { a = m }, { ["a.weight"] = sx.ones{2, 3}, ["a.bias"] = sx.ones{2} } } end,
+  wrong = function()
+    return { { { a = lin() }, { ["a.weight"] = sx.ones{2, 3} } },
+      { { a = lin() }, { ["a.weight"] = sx.ones{3, 2}, ["a.bias"] = sx.ones{2} } },
+      { { a = lin() }, { ["a.weight"] = sx.ones{2, 3}, ["a.bias"] = sx.ones{2}, ["b"] = sx.ones{1} } } }
+  end }
+SUB["sx.nn.ema_update"] = { kinds = { "list", "list", "number" }, valid = function() return { { X() }, { X() }, 0.5 } end,
+  wrong = function()
+    return { { { X() }, { X() }, 2 }, { { X() }, { X() }, NAN }, { { X() }, { sx.ones{3} }, 0.5 },
+      { { X() }, { X(), X() }, 0.5 }, { lin(), sx.nn.Linear{ ["in"] = 3, out = 3 }, 0.5 } }
+  end }
+SUB["sx.nn.copy_params"] = { kinds = { "list", "list" }, valid = function() return { { X() }, { X() } } end,
+  wrong = function() return { { { X() }, { sx.ones{3} } }, { lin(), sx.nn.Linear{ ["in"] = 3, out = 3 } } } end }
+local function self_only(kind, make) return { kinds = { kind }, valid = function() return { make() } end } end
+SUB["sx.nn.Module.forward"] = { kinds = { "module", "tensor" }, valid = function() return { lin(), X() } end,
+  wrong = function() return { { lin(), sx.ones{2, 4} }, { lin(), sx.ones{} } } end }
+SUB["sx.nn.Module.parameters"] = self_only("module", lin)
+SUB["sx.nn.Module.named_parameters"] = self_only("module", lin)
+SUB["sx.nn.Module.state_dict"] = self_only("module", lin)
+SUB["sx.nn.Module.zero_grad"] = self_only("module", lin)
+SUB["sx.nn.Module.type"] = self_only("module", lin)
+SUB["sx.nn.Module.num_params"] = self_only("module", lin)
+SUB["sx.nn.Module.children"] = self_only("module", lin)
+SUB["sx.nn.Module.free"] = self_only("module", lin)
+SUB["sx.nn.Module.child"] = { kinds = { "module", "name" }, valid = function() return { lin(), "x" } end }
+SUB["sx.nn.Module.load_state_dict"] = { kinds = { "module", "tensor_table", "bool?" },
+  valid = function() return { lin(), { weight = sx.ones{2, 3}, bias = sx.ones{2} } } end,
+  wrong = function()
+    return { { lin(), { weight = sx.ones{2, 3} } }, { lin(), { weight = sx.ones{3, 2}, bias = sx.ones{2} } },
+      { lin(), { weight = sx.ones{2, 3}, bias = sx.ones{2}, extra = sx.ones{1} } } }
+  end }
+SUB["sx.optim.Adam"] = { kinds = { "params", "adam_opts?" }, valid = function() return { { leaf() }, { lr = 0.1 } } end }
+SUB["sx.optim.SGD"] = { kinds = { "params", "sgd_opts" }, valid = function() return { { leaf() }, { lr = 0.1 } } end }
+SUB["sx.optim.Optimizer.step"] = { kinds = { "optim" }, valid = function() return { adam() } end,
+  wrong = function()
+    local p = leaf()
+    local o = sx.optim.Adam({ p })
+    ;(sx.tensor{ { NAN, 1, 1 }, { 1, 1, 1 } } * p):sum():backward()
+    return { { o } }
+  end }
+SUB["sx.optim.Optimizer.zero_grad"] = self_only("optim", adam)
+SUB["sx.optim.Optimizer.free"] = self_only("optim", adam)
+SUB["sx.optim.Optimizer.num_groups"] = self_only("optim", adam)
+SUB["sx.optim.Optimizer.state_dict"] = self_only("optim", adam)
+SUB["sx.optim.Optimizer.get_lr"] = { kinds = { "optim", "group?" }, valid = function() return { adam(), 1 } end }
+SUB["sx.optim.Optimizer.params"] = { kinds = { "optim", "group?" }, valid = function() return { adam(), 1 } end }
+SUB["sx.optim.Optimizer.set_lr"] = { kinds = { "optim", "number", "group?" }, valid = function() return { adam(), 0.1, 1 } end,
+  wrong = function() return { { adam(), -1 }, { adam(), NAN }, { adam(), HUGE } } end }
+SUB["sx.optim.Optimizer.load_state_dict"] = { kinds = { "optim", "tensor_table" },
+  valid = function() local o = adam() return { o, o:state_dict() } end,
+  wrong = function()
+    return { { adam(), { bogus = X() } }, { adam(), { ["group0.lr"] = sx.tensor{ -1 } } },
+      { adam(), { ["group5.lr"] = sx.ones{1} } },
+      { adam(), { ["group0.param0.step"] = sx.ones{1}, ["group0.param0.exp_avg"] = sx.ones{3},
+        ["group0.param0.exp_avg_sq"] = sx.ones{3} } },
+      { adam(), { ["group0.param0.step"] = sx.tensor{ 1.5 }, ["group0.param0.exp_avg"] = X(),
+        ["group0.param0.exp_avg_sq"] = X() } } }
+  end }
+
 -- A function calling M.name(...) (or self:name(...)) from Lua code, so that
 -- error messages carry the name as users see it. Not a tail call, for the same reason.
 local callers = {}
