@@ -13,6 +13,5 @@
 #include "stylex/nn.h"
 #include "stylex/io.h"
 #include "stylex/classifier.h"
-#include "stylex/stylegan.h"
 
 #endif
