@@ -119,6 +119,9 @@ void sx_tensor_fill(sx_tensor *dst, float value);
 size_t sx_mem_take_allocated(void);
 /* Bytes of tensor storage currently alive. */
 size_t sx_mem_live(void);
+/* Returns the blocks kept for reuse (large freed storages, at most
+ * SX_CACHE_MB, default 2048) to the system. */
+void sx_mem_cache_clear(void);
 
 /* ---------------------------------------------------------------- RNG */
 
