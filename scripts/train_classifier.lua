@@ -26,7 +26,7 @@ usage: stylex scripts/train_classifier.lua --preset NAME [options]
 local PRESETS = {
   ["fmnist-shoes"] = {classes = {7, 9}, epochs = 12, lr = 1e-3, val = 1000, shift = 2, flip = 0.0},
   ["fmnist-tops"] = {classes = {0, 6}, epochs = 30, lr = 1e-3, val = 1000, shift = 2, flip = 0.5},
-  ["fmnist-10"] = {classes = nil, epochs = 20, lr = 1e-3, val = 5000, shift = 2, flip = 0.5},
+  ["fmnist-10"] = {classes = nil, epochs = 12, lr = 1e-3, val = 5000, shift = 2, flip = 0.5},
 }
 
 local opts = cli.parse(arg, {preset = "", epochs = 0, lr = 0, batch = 64, val = 0, seed = 1, out = "",

@@ -107,7 +107,9 @@ void lsx_open_tensor(lua_State *L);
 void lsx_open_ops(lua_State *L);
 void lsx_open_autograd(lua_State *L);
 void lsx_open_io(lua_State *L);
+void lsx_open_image(lua_State *L); /* after lsx_open_io: adds to sx.image */
 void lsx_open_nn(lua_State *L);
+void lsx_open_models(lua_State *L); /* after lsx_open_classifier: wraps config() */
 void lsx_open_classifier(lua_State *L); /* after lsx_open_nn: adds to sx.nn.Module */
 
 #endif

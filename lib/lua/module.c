@@ -122,8 +122,10 @@ int luaopen_stylex(lua_State *L)
     lsx_open_ops(L);
     lsx_open_autograd(L);
     lsx_open_io(L);
+    lsx_open_image(L);
     lsx_open_nn(L);
     lsx_open_classifier(L);
+    lsx_open_models(L);
     preload_embedded(L);
     return 1;
 }

@@ -193,6 +193,207 @@ function data.fashion_mnist(opts)
   }
 end
 
+-- ---------------------------------------------------------------- a folder of PNGs
+
+-- Splits one CSV line into fields. A field may be quoted ("a, b.png") as long
+-- as it holds no quote itself; unquoted fields are trimmed of blanks.
+-- Returns the fields, or nil and a reason.
+local function csv_fields(line)
+  local fields, pos, n = {}, 1, #line
+  while true do
+    local field
+    local first = line:find("%S", pos) or n + 1
+    if line:sub(first, first) == '"' then
+      local close = line:find('"', first + 1, true)
+      if not close then return nil, "unterminated quoted field" end
+      field = line:sub(first + 1, close - 1)
+      local after = line:find("%S", close + 1) or n + 1
+      local c = line:sub(after, after)
+      if c == '"' then return nil, "quote inside a quoted field (not supported)" end
+      if c ~= "" and c ~= "," then return nil, "text after a quoted field" end
+      pos = after
+    else
+      local comma = line:find(",", pos, true) or n + 1
+      field = line:sub(pos, comma - 1):match("^%s*(.-)%s*$")
+      if field:find('"', 1, true) then return nil, "quote inside an unquoted field" end
+      pos = comma
+    end
+    fields[#fields + 1] = field
+    if pos > n then return fields end
+    pos = pos + 1 -- past the comma
+    if pos > n then
+      fields[#fields + 1] = ""
+      return fields
+    end
+  end
+end
+
+-- Reads the `file,label` CSV: a list of {file=, label=, line=}.
+local function read_label_csv(path)
+  local f, err = io.open(path, "rb")
+  if not f then error("image_folder: cannot open the labels file: " .. err, 3) end
+  local text = f:read("a")
+  f:close()
+  text = text:gsub("^\239\187\191", "") -- a UTF-8 byte order mark
+  local rows, header_seen, lineno = {}, false, 0
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    lineno = lineno + 1
+    line = line:gsub("\r$", "")
+    if line:find("%S") then
+      local fields, why = csv_fields(line)
+      if not fields then error(string.format("image_folder: %s: line %d: %s", path, lineno, why), 3) end
+      if not header_seen then
+        if #fields ~= 2 or fields[1]:lower() ~= "file" or fields[2]:lower() ~= "label" then
+          error(string.format("image_folder: %s: line %d: expected the header 'file,label', got '%s'",
+            path, lineno, line), 3)
+        end
+        header_seen = true
+      else
+        if #fields ~= 2 then
+          error(string.format("image_folder: %s: line %d: %d fields, expected 2 (file,label)", path, lineno, #fields), 3)
+        end
+        if fields[1] == "" or fields[2] == "" then
+          error(string.format("image_folder: %s: line %d: empty %s", path, lineno,
+            fields[1] == "" and "file name" or "label"), 3)
+        end
+        rows[#rows + 1] = { file = fields[1], label = fields[2], line = lineno }
+      end
+    end
+  end
+  if not header_seen then error("image_folder: " .. path .. ": empty file (expected the header 'file,label')", 3) end
+  return rows
+end
+
+local IMAGE_FOLDER_OPTS = { dir = true, labels = true, size = true, channels = true, name = true }
+
+-- A user's own images: PNG files (grey or RGB, any size) listed in a CSV.
+--   dir       the folder holding the images (required)
+--   labels    the CSV (default dir .. "/labels.csv"): a header `file,label`,
+--             then one row per image. `file` is relative to dir (or
+--             absolute); `label` is a class index 0, 1, ... when every label
+--             is a non-negative integer, else a class name, names being
+--             numbered 0.. in sorted order. Blank lines are ignored, CRLF line
+--             ends accepted, fields may be quoted if they hold no quote.
+--   size      side of the square images (default 32): a non-square image is
+--             centre-cropped to a square, then resized with sx.image.resize
+--   channels  1 or 3 (default: 3 if any image is RGB, else 1); grey is
+--             repeated into RGB, RGB becomes 0.299 R + 0.587 G + 0.114 B
+--   name      the data set's name (default "folder:" .. dir)
+-- Returns a data set like data.fashion_mnist's (images [N, C, size, size] in
+-- [-1, 1], labels [N]); ds.classes names the classes (the labels as strings
+-- for integer labels). A missing or corrupt PNG is reported on stderr with
+-- its name and skipped, with a count at the end; ds.skipped lists them as
+-- {file=, reason=}. No readable image at all is an error.
+function data.image_folder(opts)
+  if type(opts) ~= "table" then
+    error("bad argument #1 to 'image_folder' (table of options expected, got " .. type(opts) .. ")", 2)
+  end
+  for k in pairs(opts) do
+    if not IMAGE_FOLDER_OPTS[k] then
+      error("bad argument #1 to 'image_folder' (unknown option '" .. tostring(k) ..
+        "' (options: dir, labels, size, channels, name))", 2)
+    end
+  end
+  local dir = opts.dir
+  if type(dir) ~= "string" or dir == "" then
+    error("bad argument #1 to 'image_folder' (option 'dir' must be a folder name)", 2)
+  end
+  local csv = opts.labels or (dir .. "/labels.csv")
+  if type(csv) ~= "string" then
+    error("bad argument #1 to 'image_folder' (option 'labels' must be a file name)", 2)
+  end
+  local size = opts.size or 32
+  if math.type(size) ~= "integer" or size < 1 or size > 4096 then
+    error("bad argument #1 to 'image_folder' (option 'size' must be an integer in 1..4096)", 2)
+  end
+  local channels = opts.channels
+  if channels ~= nil and channels ~= 1 and channels ~= 3 then
+    error("bad argument #1 to 'image_folder' (option 'channels' must be 1 or 3)", 2)
+  end
+
+  local rows = read_label_csv(csv)
+  if #rows == 0 then error("image_folder: " .. csv .. " lists no images", 2) end
+
+  -- labels: integers when all are, else names in sorted order
+  local all_int = true
+  for _, r in ipairs(rows) do
+    if not r.label:match("^%d+$") then all_int = false end
+  end
+  local classes, index = {}, {}
+  if all_int then
+    local max = 0
+    for _, r in ipairs(rows) do
+      r.y = math.tointeger(tonumber(r.label))
+      if not r.y then error(string.format("image_folder: %s: line %d: label %s is too large", csv, r.line, r.label), 2) end
+      if r.y > max then max = r.y end
+    end
+    if max >= 100000 then error(string.format("image_folder: %s: label %d: at most 100000 classes", csv, max), 2) end
+    for c = 0, max do classes[c + 1] = tostring(c) end
+  else
+    for _, r in ipairs(rows) do
+      if not index[r.label] then
+        index[r.label] = true
+        classes[#classes + 1] = r.label
+      end
+    end
+    table.sort(classes)
+    for k, c in ipairs(classes) do index[c] = k - 1 end
+    for _, r in ipairs(rows) do r.y = index[r.label] end
+  end
+
+  -- images: load, crop to a square, resize; bad files are skipped
+  local images, labels, skipped = {}, {}, {}
+  local any_rgb = false
+  for _, r in ipairs(rows) do
+    local path = r.file:sub(1, 1) == "/" and r.file or (dir .. "/" .. r.file)
+    local ok, img, msg = pcall(sx.image.load, path)
+    if ok and img then
+      local shape = img:shape()
+      local h, w = shape[2], shape[3]
+      local side = math.min(h, w)
+      if h ~= w then
+        img = img:narrow(2, (h - side) // 2 + 1, side):narrow(3, (w - side) // 2 + 1, side)
+      end
+      if side ~= size or h ~= w then img = sx.image.resize(img, { size, size }) end
+      images[#images + 1] = img
+      labels[#labels + 1] = r.y
+      any_rgb = any_rgb or shape[1] == 3
+    else
+      local reason = ok and msg or img
+      skipped[#skipped + 1] = { file = r.file, reason = tostring(reason) }
+      io.stderr:write(string.format("image_folder: skipping %s (line %d of %s): %s\n", r.file, r.line, csv,
+        tostring(reason)))
+    end
+  end
+  if #skipped > 0 then
+    io.stderr:write(string.format("image_folder: skipped %d of %d images listed in %s\n", #skipped, #rows, csv))
+  end
+  if #images == 0 then
+    error(string.format("image_folder: no image could be read (%d listed in %s, all skipped)", #rows, csv), 2)
+  end
+
+  channels = channels or (any_rgb and 3 or 1)
+  for i, img in ipairs(images) do
+    local c = img:shape()[1]
+    if c == 1 and channels == 3 then
+      images[i] = sx.cat({ img, img, img }, 1)
+    elseif c == 3 and channels == 1 then
+      images[i] = img:narrow(1, 1, 1) * 0.299 + img:narrow(1, 2, 1) * 0.587 + img:narrow(1, 3, 1) * 0.114
+    end
+  end
+
+  return new_dataset{
+    name = opts.name or ("folder:" .. dir),
+    images = sx.stack(images, 1) * 2 - 1,
+    labels = sx.tensor(labels),
+    classes = classes,
+    n_classes = #classes,
+    channels = channels,
+    resolution = size,
+    skipped = skipped,
+  }
+end
+
 data.Dataset = Dataset
 data.new_dataset = new_dataset
 return data
