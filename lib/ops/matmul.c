@@ -84,7 +84,8 @@ sx_tensor *sx_matmul(sx_tensor *a, sx_tensor *b)
     int nd = a->ndim;
     memcpy(shape, a->shape, sizeof shape);
     shape[nd - 1] = N;
-    sx_tensor *o = sx_tensor_zeros(nd, shape);
+    /* sgemm with beta 0 writes every element; only K = 0 needs the zeros */
+    sx_tensor *o = K > 0 ? sx_tensor_empty(nd, shape) : sx_tensor_zeros(nd, shape);
     if (o && K > 0) {
         float *out = sx_tensor_data(o);
         for (int64_t i = 0; i < B; i++)

@@ -1,0 +1,592 @@
+/*
+ * lib/lua/models.c — the StyleGAN2 networks and StyleSpace in Lua
+ * (include/stylex/stylegan.h):
+ *
+ *   sx.models.stylegan_config{...}      -> the full config table, defaults filled
+ *   sx.models.Generator{...}            -> module (mapping + synthesis)
+ *   sx.models.Discriminator{...}        -> module
+ *   sx.models.Encoder{...}              -> module
+ *     config keys: resolution=32, img_channels=1, n_classes=0, z_dim=128,
+ *     w_dim=128, mapping_layers=8, mapping_lr_mul=0.01, channels={128,128,64,32}
+ *     (channels[i] at resolution 4 * 2^(i-1); default clamp(1024/res, 16, 128)),
+ *     mbstd_group=4, mbstd_channels=1
+ *   sx.models.modulated_conv2d(x, weight, styles, {up=1, demodulate=true})
+ *   sx.models.upsample2d(x), sx.models.downsample2d(x)   [1,3,3,1] FIR resampling
+ *
+ * Methods of module userdata (in sx.nn.Module; they refuse other modules):
+ *   m:config()                     config table (classifiers keep their own config())
+ *   G:mapping(z)                   -> w [N, w_dim]
+ *   G:latent(w, p)                 -> cat(w, p) [N, w_dim + n_classes] (p nil if unconditional)
+ *   G:synthesis(latent, noise)     -> image (noise: nil = fresh, or a list of L tensors)
+ *   G:generate(z, p, noise)        -> image
+ *   G:noise(n)                     -> list of L tensors [n, 1, r_l, r_l]
+ *   G:style_layout()               -> {n_layers, n_coords, n_levels, layers = {{name, channels,
+ *                                      out_channels, offset, resolution, level}...}, rgb_channels}
+ *   G:locate(j)                    -> layer, channel of flat coordinate j
+ *   G:styles(latent)               -> styles {conv = {L tensors [N, C_l]}, rgb = {tensors}}
+ *   G:styles_flat(styles)          -> [N, S]
+ *   G:styles_with_flat(styles, flat) -> a styles table whose conv are slices of flat
+ *   G:from_styles(styles, {noise=, from_layer=1, cache=, keep_cache=false}) -> image [, cache]
+ *                                     cache = {x = {L tensors}, img = {tensors}}
+ *   D:discriminate(img, p)         -> [N]
+ *   E:encode(img)                  -> [N, w_dim]
+ *
+ * Lua numbers layers, levels, channels and flat coordinates from 1 (layer 1 =
+ * b4.conv1; offset is a layer's first flat coordinate); the C API from 0.
+ * Tensors a call returns are new userdata; tensors in styles and cache tables
+ * may be shared with other tables (views, not copies). C results are held in a
+ * guard userdata (collected on error) until each tensor has its own userdata.
+ */
+#include <string.h>
+
+#include "lsx.h"
+
+#define LSX_SG_GUARD "stylex.StyleGANGuard"
+
+/* C-owned results on their way to Lua: whatever is still here when the guard
+ * is collected (after an error) is freed. */
+typedef struct sg_guard {
+    sx_styles st;                         /* styles of a call (shapes in stylegan.h) */
+    sx_synthesis_cache cache;             /* a cache of a call */
+    sx_tensor *t[SX_STYLEGAN_MAX_LAYERS]; /* loose results: an image, or noise [n, 1, r_l, r_l] */
+} sg_guard;
+
+static int guard_gc(lua_State *L)
+{
+    sg_guard *g = luaL_checkudata(L, 1, LSX_SG_GUARD);
+    sx_styles_clear(&g->st);
+    sx_synthesis_cache_clear(&g->cache);
+    for (int i = 0; i < SX_STYLEGAN_MAX_LAYERS; i++) sx_tensor_free(g->t[i]);
+    memset(g, 0, sizeof *g);
+    return 0;
+}
+
+static sg_guard *new_guard(lua_State *L)
+{
+    sg_guard *g = lua_newuserdatauv(L, sizeof *g, 0);
+    memset(g, 0, sizeof *g);
+    luaL_setmetatable(L, LSX_SG_GUARD);
+    return g;
+}
+
+/* Pushes *slot as a tensor userdata (nil if NULL), taking it from the guard. */
+static void push_take(lua_State *L, sx_tensor **slot)
+{
+    if (!*slot) {
+        lua_pushnil(L);
+        return;
+    }
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = *slot;
+    *slot = NULL;
+}
+
+/* Pushes a list of n tensors taken from slots. */
+static void push_list(lua_State *L, int n, sx_tensor **slots)
+{
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        push_take(L, &slots[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+/* ---------------------------------------------------------------- config */
+
+static int cfg_int(lua_State *L, int idx, const char *fn, const char *k, int def, int lo, int hi)
+{
+    int v = def;
+    if (lua_getfield(L, idx, k) != LUA_TNIL) {
+        int ok = 0;
+        lua_Integer x = lua_tointegerx(L, -1, &ok);
+        if (!ok || lua_type(L, -1) != LUA_TNUMBER)
+            luaL_error(L, "bad argument #1 to '%s' (%s must be an integer, got %s)", fn, k, luaL_typename(L, -1));
+        if (x < lo || x > hi) luaL_error(L, "bad argument #1 to '%s' (%s = %I outside %d..%d)", fn, k, x, lo, hi);
+        v = (int)x;
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* The config from the options table at idx (nil: all defaults). */
+static sx_stylegan_config read_config(lua_State *L, int idx, const char *fn)
+{
+    static const char *const keys[] = {"resolution",     "img_channels", "n_classes", "z_dim",
+                                       "w_dim",          "mapping_layers", "mapping_lr_mul", "channels",
+                                       "mbstd_group",    "mbstd_channels", NULL};
+    if (!lua_isnoneornil(L, idx) && !lua_istable(L, idx)) luaL_typeerror(L, idx, "table of options");
+    lsx_check_opts(L, idx, keys);
+    if (lua_isnoneornil(L, idx)) {
+        lua_settop(L, idx - 1);
+        lua_newtable(L);
+    }
+    int res = cfg_int(L, idx, fn, "resolution", 32, 8, 4 << (SX_STYLEGAN_MAX_LEVELS - 1));
+    int img = cfg_int(L, idx, fn, "img_channels", 1, 1, 3);
+    int nc = cfg_int(L, idx, fn, "n_classes", 0, 0, 65536);
+    sx_stylegan_config c = sx_stylegan_default_config(res, img, nc);
+    c.z_dim = cfg_int(L, idx, fn, "z_dim", c.z_dim, 1, 65536);
+    c.w_dim = cfg_int(L, idx, fn, "w_dim", c.w_dim, 1, 65536);
+    c.mapping_layers = cfg_int(L, idx, fn, "mapping_layers", c.mapping_layers, 1, SX_STYLEGAN_MAX_MAPPING);
+    c.mbstd_group = cfg_int(L, idx, fn, "mbstd_group", c.mbstd_group, 0, 1024);
+    c.mbstd_channels = cfg_int(L, idx, fn, "mbstd_channels", c.mbstd_channels, 1, 8192);
+    if (lua_getfield(L, idx, "mapping_lr_mul") != LUA_TNIL) {
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            luaL_error(L, "bad argument #1 to '%s' (mapping_lr_mul must be a number)", fn);
+        c.mapping_lr_mul = (float)lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, idx, "channels") != LUA_TNIL) {
+        int n = 0;
+        while ((4 << n) <= res) n++;
+        if (!lua_istable(L, -1) || (int)lua_rawlen(L, -1) != n)
+            luaL_error(L, "bad argument #1 to '%s' (channels must be a list of %d widths, for resolutions 4 .. %d)",
+                       fn, n, res);
+        for (int k = 0; k < n; k++) {
+            lua_rawgeti(L, -1, k + 1);
+            int ok = 0;
+            lua_Integer v = lua_tointegerx(L, -1, &ok);
+            if (!ok || v < 1 || v > 8192)
+                luaL_error(L, "bad argument #1 to '%s' (channels[%d] must be an integer in 1..8192)", fn, k + 1);
+            c.channels[k] = (int)v;
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    return c;
+}
+
+static void set_int(lua_State *L, const char *k, lua_Integer v)
+{
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void push_config(lua_State *L, const sx_stylegan_config *c)
+{
+    lua_createtable(L, 0, 10);
+    set_int(L, "resolution", c->resolution);
+    set_int(L, "img_channels", c->img_channels);
+    set_int(L, "n_classes", c->n_classes);
+    set_int(L, "z_dim", c->z_dim);
+    set_int(L, "w_dim", c->w_dim);
+    set_int(L, "mapping_layers", c->mapping_layers);
+    lua_pushnumber(L, c->mapping_lr_mul);
+    lua_setfield(L, -2, "mapping_lr_mul");
+    set_int(L, "mbstd_group", c->mbstd_group);
+    set_int(L, "mbstd_channels", c->mbstd_channels);
+    lua_newtable(L);
+    for (int k = 0; (4 << k) <= c->resolution && k < SX_STYLEGAN_MAX_LEVELS; k++) {
+        lua_pushinteger(L, c->channels[k]);
+        lua_rawseti(L, -2, k + 1);
+    }
+    lua_setfield(L, -2, "channels");
+}
+
+static int l_stylegan_config(lua_State *L)
+{
+    sx_stylegan_config c = read_config(L, 1, "stylegan_config");
+    if (sx_stylegan_config_check(&c) != SX_OK) return lsx_fail(L, "stylegan_config");
+    push_config(L, &c);
+    return 1;
+}
+
+static int l_generator(lua_State *L)
+{
+    sx_stylegan_config c = read_config(L, 1, "Generator");
+    lsx_push_module(L, sx_generator_new(&c), "Generator");
+    return 1;
+}
+
+static int l_discriminator(lua_State *L)
+{
+    sx_stylegan_config c = read_config(L, 1, "Discriminator");
+    lsx_push_module(L, sx_discriminator_new(&c), "Discriminator");
+    return 1;
+}
+
+static int l_encoder(lua_State *L)
+{
+    sx_stylegan_config c = read_config(L, 1, "Encoder");
+    lsx_push_module(L, sx_encoder_new(&c), "Encoder");
+    return 1;
+}
+
+/* m:config(): StyleGAN modules here, anything else to the config() this one
+ * replaced (upvalue 1, e.g. the classifier's). */
+static int m_config(lua_State *L)
+{
+    sx_module *m = lsx_check_module(L, 1);
+    const sx_stylegan_config *c = sx_stylegan_config_of(m);
+    if (c) {
+        push_config(L, c);
+        return 1;
+    }
+    if (lua_isfunction(L, lua_upvalueindex(1))) {
+        int n = lua_gettop(L);
+        lua_pushvalue(L, lua_upvalueindex(1));
+        lua_insert(L, 1);
+        lua_call(L, n, LUA_MULTRET);
+        return lua_gettop(L);
+    }
+    return luaL_argerror(L, 1, sx_last_error());
+}
+
+/* ---------------------------------------------------------------- tensors in tables */
+
+/* Reads t[1..n] of the table at idx (field `field`, or idx itself if NULL)
+ * as borrowed tensors; nil entries (and a nil field) give NULL. */
+static void read_list(lua_State *L, int idx, const char *field, int n, sx_tensor **out, const char *fn, int arg)
+{
+    idx = lua_absindex(L, idx);
+    if (field) lua_getfield(L, idx, field);
+    else lua_pushvalue(L, idx);
+    for (int i = 0; i < n; i++) out[i] = NULL;
+    if (!lua_isnil(L, -1)) {
+        if (!lua_istable(L, -1))
+            luaL_error(L, "bad argument #%d to '%s' (%s must be a list of tensors, got %s)", arg, fn,
+                       field ? field : "value", luaL_typename(L, -1));
+        for (int i = 0; i < n; i++) {
+            if (lua_rawgeti(L, -1, i + 1) != LUA_TNIL && !(out[i] = lsx_to_tensor(L, -1)))
+                luaL_error(L, "bad argument #%d to '%s' (%s[%d] is not a live tensor)", arg, fn,
+                           field ? field : "list", i + 1);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+static sx_style_layout check_layout(lua_State *L, sx_module *m, const char *fn)
+{
+    sx_style_layout lay;
+    if (sx_style_layout_of(m, &lay) != SX_OK) lsx_fail(L, fn);
+    return lay;
+}
+
+/* Borrowed styles from the table at idx. */
+static void read_styles(lua_State *L, int idx, const sx_style_layout *lay, sx_styles *st, const char *fn)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    memset(st, 0, sizeof *st);
+    st->n_layers = lay->n_layers;
+    st->n_levels = lay->n_levels;
+    read_list(L, idx, "conv", lay->n_layers, st->conv, fn, idx);
+    read_list(L, idx, "rgb", lay->n_levels, st->rgb, fn, idx);
+}
+
+/* Pushes {conv = {...}, rgb = {...}} taking the tensors of st. */
+static void push_styles(lua_State *L, sx_styles *st)
+{
+    lua_createtable(L, 0, 2);
+    push_list(L, st->n_layers, st->conv);
+    lua_setfield(L, -2, "conv");
+    push_list(L, st->n_levels, st->rgb);
+    lua_setfield(L, -2, "rgb");
+}
+
+/* ---------------------------------------------------------------- generator methods */
+
+static int finish(lua_State *L, sx_tensor *t, const char *fn)
+{
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = t;
+    return lsx_result(L, ud, fn);
+}
+
+static int m_mapping(lua_State *L)
+{
+    sx_module *m = lsx_check_module(L, 1);
+    sx_tensor *z = lsx_check_tensor(L, 2);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_mapping_forward(m, z);
+    return lsx_result(L, ud, "mapping");
+}
+
+static int m_latent(lua_State *L)
+{
+    sx_module *m = lsx_check_module(L, 1);
+    sx_tensor *w = lsx_check_tensor(L, 2);
+    sx_tensor *p = lua_isnoneornil(L, 3) ? NULL : lsx_check_tensor(L, 3);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_stylegan_latent(m, w, p);
+    return lsx_result(L, ud, "latent");
+}
+
+/* The optional noise list at idx (n_layers entries) into out; false if nil. */
+static bool read_noise(lua_State *L, int idx, sx_module *m, sx_tensor **out, const char *fn)
+{
+    if (lua_isnoneornil(L, idx)) return false;
+    sx_style_layout lay = check_layout(L, m, fn);
+    read_list(L, idx, NULL, lay.n_layers, out, fn, idx);
+    return true;
+}
+
+static int m_synthesis(lua_State *L)
+{
+    sx_module *m = lsx_check_module(L, 1);
+    sx_tensor *lat = lsx_check_tensor(L, 2);
+    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS];
+    bool has_noise = read_noise(L, 3, m, noise, "synthesis");
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_synthesis_forward(m, lat, has_noise ? noise : NULL);
+    return lsx_result(L, ud, "synthesis");
+}
+
+static int m_generate(lua_State *L)
+{
+    sx_module *m = lsx_check_module(L, 1);
+    sx_tensor *z = lsx_check_tensor(L, 2);
+    sx_tensor *p = lua_isnoneornil(L, 3) ? NULL : lsx_check_tensor(L, 3);
+    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS];
+    bool has_noise = read_noise(L, 4, m, noise, "generate");
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_generator_forward(m, z, p, has_noise ? noise : NULL);
+    return lsx_result(L, ud, "generate");
+}
+
+static int m_noise(lua_State *L)
+{
+    sx_module *m = lsx_check_module(L, 1);
+    int64_t n = lsx_check_integer(L, 2, 1, (int64_t)1 << 24);
+    sx_style_layout lay = check_layout(L, m, "noise");
+    sg_guard *g = new_guard(L);
+    if (sx_synthesis_noise(m, n, g->t) != SX_OK) return lsx_fail(L, "noise");
+    push_list(L, lay.n_layers, g->t);
+    lsx_gc_pace(L);
+    return 1;
+}
+
+static int m_style_layout(lua_State *L)
+{
+    sx_style_layout lay = check_layout(L, lsx_check_module(L, 1), "style_layout");
+    lua_createtable(L, 0, 5);
+    set_int(L, "n_layers", lay.n_layers);
+    set_int(L, "n_coords", lay.n_coords);
+    set_int(L, "n_levels", lay.n_levels);
+    lua_createtable(L, lay.n_layers, 0);
+    for (int l = 0; l < lay.n_layers; l++) {
+        lua_createtable(L, 0, 6);
+        lua_pushstring(L, lay.name[l]);
+        lua_setfield(L, -2, "name");
+        set_int(L, "channels", lay.channels[l]);
+        set_int(L, "out_channels", lay.out_channels[l]);
+        set_int(L, "offset", lay.offset[l] + 1);
+        set_int(L, "resolution", lay.resolution[l]);
+        set_int(L, "level", lay.level[l] + 1);
+        lua_rawseti(L, -2, l + 1);
+    }
+    lua_setfield(L, -2, "layers");
+    lua_createtable(L, lay.n_levels, 0);
+    for (int k = 0; k < lay.n_levels; k++) {
+        lua_pushinteger(L, lay.rgb_channels[k]);
+        lua_rawseti(L, -2, k + 1);
+    }
+    lua_setfield(L, -2, "rgb_channels");
+    return 1;
+}
+
+static int m_locate(lua_State *L)
+{
+    sx_style_layout lay = check_layout(L, lsx_check_module(L, 1), "locate");
+    int j = (int)lsx_check_integer(L, 2, 1, lay.n_coords);
+    int layer, channel;
+    sx_style_layout_locate(&lay, j - 1, &layer, &channel);
+    lua_pushinteger(L, layer + 1);
+    lua_pushinteger(L, channel + 1);
+    return 2;
+}
+
+static int m_styles(lua_State *L)
+{
+    sx_module *m = lsx_check_module(L, 1);
+    sx_tensor *lat = lsx_check_tensor(L, 2);
+    sg_guard *g = new_guard(L);
+    if (sx_synthesis_styles(m, lat, &g->st) != SX_OK) return lsx_fail(L, "styles");
+    push_styles(L, &g->st);
+    lsx_gc_pace(L);
+    return 1;
+}
+
+static int m_styles_flat(lua_State *L)
+{
+    sx_module *m = lsx_check_module(L, 1);
+    sx_style_layout lay = check_layout(L, m, "styles_flat");
+    sx_styles st;
+    read_styles(L, 2, &lay, &st, "styles_flat");
+    return finish(L, sx_styles_flat(&st), "styles_flat");
+}
+
+static int m_styles_with_flat(lua_State *L)
+{
+    sx_module *m = lsx_check_module(L, 1);
+    sx_style_layout lay = check_layout(L, m, "styles_with_flat");
+    sx_styles st;
+    read_styles(L, 2, &lay, &st, "styles_with_flat");
+    sx_tensor *flat = lsx_check_tensor(L, 3);
+    sg_guard *g = new_guard(L);
+    if (sx_styles_share(&st, &g->st) != SX_OK || sx_styles_set_flat(m, &g->st, flat) != SX_OK)
+        return lsx_fail(L, "styles_with_flat");
+    push_styles(L, &g->st);
+    return 1;
+}
+
+/* G:from_styles(styles, {noise=, from_layer=, cache=, keep_cache=}) -> img [, cache] */
+static int m_from_styles(lua_State *L)
+{
+    const char *fn = "from_styles";
+    sx_module *m = lsx_check_module(L, 1);
+    sx_style_layout lay = check_layout(L, m, fn);
+    sx_styles st;
+    read_styles(L, 2, &lay, &st, fn);
+    static const char *const keys[] = {"noise", "from_layer", "cache", "keep_cache", NULL};
+    lsx_check_opts(L, 3, keys);
+    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS];
+    bool has_noise = false, keep = false, has_cache = false;
+    int from = 0;
+    sx_synthesis_cache cache = {.n_layers = lay.n_layers, .n_levels = lay.n_levels};
+    if (lua_istable(L, 3)) {
+        lua_getfield(L, 3, "noise");
+        has_noise = read_noise(L, -1, m, noise, fn);
+        lua_pop(L, 1);
+        if (lua_getfield(L, 3, "from_layer") != LUA_TNIL) {
+            int ok = 0;
+            lua_Integer v = lua_tointegerx(L, -1, &ok);
+            if (!ok || v < 1 || v > lay.n_layers)
+                luaL_error(L, "bad argument #3 to '%s' (from_layer must be an integer in 1..%d)", fn, lay.n_layers);
+            from = (int)v - 1;
+        }
+        lua_pop(L, 1);
+        if (lua_getfield(L, 3, "cache") != LUA_TNIL) {
+            if (!lua_istable(L, -1)) luaL_error(L, "bad argument #3 to '%s' (cache must be a table)", fn);
+            read_list(L, -1, "x", lay.n_layers, cache.x, fn, 3);
+            read_list(L, -1, "img", lay.n_levels, cache.img, fn, 3);
+            has_cache = true;
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, 3, "keep_cache");
+        keep = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    sg_guard *g = new_guard(L);
+    g->t[0] = sx_synthesis_from_styles(m, &st, has_noise ? noise : NULL, from, has_cache ? &cache : NULL,
+                                       keep ? &g->cache : NULL);
+    if (!g->t[0]) return lsx_fail(L, fn);
+    push_take(L, &g->t[0]);
+    if (!keep) {
+        lsx_gc_pace(L);
+        return 1;
+    }
+    lua_createtable(L, 0, 2);
+    push_list(L, g->cache.n_layers, g->cache.x);
+    lua_setfield(L, -2, "x");
+    push_list(L, g->cache.n_levels, g->cache.img);
+    lua_setfield(L, -2, "img");
+    lsx_gc_pace(L);
+    return 2;
+}
+
+/* ---------------------------------------------------------------- D, E, functions */
+
+static int m_discriminate(lua_State *L)
+{
+    sx_module *m = lsx_check_module(L, 1);
+    sx_tensor *img = lsx_check_tensor(L, 2);
+    sx_tensor *p = lua_isnoneornil(L, 3) ? NULL : lsx_check_tensor(L, 3);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_discriminator_forward(m, img, p);
+    return lsx_result(L, ud, "discriminate");
+}
+
+static int m_encode(lua_State *L)
+{
+    sx_module *m = lsx_check_module(L, 1);
+    sx_tensor *img = lsx_check_tensor(L, 2);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_encoder_forward(m, img);
+    return lsx_result(L, ud, "encode");
+}
+
+static int l_modulated_conv2d(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1), *w = lsx_check_tensor(L, 2), *s = lsx_check_tensor(L, 3);
+    static const char *const keys[] = {"up", "demodulate", NULL};
+    lsx_check_opts(L, 4, keys);
+    int up = 1;
+    bool demod = true;
+    if (lua_istable(L, 4)) {
+        if (lua_getfield(L, 4, "up") != LUA_TNIL) up = (int)lsx_check_integer(L, -1, 1, 2);
+        lua_getfield(L, 4, "demodulate");
+        demod = lsx_opt_bool(L, -1, true);
+        lua_pop(L, 2);
+    }
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_modulated_conv2d(x, w, s, up, demod);
+    return lsx_result(L, ud, "modulated_conv2d");
+}
+
+static int l_upsample2d(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_upsample2d(x);
+    return lsx_result(L, ud, "upsample2d");
+}
+
+static int l_downsample2d(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_downsample2d(x);
+    return lsx_result(L, ud, "downsample2d");
+}
+
+static const luaL_Reg model_fns[] = {
+    {"stylegan_config", l_stylegan_config},
+    {"Generator", l_generator},
+    {"Discriminator", l_discriminator},
+    {"Encoder", l_encoder},
+    {"modulated_conv2d", l_modulated_conv2d},
+    {"upsample2d", l_upsample2d},
+    {"downsample2d", l_downsample2d},
+    {NULL, NULL},
+};
+
+static const luaL_Reg stylegan_methods[] = {
+    {"mapping", m_mapping},
+    {"latent", m_latent},
+    {"synthesis", m_synthesis},
+    {"generate", m_generate},
+    {"noise", m_noise},
+    {"style_layout", m_style_layout},
+    {"locate", m_locate},
+    {"styles", m_styles},
+    {"styles_flat", m_styles_flat},
+    {"styles_with_flat", m_styles_with_flat},
+    {"from_styles", m_from_styles},
+    {"discriminate", m_discriminate},
+    {"encode", m_encode},
+    {NULL, NULL},
+};
+
+void lsx_open_models(lua_State *L)
+{
+    luaL_newmetatable(L, LSX_SG_GUARD);
+    lua_pushcfunction(L, guard_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    if (lua_getfield(L, -1, "models") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "models");
+    }
+    luaL_setfuncs(L, model_fns, 0);
+    lua_pop(L, 1);
+    /* methods shared by module userdata: sx.nn.Module */
+    lua_getfield(L, -1, "nn");
+    lua_getfield(L, -1, "Module");
+    luaL_setfuncs(L, stylegan_methods, 0);
+    lua_getfield(L, -1, "config");
+    lua_pushcclosure(L, m_config, 1);
+    lua_setfield(L, -2, "config");
+    lua_pop(L, 2);
+}

@@ -1,0 +1,329 @@
+/*
+ * lib/models/stylegan.c — the StyleGAN2 config, the helpers the model files
+ * share, the mapping network, the Generator module (mapping + synthesis) and
+ * the [1,3,3,1] FIR resampling helpers. The synthesis network and StyleSpace
+ * are in synthesis.c, the discriminator and encoder in discriminator.c.
+ * Architecture and conventions: include/stylex/stylegan.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stylegan_internal.h"
+
+/* ---------------------------------------------------------------- config */
+
+int sx_stylegan_default_channels(int res)
+{
+    int c = res > 0 ? 1024 / res : 128;
+    return c > 128 ? 128 : c < 16 ? 16 : c;
+}
+
+sx_stylegan_config sx_stylegan_default_config(int resolution, int img_channels, int n_classes)
+{
+    sx_stylegan_config c = {
+        .resolution = resolution,
+        .img_channels = img_channels,
+        .z_dim = 128,
+        .w_dim = 128,
+        .n_classes = n_classes,
+        .mapping_layers = 8,
+        .mapping_lr_mul = 0.01f,
+        .mbstd_group = 4,
+        .mbstd_channels = 1,
+    };
+    for (int k = 0; k < SX_STYLEGAN_MAX_LEVELS; k++) c.channels[k] = sx_stylegan_default_channels(4 << k);
+    return c;
+}
+
+sx_status sx_stylegan_config_check(const sx_stylegan_config *c)
+{
+    const char *fn = "stylegan config";
+    if (!c) return sx_fail(SX_EINVAL, "%s: NULL", fn);
+    int r = c->resolution;
+    if (r < 8 || r > (4 << (SX_STYLEGAN_MAX_LEVELS - 1)) || (r & (r - 1)))
+        return sx_fail(SX_EINVAL, "%s: resolution %d must be a power of two in 8 .. %d", fn, r,
+                       4 << (SX_STYLEGAN_MAX_LEVELS - 1));
+    if (c->img_channels != 1 && c->img_channels != 3)
+        return sx_fail(SX_EINVAL, "%s: img_channels must be 1 or 3, got %d", fn, c->img_channels);
+    if (c->z_dim < 1 || c->z_dim > 65536 || c->w_dim < 1 || c->w_dim > 65536)
+        return sx_fail(SX_EINVAL, "%s: z_dim %d and w_dim %d must be in 1 .. 65536", fn, c->z_dim, c->w_dim);
+    if (c->n_classes < 0 || c->n_classes > 65536)
+        return sx_fail(SX_EINVAL, "%s: n_classes %d must be in 0 .. 65536", fn, c->n_classes);
+    if (c->mapping_layers < 1 || c->mapping_layers > SX_STYLEGAN_MAX_MAPPING)
+        return sx_fail(SX_EINVAL, "%s: mapping_layers %d must be in 1 .. %d", fn, c->mapping_layers,
+                       SX_STYLEGAN_MAX_MAPPING);
+    if (!(c->mapping_lr_mul > 0 && isfinite(c->mapping_lr_mul)))
+        return sx_fail(SX_EINVAL, "%s: mapping_lr_mul %g must be positive", fn, c->mapping_lr_mul);
+    int n = sg_n_levels(c);
+    for (int k = 0; k < n; k++)
+        if (c->channels[k] < 1 || c->channels[k] > 8192)
+            return sx_fail(SX_EINVAL, "%s: channels[%d] (resolution %d) is %d, expected 1 .. 8192", fn, k, 4 << k,
+                           c->channels[k]);
+    if (c->mbstd_group < 0 || c->mbstd_group > 1024)
+        return sx_fail(SX_EINVAL, "%s: mbstd_group %d must be in 0 .. 1024 (0: no minibatch-stddev)", fn,
+                       c->mbstd_group);
+    if (c->mbstd_group > 0 && (c->mbstd_channels < 1 || c->channels[0] % c->mbstd_channels))
+        return sx_fail(SX_EINVAL, "%s: mbstd_channels %d must be >= 1 and divide channels[0] = %d", fn,
+                       c->mbstd_channels, c->channels[0]);
+    return SX_OK;
+}
+
+static const char *const model_types[] = {"Generator", "MappingNetwork", "SynthesisNetwork", "Discriminator",
+                                          "Encoder"};
+
+const sx_stylegan_config *sx_stylegan_config_of(const sx_module *m)
+{
+    for (size_t i = 0; m && m->type && m->impl && i < sizeof model_types / sizeof *model_types; i++)
+        if (strcmp(m->type, model_types[i]) == 0) return &((const sg_model_impl *)m->impl)->cfg;
+    sx_fail(SX_EINVAL, "stylegan: module is a %s, not a StyleGAN network (Generator, MappingNetwork, "
+                       "SynthesisNetwork, Discriminator, Encoder)",
+            m && m->type ? m->type : "NULL");
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- shared helpers */
+
+int sg_n_levels(const sx_stylegan_config *cfg)
+{
+    int n = 0;
+    while ((4 << n) <= cfg->resolution && n < SX_STYLEGAN_MAX_LEVELS) n++;
+    return n;
+}
+
+int sg_n_layers(const sx_stylegan_config *cfg) { return 2 * sg_n_levels(cfg) - 1; }
+
+void sg_layer_geom(const sx_stylegan_config *cfg, int l, int *cin, int *cout, int *res, int *level)
+{
+    /* layer 0 = b4.conv1; then level k has conv0 = layer 2k-1 (up) and conv1 = layer 2k */
+    int k = (l + 1) / 2;
+    bool up = l % 2 == 1;
+    if (cin) *cin = up ? cfg->channels[k - 1] : cfg->channels[k];
+    if (cout) *cout = cfg->channels[k];
+    if (res) *res = 4 << k;
+    if (level) *level = k;
+}
+
+void sg_layer_name(const sx_stylegan_config *cfg, int l, char *buf, size_t n)
+{
+    int res;
+    sg_layer_geom(cfg, l, NULL, NULL, &res, NULL);
+    snprintf(buf, n, "b%d.conv%d", res, l % 2 == 1 ? 0 : 1);
+}
+
+sx_module *sg_model_new(const char *type, const sx_stylegan_config *cfg)
+{
+    if (sx_stylegan_config_check(cfg) != SX_OK) return NULL;
+    sg_model_impl *impl = malloc(sizeof *impl);
+    sx_module *m = impl ? sx_module_new(type) : NULL;
+    if (!m) {
+        free(impl);
+        sx_fail(SX_ENOMEM, "%s: out of memory", type);
+        return NULL;
+    }
+    impl->cfg = *cfg;
+    m->impl = impl;
+    return m;
+}
+
+sx_module *sg_resolve(const sx_module *m, const char *type, const char *child, const char *fn)
+{
+    if (m && m->type && m->impl && strcmp(m->type, type) == 0) return (sx_module *)m;
+    if (m && m->type && m->impl && child && strcmp(m->type, "Generator") == 0) {
+        sx_module *c = sx_module_child(m, child);
+        if (c && c->type && strcmp(c->type, type) == 0 && c->impl) return c;
+    }
+    sx_fail(SX_EINVAL, "%s: module is a %s, expected a %s%s", fn, m && m->type ? m->type : "NULL", type,
+            child ? " or a Generator" : "");
+    return NULL;
+}
+
+bool sg_add(sx_module *parent, const char *name, sx_module *child)
+{
+    return child && sx_module_add_child(parent, name, child) == SX_OK;
+}
+
+bool sg_step(sx_tensor **t, sx_tensor *next)
+{
+    sx_tensor_free(*t);
+    *t = next;
+    return next != NULL;
+}
+
+sx_tensor *sg_param_scaled(const sx_module *m, const char *name, float extra)
+{
+    sx_param *p = sx_module_param(m, name);
+    if (!p) {
+        sx_fail(SX_ESTATE, "stylegan: %s has no parameter '%s'", m ? m->type : "NULL", name);
+        return NULL;
+    }
+    float g = p->gain * extra;
+    return g == 1.0f ? sx_tensor_retain(p->tensor) : sx_mul_scalar(p->tensor, g);
+}
+
+void sg_free_all(int n, sx_tensor **ts)
+{
+    for (int i = 0; i < n; i++) sx_tensor_free(ts[i]);
+}
+
+sx_tensor *sg_fir(float gain)
+{
+    static const float k[4] = {1, 3, 3, 1};
+    float f[16];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) f[i * 4 + j] = k[i] * k[j] * gain / 64.0f;
+    return sx_tensor_from_data(2, (int64_t[]){4, 4}, f);
+}
+
+sx_tensor *sg_fir_apply(sx_tensor *x, float gain, int up, int down, int p0, int p1)
+{
+    if (up == 1 && down == 1) {
+        /* the filter is separable: a [1, 4] pass then a [4, 1] pass, 8 taps
+         * per pixel instead of 16 */
+        float g = sqrtf(gain) / 8.0f, k[4] = {g, 3 * g, 3 * g, g};
+        sx_tensor *fx = sx_tensor_from_data(2, (int64_t[]){1, 4}, k);
+        sx_tensor *fy = fx ? sx_tensor_from_data(2, (int64_t[]){4, 1}, k) : NULL;
+        sx_tensor *h = fy ? sx_upfirdn2d(x, fx, 1, 1, (int[]){p0, p1, 0, 0}) : NULL;
+        sx_tensor *y = h ? sx_upfirdn2d(h, fy, 1, 1, (int[]){0, 0, p0, p1}) : NULL;
+        sx_tensor *tmp[] = {fx, fy, h};
+        sg_free_all(3, tmp);
+        return y;
+    }
+    sx_tensor *f = sg_fir(gain);
+    sx_tensor *y = f ? sx_upfirdn2d(x, f, up, down, (int[]){p0, p1, p0, p1}) : NULL;
+    sx_tensor_free(f);
+    return y;
+}
+
+sx_tensor *sx_upsample2d(sx_tensor *x)
+{
+    /* zero-insert, pad (fw + up - 1) / 2 = 2 and (fw - up) / 2 = 1, gain up^2 */
+    return sg_fir_apply(x, 4.0f, 2, 1, 2, 1);
+}
+
+sx_tensor *sx_downsample2d(sx_tensor *x)
+{
+    /* pad (fw - down + 1) / 2 = 1 and (fw - down) / 2 = 1, keep every other pixel */
+    return sg_fir_apply(x, 1.0f, 1, 2, 1, 1);
+}
+
+/* ---------------------------------------------------------------- mapping */
+
+static sx_tensor *mapping_forward_single(sx_module *m, sx_tensor *z) { return sx_mapping_forward(m, z); }
+
+sx_module *sx_mapping_new(const sx_stylegan_config *cfg)
+{
+    sx_module *m = sg_model_new("MappingNetwork", cfg);
+    if (!m) return NULL;
+    m->forward = mapping_forward_single;
+    for (int i = 0; i < cfg->mapping_layers; i++) {
+        sx_linear_opts o = {.in = i == 0 ? cfg->z_dim : cfg->w_dim, .out = cfg->w_dim, .equalized = true,
+                            .lr_mul = cfg->mapping_lr_mul};
+        char name[16];
+        snprintf(name, sizeof name, "fc%d", i);
+        if (!sg_add(m, name, sx_linear_layer_new(&o))) {
+            sx_module_free(m);
+            return NULL;
+        }
+    }
+    return m;
+}
+
+/* lrelu(x W^T + b) * sqrt 2, with the sqrt 2 folded into W and b
+ * (lrelu is positively homogeneous), so the activation is one pass. */
+static sx_tensor *fc_lrelu(const sx_module *fc, sx_tensor *x)
+{
+    sx_tensor *w = sg_param_scaled(fc, "weight", SG_SQRT2);
+    sx_tensor *b = w ? sg_param_scaled(fc, "bias", SG_SQRT2) : NULL;
+    sx_tensor *y = b ? sx_linear(x, w, b) : NULL;
+    sx_tensor *a = y ? sx_leaky_relu(y, SG_LRELU_SLOPE) : NULL;
+    sx_tensor *tmp[] = {w, b, y};
+    sg_free_all(3, tmp);
+    return a;
+}
+
+sx_tensor *sx_mapping_forward(sx_module *G, sx_tensor *z)
+{
+    const char *fn = "mapping";
+    sx_module *m = sg_resolve(G, "MappingNetwork", "mapping", fn);
+    if (!m || !sx_check_arg(fn, 2, z)) return NULL;
+    const sx_stylegan_config *c = sx_stylegan_config_of(m);
+    if (z->ndim != 2 || z->shape[1] != c->z_dim || z->shape[0] < 1) {
+        char s[96];
+        sx_fail(SX_EINVAL, "%s: z %s, expected [N, %d]", fn, sx_shape_str(z, s, sizeof s), c->z_dim);
+        return NULL;
+    }
+    /* normalize_2nd_moment: z * rsqrt(mean(z^2) + 1e-8) */
+    int dim = 1;
+    sx_tensor *sq = sx_square(z);
+    sx_tensor *ms = sq ? sx_mean(sq, 1, &dim, true) : NULL;
+    sx_tensor *me = ms ? sx_add_scalar(ms, 1e-8f) : NULL;
+    sx_tensor *r = me ? sx_rsqrt(me) : NULL;
+    sx_tensor *x = r ? sx_mul(z, r) : NULL;
+    sx_tensor *tmp[] = {sq, ms, me, r};
+    sg_free_all(4, tmp);
+    for (int i = 0; i < c->mapping_layers && x; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "fc%d", i);
+        sg_step(&x, fc_lrelu(sx_module_child(m, name), x));
+    }
+    return x;
+}
+
+/* ---------------------------------------------------------------- generator */
+
+static sx_tensor *generator_forward_single(sx_module *m, sx_tensor *z)
+{
+    return sx_generator_forward(m, z, NULL, NULL);
+}
+
+sx_module *sx_generator_new(const sx_stylegan_config *cfg)
+{
+    sx_module *g = sg_model_new("Generator", cfg);
+    if (!g) return NULL;
+    g->forward = generator_forward_single;
+    if (!sg_add(g, "mapping", sx_mapping_new(cfg)) || !sg_add(g, "synthesis", sx_synthesis_new(cfg))) {
+        sx_module_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+sx_tensor *sx_stylegan_latent(const sx_module *G, sx_tensor *w, sx_tensor *p)
+{
+    const char *fn = "stylegan_latent";
+    const sx_stylegan_config *c = sx_stylegan_config_of(G);
+    if (!c || !sx_check_arg(fn, 2, w)) return NULL;
+    char s1[96], s2[96];
+    if (w->ndim != 2 || w->shape[1] != c->w_dim || w->shape[0] < 1) {
+        sx_fail(SX_EINVAL, "%s: w %s, expected [N, %d]", fn, sx_shape_str(w, s1, sizeof s1), c->w_dim);
+        return NULL;
+    }
+    if (c->n_classes == 0) {
+        if (p) {
+            sx_fail(SX_EINVAL, "%s: the network is unconditional (n_classes 0) but class probabilities %s were given",
+                    fn, sx_shape_str(p, s2, sizeof s2));
+            return NULL;
+        }
+        return sx_tensor_retain(w);
+    }
+    if (!p || p->ndim != 2 || p->shape[0] != w->shape[0] || p->shape[1] != c->n_classes) {
+        if (p) sx_shape_str(p, s2, sizeof s2);
+        sx_fail(SX_EINVAL, "%s: class probabilities %s, expected [%lld, %d] (w is %s)", fn, p ? s2 : "missing",
+                (long long)w->shape[0], c->n_classes, sx_shape_str(w, s1, sizeof s1));
+        return NULL;
+    }
+    sx_tensor *parts[2] = {w, p};
+    return sx_cat(2, parts, 1);
+}
+
+sx_tensor *sx_generator_forward(sx_module *G, sx_tensor *z, sx_tensor *p, sx_tensor *const *noise)
+{
+    if (!sg_resolve(G, "Generator", NULL, "generator")) return NULL;
+    sx_tensor *w = sx_mapping_forward(G, z);
+    sx_tensor *lat = w ? sx_stylegan_latent(G, w, p) : NULL;
+    sx_tensor *img = lat ? sx_synthesis_forward(G, lat, noise) : NULL;
+    sx_tensor_free(w);
+    sx_tensor_free(lat);
+    return img;
+}
