@@ -30,9 +30,11 @@ CTEST_SRC := $(wildcard tests/c/test_*.c)
 CTEST_BIN := $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 HEADERS  := $(wildcard include/*.h include/stylex/*.h lib/*/*.h)
 
-.PHONY: all deps test test-c test-lua asan bench clean
+.PHONY: all deps test test-c test-lua test-examples examples asan bench clean
 all: $(BUILD)/libstylex.a $(BUILD)/libstylex.so $(BUILD)/stylex.so $(BUILD)/stylex
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
@@ -66,11 +68,16 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libstylex.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libstylex.a $(LIBS)
 
+# Examples use include/stylex.h and libstylex.a only, as an outside program would.
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libstylex.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libstylex.a $(LIBS)
+
 deps:
 	@sh scripts/deps.sh
 
 test: deps
-	@$(MAKE) --no-print-directory test-c test-lua
+	@$(MAKE) --no-print-directory test-c test-lua test-examples
 
 test-c: $(CTEST_BIN)
 	@sh tests/run_c.sh $(CTEST_BIN)
@@ -78,9 +85,15 @@ test-c: $(CTEST_BIN)
 test-lua: all
 	@sh tests/run_lua.sh $(BUILD)/stylex
 
+examples: $(EXAMPLE_BIN)
+
+# Each example writes its files into the directory given as its argument.
+test-examples: $(EXAMPLE_BIN)
+	@for e in $(EXAMPLE_BIN); do echo "== $$e"; $$e $(BUILD)/examples || exit 1; done
+
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test-c test-lua
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test-c test-lua test-examples
 
 bench: deps $(BENCH_BIN) all
 	@for b in $(BENCH_BIN); do $$b || exit 1; done

@@ -408,7 +408,13 @@ static void wgt_body(void *vctx, int64_t begin, int64_t end, int thread)
         return;
     }
     float beta = 0.0f;
-    for (int64_t k; (k = atomic_fetch_add(&cx->next, 1)) < cx->tiles.count;) {
+    /* Tiles are dealt statically (worker v takes v, v + T, v + 2T, ...), not
+     * from the shared counter: which tiles land in which partial sum, and in
+     * what order, must not depend on timing, or dw would change in its last
+     * bits from run to run and a resumed training run would drift. */
+    int64_t T = cx->tiles.threads;
+    for (int64_t v = begin; v < end; v++)
+    for (int64_t k = v; k < cx->tiles.count; k += T) {
         int64_t c;
         int64_t len = conv_tile_get(&cx->tiles, k, &c);
         int64_t n = c / hwo, p0 = c % hwo;

@@ -1,0 +1,248 @@
+-- stylex.trainer — StylEx training, written in Lua from the library's ops and
+-- models so that an ablation is an edit to this file (SPEC §1.3).
+--
+--   local trainer = require "stylex.trainer"
+--   local cfg = trainer.config{preset = "fmnist-shoes"}     -- every number a default
+--   local S = trainer.new(cfg, classifier_module)           -- or trainer.load(path, classifier)
+--   for each batch x: trainer.step(S, x)                    -- D phase, then G+E phase
+--   trainer.save(S, path)                                   -- exact-resume checkpoint
+--
+-- One step, batch B of real images x (first half feeds the random path, the
+-- second the encoder path); p = softmax(C(x)), the frozen classifier:
+--   D phase: fakes (random: G(mapping(z), p1); encoder: G(E(x2), p2)) under
+--     no_grad; non-saturating logistic loss; every r1_interval steps the lazy
+--     R1 penalty gamma/2 * |grad_x D(x, p)|^2 * r1_interval by double backward.
+--   G phase (G and E): adversarial loss on both paths, plus on the encoder
+--     path 1.0 L1(x, x') + 0.1 P(x, x') + 0.1 L1(E(x), E(x')) + 1.0 KL(C(x) || C(x')).
+--   EMA of the generator.
+-- With cfg.baseline the classifier does not condition G or D and there is no
+-- KL term: the "StyleSpace baseline".
+local sx = require "stylex"
+local cjson = require "cjson"
+
+local trainer = {}
+
+-- Defaults (SPEC §1.3). Presets only choose the data.
+local DEFAULTS = {
+  resolution = 32, img_channels = 1, z_dim = 128, w_dim = 128, mapping_layers = 8,
+  channels = nil,            -- nil: the library's rule for the resolution
+  batch = 32,                -- half random path, half encoder path
+  lr = 0.0025, lr_encoder = 0.00025, betas = {0.0, 0.99}, eps = 1e-8,
+  r1_gamma = 0.01, r1_interval = 16,
+  w_l1 = 1.0, w_perceptual = 0.1, w_wrec = 0.1, w_kl = 1.0,
+  ema_kimg = 10, ema_rampup = 0.05,
+  baseline = false,
+  seed = 1,
+}
+
+function trainer.config(overrides)
+  local cfg = {}
+  for k, v in pairs(DEFAULTS) do cfg[k] = v end
+  for k, v in pairs(overrides or {}) do cfg[k] = v end
+  if cfg.batch < 4 or cfg.batch % 2 ~= 0 then error("trainer.config: batch must be even and >= 4", 2) end
+  return cfg
+end
+
+local function network_config(cfg)
+  return {resolution = cfg.resolution, img_channels = cfg.img_channels, z_dim = cfg.z_dim, w_dim = cfg.w_dim,
+    mapping_layers = cfg.mapping_layers, channels = cfg.channels,
+    n_classes = cfg.baseline and 0 or cfg.n_classes}
+end
+
+local function set_requires_grad(module, on)
+  for _, p in ipairs(module:parameters()) do p:requires_grad(on) end
+end
+
+-- A fresh training state. C: the frozen classifier (a module).
+function trainer.new(cfg, C)
+  if not cfg.n_classes then cfg.n_classes = C:config().n_classes end
+  sx.manual_seed(cfg.seed)
+  local net = network_config(cfg)
+  local S = {cfg = cfg, C = C, step = 0}
+  S.G = sx.models.Generator(net)
+  S.G_ema = sx.models.Generator(net)
+  sx.nn.copy_params(S.G_ema, S.G)
+  set_requires_grad(S.G_ema, false)
+  S.D = sx.models.Discriminator(net)
+  S.E = sx.models.Encoder(net)
+  set_requires_grad(C, false)
+  -- lazy regularisation: D's Adam sees R1 once every r1_interval steps, so
+  -- its lr and betas are adjusted as in StyleGAN2
+  local c = cfg.r1_interval / (cfg.r1_interval + 1)
+  local betas = cfg.betas
+  S.opt_G = sx.optim.Adam(S.G:parameters(), {lr = cfg.lr, betas = betas, eps = cfg.eps})
+  S.opt_E = sx.optim.Adam(S.E:parameters(), {lr = cfg.lr_encoder, betas = betas, eps = cfg.eps})
+  S.opt_D = sx.optim.Adam(S.D:parameters(), {lr = cfg.lr * c, betas = {betas[1] ^ c, betas[2] ^ c}, eps = cfg.eps})
+  return S
+end
+
+-- Class probabilities of real images (constants), or nil for the baseline.
+local function probs(S, x)
+  if S.cfg.baseline then return nil end
+  return sx.no_grad(function() return sx.softmax(S.C:logits(x), 2) end)
+end
+
+local function halves(t)
+  local n = t:shape()[1] // 2
+  return t:narrow(1, 1, n), t:narrow(1, n + 1, t:shape()[1] - n)
+end
+
+local function random_latent(S, G, n, p)
+  local z = sx.randn{n, S.cfg.z_dim}
+  return G:latent(G:mapping(z), p)
+end
+
+-- The encoder path: x' = G(E(x), p) and the w it used.
+function trainer.reconstruct(S, G, x, p)
+  local w = S.E:encode(x)
+  return G:synthesis(G:latent(w, p)), w
+end
+
+local function softplus_mean(t) return sx.softplus(t):mean() end
+
+-- D phase. Returns a table of the losses (numbers).
+function trainer.d_step(S, x, p)
+  local cfg = S.cfg
+  local x1, x2 = halves(x)
+  local p1, p2
+  if p then p1, p2 = halves(p) end
+  local fake = sx.no_grad(function()
+    local f1 = S.G:synthesis(random_latent(S, S.G, x1:shape()[1], p1))
+    local f2 = trainer.reconstruct(S, S.G, x2, p2)
+    return sx.cat({f1, f2}, 1)
+  end)
+  set_requires_grad(S.D, true)
+  local loss_fake = softplus_mean(S.D:discriminate(fake, p))
+  local loss_real = softplus_mean(-S.D:discriminate(x, p))
+  local loss = loss_fake + loss_real
+  local out = {d_fake = loss_fake:item(), d_real = loss_real:item()}
+  if S.step % cfg.r1_interval == 0 then
+    local xr = x:detach():requires_grad(true)
+    local d = S.D:discriminate(xr, p)
+    local g = sx.grad(d:sum(), xr, {create_graph = true})
+    local r1 = (g * g):sum({2, 3, 4}):mean() * (cfg.r1_gamma / 2 * cfg.r1_interval)
+    loss = loss + r1
+    out.r1 = r1:item() / cfg.r1_interval
+  end
+  S.opt_D:zero_grad()
+  loss:backward()
+  S.opt_D:step()
+  return out
+end
+
+-- G phase (generator and encoder).
+function trainer.g_step(S, x, p)
+  local cfg = S.cfg
+  local x1, x2 = halves(x)
+  local p1, p2
+  if p then p1, p2 = halves(p) end
+  set_requires_grad(S.D, false)
+  local fake = S.G:synthesis(random_latent(S, S.G, x1:shape()[1], p1))
+  local rec, w = trainer.reconstruct(S, S.G, x2, p2)
+  local adv = softplus_mean(-S.D:discriminate(fake, p1)) + softplus_mean(-S.D:discriminate(rec, p2))
+  local l1 = sx.l1_loss(rec, x2)
+  local perc = S.C:perceptual(x2, rec):mean()
+  local wrec = sx.l1_loss(S.E:encode(rec), w)
+  local loss = adv + l1 * cfg.w_l1 + perc * cfg.w_perceptual + wrec * cfg.w_wrec
+  local out = {g_adv = adv:item(), rec_l1 = l1:item(), rec_perceptual = perc:item(), rec_w = wrec:item()}
+  if not cfg.baseline then
+    local log_p = sx.no_grad(function() return sx.log_softmax(S.C:logits(x2), 2) end)
+    local kl = sx.kl_div(log_p, sx.log_softmax(S.C:logits(rec), 2))
+    loss = loss + kl * cfg.w_kl
+    out.kl = kl:item()
+  end
+  S.opt_G:zero_grad()
+  S.opt_E:zero_grad()
+  loss:backward()
+  S.opt_G:step()
+  S.opt_E:step()
+  return out
+end
+
+local function ema_update(S)
+  local cfg = S.cfg
+  local nimg = (S.step + 1) * cfg.batch
+  local ema_nimg = math.min(cfg.ema_kimg * 1000, nimg * cfg.ema_rampup)
+  local beta = 0.5 ^ (cfg.batch / math.max(ema_nimg, 1e-8))
+  sx.nn.ema_update(S.G_ema, S.G, beta)
+end
+
+local function finite(losses)
+  for _, v in pairs(losses) do
+    if v ~= v or v == math.huge or v == -math.huge then return false end
+  end
+  return true
+end
+
+-- One training step on the real batch x. Returns the losses, or nil and a
+-- message when a loss is not finite (the NaN guard: nothing of that phase is
+-- applied after the bad value is seen, and the caller stops or reloads).
+function trainer.step(S, x)
+  local p = probs(S, x)
+  local d = trainer.d_step(S, x, p)
+  if not finite(d) then return nil, "non-finite discriminator loss at step " .. S.step end
+  local g = trainer.g_step(S, x, p)
+  if not finite(g) then return nil, "non-finite generator loss at step " .. S.step end
+  ema_update(S)
+  S.step = S.step + 1
+  for k, v in pairs(d) do g[k] = v end
+  return g
+end
+
+-- ---------------------------------------------------------------- checkpoints
+
+local function prefixed(into, prefix, t)
+  for k, v in pairs(t) do into[prefix .. k] = v end
+end
+
+local function unprefix(t, prefix)
+  local out = {}
+  for k, v in pairs(t) do
+    if k:sub(1, #prefix) == prefix then out[k:sub(#prefix + 1)] = v end
+  end
+  return out
+end
+
+-- Writes everything a resumed run needs: networks, optimiser states, step,
+-- RNG state, config (atomically: sx.save writes a temporary file and renames).
+function trainer.save(S, path, extra_meta)
+  local t = {}
+  prefixed(t, "G.", S.G:state_dict())
+  prefixed(t, "G_ema.", S.G_ema:state_dict())
+  prefixed(t, "D.", S.D:state_dict())
+  prefixed(t, "E.", S.E:state_dict())
+  prefixed(t, "opt_G.", S.opt_G:state_dict())
+  prefixed(t, "opt_D.", S.opt_D:state_dict())
+  prefixed(t, "opt_E.", S.opt_E:state_dict())
+  -- RNG words as hex: JSON numbers would round 64-bit integers
+  local rng = {}
+  for i, v in ipairs(sx.rng_get_state()) do rng[i] = string.format("%016x", v) end
+  local meta = {format = "stylex-training-1", config = cjson.encode(S.cfg), step = tostring(S.step),
+    rng = table.concat(rng, " ")}
+  for k, v in pairs(extra_meta or {}) do meta[k] = v end
+  assert(sx.save(path, t, meta))
+end
+
+-- A training state restored from trainer.save's file (C: the classifier).
+function trainer.load(path, C)
+  local t, meta = assert(sx.load(path))
+  if meta.format ~= "stylex-training-1" then
+    error("trainer.load: " .. path .. " is not a stylex training checkpoint", 2)
+  end
+  local cfg = cjson.decode(meta.config)
+  local S = trainer.new(cfg, C)
+  S.G:load_state_dict(unprefix(t, "G."))
+  S.G_ema:load_state_dict(unprefix(t, "G_ema."))
+  S.D:load_state_dict(unprefix(t, "D."))
+  S.E:load_state_dict(unprefix(t, "E."))
+  S.opt_G:load_state_dict(unprefix(t, "opt_G."))
+  S.opt_D:load_state_dict(unprefix(t, "opt_D."))
+  S.opt_E:load_state_dict(unprefix(t, "opt_E."))
+  S.step = math.tointeger(tonumber(meta.step))
+  local rng = {}
+  for word in meta.rng:gmatch("%x+") do rng[#rng + 1] = math.tointeger(tonumber(word, 16)) end
+  sx.rng_set_state(rng)
+  return S, meta
+end
+
+return trainer

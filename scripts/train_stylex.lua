@@ -1,0 +1,156 @@
+-- scripts/train_stylex.lua — trains a StylEx generator + encoder (or the
+-- StyleSpace baseline) against a frozen classifier, resumable.
+--
+--   build/stylex scripts/train_stylex.lua --preset fmnist-shoes [--steps N] [--resume]
+--   build/stylex scripts/train_stylex.lua --preset fmnist-shoes --baseline --resume
+--
+-- Writes into --run (default runs/<preset>[-baseline]/): checkpoint.safetensors
+-- (every --checkpoint-minutes, atomically), log.jsonl (every loss, every
+-- step), samples_<step>.png and recon_<step>.png grids. At the end (or with
+-- --export-only) it writes the shipped model: models/<preset>/stylex.safetensors
+-- (or baseline.safetensors): EMA generator, encoder, config, steps.
+local sx = require "stylex"
+local cli = require "stylex.cli"
+local data = require "stylex.data"
+local classifier = require "stylex.classifier"
+local trainer = require "stylex.trainer"
+local cjson = require "cjson"
+
+local usage = [[
+usage: stylex scripts/train_stylex.lua --preset NAME [options]
+  --preset NAME            fmnist-shoes | fmnist-tops | fmnist-10 (the classifier of models/NAME)
+  --baseline               train the StyleSpace baseline (no classifier conditioning, no KL)
+  --steps N                total training steps (default 20000)
+  --resume                 continue from the run's checkpoint
+  --run DIR                run folder (default runs/<preset>[-baseline])
+  --checkpoint-minutes X   checkpoint interval (default 5)
+  --grid-every N           write sample/reconstruction grids every N steps (default 1000)
+  --seed N                 random seed (default 1)
+  --batch N                batch size, half random / half encoder path (default 32)
+  --data DIR --labels CSV  train on an image folder instead (needs --classifier)
+  --classifier FILE        classifier checkpoint (default models/<preset>/classifier.safetensors)
+  --out FILE               shipped model file (default models/<preset>/stylex.safetensors)
+  --export-only            write the shipped model from the checkpoint and stop]]
+
+local opts = cli.parse(arg, {preset = "", baseline = false, steps = 20000, resume = false, run = "",
+  checkpoint_minutes = 5, grid_every = 1000, seed = 1, batch = 32, data = "", labels = "", classifier = "",
+  out = "", export_only = false}, usage)
+if opts.preset == "" and opts.data == "" then
+  io.stderr:write("missing --preset (or --data/--labels/--classifier)\n\n", usage, "\n")
+  os.exit(2)
+end
+local name = opts.preset ~= "" and opts.preset or "custom"
+local suffix = opts.baseline and "-baseline" or ""
+local run_dir = opts.run ~= "" and opts.run or ("runs/" .. name .. suffix)
+local ckpt_path = run_dir .. "/checkpoint.safetensors"
+local cls_path = opts.classifier ~= "" and opts.classifier or ("models/" .. name .. "/classifier.safetensors")
+local out_path = opts.out ~= "" and opts.out or
+  ("models/" .. name .. "/" .. (opts.baseline and "baseline" or "stylex") .. ".safetensors")
+os.execute("mkdir -p '" .. run_dir .. "'")
+
+local C, cmeta = classifier.load(cls_path)
+local ccfg = C:config()
+local train_set
+if opts.data ~= "" then
+  train_set = data.image_folder{dir = opts.data, labels = opts.labels, size = ccfg.resolution,
+    channels = ccfg.img_channels}
+else
+  train_set = data.fashion_mnist{split = "train", classes = cjson.decode(cmeta.classes)}
+end
+
+local S
+if opts.resume and io.open(ckpt_path) then
+  S = trainer.load(ckpt_path, C)
+  print(string.format("resumed %s at step %d", ckpt_path, S.step))
+else
+  if opts.resume then print("no checkpoint at " .. ckpt_path .. "; starting fresh") end
+  S = trainer.new(trainer.config{resolution = ccfg.resolution, img_channels = ccfg.img_channels,
+    n_classes = ccfg.n_classes, baseline = opts.baseline, seed = math.tointeger(opts.seed),
+    batch = math.tointeger(opts.batch)}, C)
+end
+local cfg = S.cfg
+
+-- The shipped model: EMA generator and encoder, with config and step.
+local function export(extra)
+  local t = {}
+  for k, v in pairs(S.G_ema:state_dict()) do t["G." .. k] = v end
+  for k, v in pairs(S.E:state_dict()) do t["E." .. k] = v end
+  local meta = {format = "stylex-model-1", config = cjson.encode(cfg), step = tostring(S.step),
+    classifier = cls_path, classes = cmeta.classes, class_names = cmeta.class_names, dataset = cmeta.dataset,
+    baseline = tostring(cfg.baseline),
+    command = "build/stylex scripts/train_stylex.lua " .. table.concat(arg, " ")}
+  for k, v in pairs(extra or {}) do meta[k] = v end
+  assert(sx.save(out_path, t, meta))
+  print("wrote " .. out_path)
+end
+if opts.export_only then
+  export()
+  return
+end
+
+-- Grids of EMA samples (fixed latents) and reconstructions (fixed images).
+local grid_x = train_set:batch((function()
+  local idx = {}
+  for i = 1, 16 do idx[i] = i end
+  return idx
+end)())
+local function write_grids()
+  sx.no_grad(function()
+    local state = sx.rng_get_state()
+    sx.manual_seed(12345)
+    local p = not cfg.baseline and sx.softmax(C:logits(grid_x), 2) or nil
+    local samples = S.G_ema:synthesis(S.G_ema:latent(S.G_ema:mapping(sx.randn{16, cfg.z_dim}), p))
+    local rec = trainer.reconstruct(S, S.G_ema, grid_x, p)
+    sx.rng_set_state(state)
+    local function cells(t)
+      local list = {}
+      for i = 1, t:shape()[1] do list[i] = t:narrow(1, i, 1):reshape{t:shape()[2], t:shape()[3], t:shape()[4]} end
+      return list
+    end
+    local both = cells(grid_x)
+    for _, c in ipairs(cells(rec)) do both[#both + 1] = c end
+    assert(sx.image.save(sx.image.grid(cells(samples), {ncol = 8, range = {-1, 1}, scale = 2}),
+      string.format("%s/samples_%06d.png", run_dir, S.step)))
+    assert(sx.image.save(sx.image.grid(both, {ncol = 16, range = {-1, 1}, scale = 2}),
+      string.format("%s/recon_%06d.png", run_dir, S.step)))
+  end)
+end
+
+local log = assert(io.open(run_dir .. "/log.jsonl", "a"))
+local n = train_set:size()
+local steps_per_epoch = n // cfg.batch
+local total = math.tointeger(opts.steps)
+local progress = cli.progress(total, "stylex" .. suffix, 2.0)
+local last_ckpt = cli.now()
+local ema_losses = {}
+print(string.format("training %s%s: %d images, batch %d, step %d of %d, run folder %s", name, suffix, n,
+  cfg.batch, S.step, total, run_dir))
+
+while S.step < total do
+  -- the batch of this step is a function of the step alone (exact resume)
+  local epoch, k = S.step // steps_per_epoch, S.step % steps_per_epoch
+  local perm = data.permutation(n, cfg.seed * 100003 + epoch)
+  local idx = {}
+  for i = 1, cfg.batch do idx[i] = perm[k * cfg.batch + i] end
+  local x = train_set:batch(idx)
+  local losses, err = trainer.step(S, x)
+  if not losses then
+    log:close()
+    io.stderr:write("\nstopped: ", err, "; the last checkpoint is ", ckpt_path, " (resume with --resume)\n")
+    os.exit(1)
+  end
+  losses.step = S.step
+  log:write(cjson.encode(losses), "\n")
+  for key, v in pairs(losses) do ema_losses[key] = ema_losses[key] and 0.98 * ema_losses[key] + 0.02 * v or v end
+  progress(S.step, string.format("D %.3f G %.3f L1 %.3f KL %.4f", (ema_losses.d_fake or 0) + (ema_losses.d_real or 0),
+    ema_losses.g_adv or 0, ema_losses.rec_l1 or 0, ema_losses.kl or 0))
+  if S.step % math.tointeger(opts.grid_every) == 0 then write_grids() end
+  if cli.now() - last_ckpt >= opts.checkpoint_minutes * 60 or S.step == total then
+    log:flush()
+    trainer.save(S, ckpt_path)
+    last_ckpt = cli.now()
+  end
+end
+log:close()
+write_grids()
+export()
