@@ -22,7 +22,8 @@ extern "C" {
 bool sx_grad_enabled(void);
 bool sx_set_grad_enabled(bool on);
 
-/* Marks a leaf as requiring (or not) a gradient. Fails on a non-leaf. */
+/* Marks a leaf as requiring (or not) a gradient. Turning it off on an op's
+ * output fails (use sx_detach); turning it on there is a no-op. */
 sx_status sx_tensor_set_requires_grad(sx_tensor *t, bool on);
 /* Drops t->grad. */
 void sx_tensor_zero_grad(sx_tensor *t);
@@ -32,6 +33,7 @@ void sx_tensor_zero_grad(sx_tensor *t);
  * grad_outputs may be NULL (then every output must have one element and its
  * gradient is 1). results[i] receives a new reference, or NULL when inputs[i]
  * does not influence the outputs and allow_unused is set (else an error).
+ * Every input must require grad.
  * With create_graph the results carry a graph of their own.
  */
 sx_status sx_grad(int n_outputs, sx_tensor *const *outputs, sx_tensor *const *grad_outputs,

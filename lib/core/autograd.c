@@ -277,8 +277,8 @@ sx_status sx_grad(int n_outputs, sx_tensor *const *outputs, sx_tensor *const *gr
                                 results);
     for (int i = 0; i < n_inputs && st == SX_OK; i++)
         if (!results[i] && !allow_unused)
-            st = sx_fail(SX_EINVAL, "grad: input #%d is not reached from the outputs (allow_unused to "
-                                    "get nil)", i + 1);
+            st = sx_fail(SX_EINVAL, "grad: input #%d is not reached from the outputs (set allow_unused "
+                                    "to get no gradient for it)", i + 1);
     if (st != SX_OK)
         for (int i = 0; i < n_inputs; i++) {
             sx_tensor_free(results[i]);

@@ -227,6 +227,7 @@ void sx_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
               int64_t ldc)
 {
     if (M <= 0 || N <= 0) return;
+    pthread_once(&pool_once, pool_init); /* pins OpenBLAS to one thread before its first call */
     struct gemm_job g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
     /* Below ~4 MFLOP the thread hand-off costs more than it saves. */
     double flops = 2.0 * (double)M * (double)N * (double)K;

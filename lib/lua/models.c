@@ -211,8 +211,9 @@ static int l_encoder(lua_State *L)
     return 1;
 }
 
-/* m:config(): StyleGAN modules here, anything else to the config() this one
- * replaced (upvalue 1, e.g. the classifier's). */
+/* m:config(): StyleGAN modules here, classifiers to the config() this one
+ * replaced (upvalue 1); any other module is refused here, so that the error
+ * names 'config' (a C function called from C has no name in Lua's messages). */
 static int m_config(lua_State *L)
 {
     sx_module *m = lsx_check_module(L, 1);
@@ -221,6 +222,9 @@ static int m_config(lua_State *L)
         push_config(L, c);
         return 1;
     }
+    if (!sx_classifier_config_of(m))
+        return luaL_argerror(L, 1, lua_pushfstring(L, "module is not a Classifier or a StyleGAN network (got %s)",
+                                                   m->type ? m->type : "NULL"));
     if (lua_isfunction(L, lua_upvalueindex(1))) {
         int n = lua_gettop(L);
         lua_pushvalue(L, lua_upvalueindex(1));
@@ -234,8 +238,10 @@ static int m_config(lua_State *L)
 /* ---------------------------------------------------------------- tensors in tables */
 
 /* Reads t[1..n] of the table at idx (field `field`, or idx itself if NULL)
- * as borrowed tensors; nil entries (and a nil field) give NULL. */
-static void read_list(lua_State *L, int idx, const char *field, int n, sx_tensor **out, const char *fn, int arg)
+ * as borrowed tensors; nil entries (and a nil field) give NULL; an entry
+ * after the n-th is an error. Errors call the list `name`, argument arg of fn. */
+static void read_list(lua_State *L, int idx, const char *field, const char *name, int n, sx_tensor **out,
+                      const char *fn, int arg)
 {
     idx = lua_absindex(L, idx);
     if (field) lua_getfield(L, idx, field);
@@ -243,14 +249,16 @@ static void read_list(lua_State *L, int idx, const char *field, int n, sx_tensor
     for (int i = 0; i < n; i++) out[i] = NULL;
     if (!lua_isnil(L, -1)) {
         if (!lua_istable(L, -1))
-            luaL_error(L, "bad argument #%d to '%s' (%s must be a list of tensors, got %s)", arg, fn,
-                       field ? field : "value", luaL_typename(L, -1));
+            luaL_error(L, "bad argument #%d to '%s' (%s must be a list of tensors, got %s)", arg, fn, name,
+                       luaL_typename(L, -1));
         for (int i = 0; i < n; i++) {
             if (lua_rawgeti(L, -1, i + 1) != LUA_TNIL && !(out[i] = lsx_to_tensor(L, -1)))
-                luaL_error(L, "bad argument #%d to '%s' (%s[%d] is not a live tensor)", arg, fn,
-                           field ? field : "list", i + 1);
+                luaL_error(L, "bad argument #%d to '%s' (%s[%d] is not a live tensor)", arg, fn, name, i + 1);
             lua_pop(L, 1);
         }
+        if (lua_rawgeti(L, -1, n + 1) != LUA_TNIL)
+            luaL_error(L, "bad argument #%d to '%s' (%s has more than %d entries)", arg, fn, name, n);
+        lua_pop(L, 1);
     }
     lua_pop(L, 1);
 }
@@ -269,8 +277,19 @@ static void read_styles(lua_State *L, int idx, const sx_style_layout *lay, sx_st
     memset(st, 0, sizeof *st);
     st->n_layers = lay->n_layers;
     st->n_levels = lay->n_levels;
-    read_list(L, idx, "conv", lay->n_layers, st->conv, fn, idx);
-    read_list(L, idx, "rgb", lay->n_levels, st->rgb, fn, idx);
+    read_list(L, idx, "conv", "conv", lay->n_layers, st->conv, fn, idx);
+    read_list(L, idx, "rgb", "rgb", lay->n_levels, st->rgb, fn, idx);
+    /* styles_flat and styles_with_flat do not see the layout: check the widths here */
+    for (int i = 0; i < lay->n_layers + lay->n_levels; i++) {
+        bool conv = i < lay->n_layers;
+        int k = conv ? i : i - lay->n_layers;
+        const sx_tensor *t = conv ? st->conv[k] : st->rgb[k];
+        int64_t want = conv ? lay->channels[k] : lay->rgb_channels[k];
+        char buf[96];
+        if (t && (t->ndim != 2 || t->shape[1] != want))
+            luaL_error(L, "bad argument #%d to '%s' (%s[%d] is %s, expected [N, %I])", idx, fn, conv ? "conv" : "rgb",
+                       k + 1, sx_shape_str(t, buf, sizeof buf), (lua_Integer)want);
+    }
 }
 
 /* Pushes {conv = {...}, rgb = {...}} taking the tensors of st. */
@@ -311,12 +330,12 @@ static int m_latent(lua_State *L)
     return lsx_result(L, ud, "latent");
 }
 
-/* The optional noise list at idx (n_layers entries) into out; false if nil. */
-static bool read_noise(lua_State *L, int idx, sx_module *m, sx_tensor **out, const char *fn)
+/* The optional noise list at idx (n_layers entries; argument arg) into out; false if nil. */
+static bool read_noise(lua_State *L, int idx, int arg, sx_module *m, sx_tensor **out, const char *fn)
 {
     if (lua_isnoneornil(L, idx)) return false;
     sx_style_layout lay = check_layout(L, m, fn);
-    read_list(L, idx, NULL, lay.n_layers, out, fn, idx);
+    read_list(L, idx, NULL, "noise", lay.n_layers, out, fn, arg);
     return true;
 }
 
@@ -325,7 +344,7 @@ static int m_synthesis(lua_State *L)
     sx_module *m = lsx_check_module(L, 1);
     sx_tensor *lat = lsx_check_tensor(L, 2);
     sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS];
-    bool has_noise = read_noise(L, 3, m, noise, "synthesis");
+    bool has_noise = read_noise(L, 3, 3, m, noise, "synthesis");
     lsx_tensor *ud = lsx_new_tensor(L);
     ud->t = sx_synthesis_forward(m, lat, has_noise ? noise : NULL);
     return lsx_result(L, ud, "synthesis");
@@ -337,7 +356,7 @@ static int m_generate(lua_State *L)
     sx_tensor *z = lsx_check_tensor(L, 2);
     sx_tensor *p = lua_isnoneornil(L, 3) ? NULL : lsx_check_tensor(L, 3);
     sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS];
-    bool has_noise = read_noise(L, 4, m, noise, "generate");
+    bool has_noise = read_noise(L, 4, 4, m, noise, "generate");
     lsx_tensor *ud = lsx_new_tensor(L);
     ud->t = sx_generator_forward(m, z, p, has_noise ? noise : NULL);
     return lsx_result(L, ud, "generate");
@@ -445,24 +464,25 @@ static int m_from_styles(lua_State *L)
     sx_synthesis_cache cache = {.n_layers = lay.n_layers, .n_levels = lay.n_levels};
     if (lua_istable(L, 3)) {
         lua_getfield(L, 3, "noise");
-        has_noise = read_noise(L, -1, m, noise, fn);
+        has_noise = read_noise(L, -1, 3, m, noise, fn);
         lua_pop(L, 1);
         if (lua_getfield(L, 3, "from_layer") != LUA_TNIL) {
             int ok = 0;
             lua_Integer v = lua_tointegerx(L, -1, &ok);
-            if (!ok || v < 1 || v > lay.n_layers)
+            if (!ok || lua_type(L, -1) != LUA_TNUMBER || v < 1 || v > lay.n_layers)
                 luaL_error(L, "bad argument #3 to '%s' (from_layer must be an integer in 1..%d)", fn, lay.n_layers);
             from = (int)v - 1;
         }
         lua_pop(L, 1);
         if (lua_getfield(L, 3, "cache") != LUA_TNIL) {
             if (!lua_istable(L, -1)) luaL_error(L, "bad argument #3 to '%s' (cache must be a table)", fn);
-            read_list(L, -1, "x", lay.n_layers, cache.x, fn, 3);
-            read_list(L, -1, "img", lay.n_levels, cache.img, fn, 3);
+            read_list(L, -1, "x", "cache.x", lay.n_layers, cache.x, fn, 3);
+            read_list(L, -1, "img", "cache.img", lay.n_levels, cache.img, fn, 3);
             has_cache = true;
         }
         lua_pop(L, 1);
-        lua_getfield(L, 3, "keep_cache");
+        if (lua_getfield(L, 3, "keep_cache") != LUA_TNIL && !lua_isboolean(L, -1))
+            luaL_error(L, "bad argument #3 to '%s' (keep_cache must be a boolean, got %s)", fn, luaL_typename(L, -1));
         keep = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
@@ -513,9 +533,19 @@ static int l_modulated_conv2d(lua_State *L)
     int up = 1;
     bool demod = true;
     if (lua_istable(L, 4)) {
-        if (lua_getfield(L, 4, "up") != LUA_TNIL) up = (int)lsx_check_integer(L, -1, 1, 2);
-        lua_getfield(L, 4, "demodulate");
-        demod = lsx_opt_bool(L, -1, true);
+        if (lua_getfield(L, 4, "up") != LUA_TNIL) {
+            int ok = 0;
+            lua_Integer v = lua_tointegerx(L, -1, &ok);
+            if (!ok || lua_type(L, -1) != LUA_TNUMBER || (v != 1 && v != 2))
+                luaL_error(L, "bad argument #4 to 'modulated_conv2d' (up must be 1 or 2)");
+            up = (int)v;
+        }
+        if (lua_getfield(L, 4, "demodulate") != LUA_TNIL) {
+            if (!lua_isboolean(L, -1))
+                luaL_error(L, "bad argument #4 to 'modulated_conv2d' (demodulate must be a boolean, got %s)",
+                           luaL_typename(L, -1));
+            demod = lua_toboolean(L, -1);
+        }
         lua_pop(L, 2);
     }
     lsx_tensor *ud = lsx_new_tensor(L);

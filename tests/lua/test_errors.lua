@@ -433,6 +433,188 @@ SUB["sx.optim.Optimizer.load_state_dict"] = { kinds = { "optim", "tensor_table" 
         ["group0.param0.exp_avg_sq"] = X() } } }
   end }
 
+-- the StyleGAN2 networks (lib/lua/models.c), tiny: 8x8 images, 8 channels, one
+-- mapping layer, w_dim 8 (3 StyleSpace layers, 24 coordinates, 2 toRGB levels)
+local function sg_cfg(extra)
+  local c = { resolution = 8, channels = { 8, 8 }, mapping_layers = 1, z_dim = 8, w_dim = 8 }
+  for k, v in pairs(extra or {}) do c[k] = v end
+  return c
+end
+-- shared modules (made before the leak baseline; nothing here frees them)
+local SG, SGc = sx.models.Generator(sg_cfg()), sx.models.Generator(sg_cfg{ n_classes = 2 })
+local SD, SDc = sx.models.Discriminator(sg_cfg()), sx.models.Discriminator(sg_cfg{ n_classes = 2 })
+local SE = sx.models.Encoder(sg_cfg())
+local function z() return sx.randn{2, 8} end
+local function probs() return sx.randn{2, 2}:softmax(2) end
+local function img() return sx.randn{2, 1, 8, 8} end
+local function sg_noise(n) return SG:noise(n or 2) end
+local function sg_styles() return SG:styles(z()) end
+local function freed_module(make) return function() local m = make() m:free() return m end end
+local function sg_bad(...)
+  return with(BAD.module, { { d = "a Linear module", f = function() return sx.nn.Linear{ ["in"] = 2, out = 2 } end },
+    { d = "a Classifier", f = tiny_classifier } }, ...)
+end
+BAD.generator = sg_bad({ { d = "a Discriminator", v = SD }, { d = "an Encoder", v = SE },
+  { d = "a freed Generator", f = freed_module(function() return sx.models.Generator(sg_cfg()) end) } })
+BAD.discriminator = sg_bad({ { d = "a Generator", v = SG }, { d = "an Encoder", v = SE },
+  { d = "a freed Discriminator", f = freed_module(function() return sx.models.Discriminator(sg_cfg()) end) } })
+BAD.encoder = sg_bad({ { d = "a Generator", v = SG }, { d = "a Discriminator", v = SD },
+  { d = "a freed Encoder", f = freed_module(function() return sx.models.Encoder(sg_cfg()) end) } })
+local function bad_cfg(d, extra) return { d = d, f = function() return sg_cfg(extra) end } end
+BAD.stylegan_config = with(common, BOOL, NUMBER, {
+  bad_cfg("resolution 12", { resolution = 12 }), bad_cfg("resolution 4", { resolution = 4 }),
+  bad_cfg("resolution 2048", { resolution = 2048 }), bad_cfg("a fractional resolution", { resolution = 8.5 }),
+  bad_cfg("a string resolution", { resolution = "8" }), bad_cfg("resolution 16 with 2 widths", { resolution = 16 }),
+  bad_cfg("img_channels 2", { img_channels = 2 }), bad_cfg("n_classes -1", { n_classes = -1 }),
+  bad_cfg("z_dim 0", { z_dim = 0 }), bad_cfg("a fractional w_dim", { w_dim = 1.5 }), bad_cfg("a NaN w_dim", { w_dim = NAN }),
+  bad_cfg("a 1e300 z_dim", { z_dim = HUGE }), bad_cfg("mapping_layers 0", { mapping_layers = 0 }),
+  bad_cfg("mapping_layers 33", { mapping_layers = 33 }), bad_cfg("mapping_lr_mul 0", { mapping_lr_mul = 0 }),
+  bad_cfg("a negative mapping_lr_mul", { mapping_lr_mul = -1 }), bad_cfg("a NaN mapping_lr_mul", { mapping_lr_mul = NAN }),
+  bad_cfg("an infinite mapping_lr_mul", { mapping_lr_mul = math.huge }),
+  bad_cfg("a string mapping_lr_mul", { mapping_lr_mul = "x" }), bad_cfg("3 widths", { channels = { 8, 8, 8 } }),
+  bad_cfg("no widths", { channels = {} }), bad_cfg("width 0", { channels = { 8, 0 } }),
+  bad_cfg("a fractional width", { channels = { 8, 1.5 } }), bad_cfg("a string width", { channels = { 8, "a" } }),
+  bad_cfg("width 9000", { channels = { 8, 9000 } }), bad_cfg("a string channels", { channels = "x" }),
+  bad_cfg("mbstd_group -1", { mbstd_group = -1 }), bad_cfg("mbstd_channels 0", { mbstd_channels = 0 }),
+  bad_cfg("mbstd_channels not dividing channels[1]", { mbstd_channels = 3 }),
+  bad_cfg("an unknown option", { depth = 3 }), bad_cfg("a number key", { 8 }) })
+BAD["modconv_opts?"] = with(common, BOOL, NUMBER, {
+  { d = "up 0", v = { up = 0 } }, { d = "up 3", v = { up = 3 } }, { d = "a fractional up", v = { up = 1.5 } },
+  { d = "a string up", v = { up = "2" } }, { d = "a NaN up", v = { up = NAN } }, { d = "up as a list", v = { up = { 2 } } },
+  { d = "a string demodulate", v = { demodulate = "x" } }, { d = "a number demodulate", v = { demodulate = 1 } },
+  { d = "an unknown option", v = { upsample = 2 } } })
+-- noise lists for the tiny generator (batch 2)
+local NOISE = {
+  { d = "an empty list", v = {} }, { d = "a list of numbers", v = { 1, 2, 3 } }, { d = "a list of strings", v = { "a", "b", "c" } },
+  { d = "a tensor", f = X }, { d = "a list with a freed tensor", f = function() local n = sg_noise() n[2] = freed() return n end },
+  { d = "2 of 3 layers", f = function() local n = sg_noise() n[3] = nil return n end },
+  { d = "4 entries", f = function() local n = sg_noise() n[4] = n[3] return n end },
+  { d = "layers swapped", f = function() local n = sg_noise() n[1], n[2] = n[2], n[1] return n end },
+  { d = "batch 3", f = function() return sg_noise(3) end },
+  { d = "no channel dimension", f = function() local n = sg_noise() n[1] = sx.randn{2, 4, 4} return n end } }
+BAD["noise?"] = with(common, BOOL, NUMBER, NOISE)
+BAD.batch = with(NIL, common, BOOL, TABLE, INTEGERS, { { d = "0", v = 0 }, { d = "-1", v = -1 }, { d = "2^24 + 1", v = 2 ^ 24 + 1 },
+  { d = "2^62", v = 2 ^ 62 } })
+BAD.coord = with(NIL, common, BOOL, TABLE, INTEGERS)
+-- styles tables of the tiny generator: conv = 3 x [2, 8], rgb = 2 x [2, 8]
+local function styles_with(edit) return function() local st = sg_styles() edit(st) return st end end
+BAD.styles_base = with(NIL, common, BOOL, NUMBER, {
+  { d = "a string conv", v = { conv = "x" } }, { d = "conv of numbers", v = { conv = { 1 } } },
+  { d = "a tensor conv", f = function() return { conv = X() } end },
+  { d = "a freed rgb", f = styles_with(function(st) st.rgb[2] = freed() end) },
+  { d = "4 conv layers", f = styles_with(function(st) st.conv[4] = st.conv[3] end) },
+  { d = "3 rgb levels", f = styles_with(function(st) st.rgb[3] = st.rgb[2] end) },
+  { d = "conv[2] of width 7", f = styles_with(function(st) st.conv[2] = sx.randn{2, 7} end) },
+  { d = "a 1-d conv[1]", f = styles_with(function(st) st.conv[1] = sx.randn{8} end) },
+  { d = "rgb[1] of width 7", f = styles_with(function(st) st.rgb[1] = sx.randn{2, 7} end) } })
+BAD.styles = with(BAD.styles_base, { { d = "an empty table", v = {} },
+  { d = "conv[2] missing", f = styles_with(function(st) st.conv[2] = nil end) },
+  { d = "conv[2] of batch 3", f = styles_with(function(st) st.conv[2] = sx.randn{3, 8} end) } })
+local function sg_cache()
+  local _, cache = SG:from_styles(sg_styles(), { keep_cache = true })
+  return cache
+end
+local function cache_with(edit) return function() local c = sg_cache() edit(c) return { from_layer = 2, cache = c } end end
+BAD["from_opts?"] = with(common, BOOL, NUMBER, {
+  { d = "an unknown option", v = { nosie = 1 } }, { d = "a string noise", v = { noise = "x" } },
+  { d = "noise of numbers", v = { noise = { 1, 2, 3 } } },
+  { d = "noise with 4 entries", f = function() local n = sg_noise() n[4] = n[3] return { noise = n } end },
+  { d = "noise of batch 3", f = function() return { noise = sg_noise(3) } end },
+  { d = "from_layer 0", v = { from_layer = 0 } }, { d = "from_layer 4", v = { from_layer = 4 } },
+  { d = "a fractional from_layer", v = { from_layer = 1.5 } }, { d = "a string from_layer", v = { from_layer = "1" } },
+  { d = "a NaN from_layer", v = { from_layer = NAN } }, { d = "from_layer 2 without a cache", v = { from_layer = 2 } },
+  { d = "a string cache", v = { from_layer = 2, cache = "x" } }, { d = "an empty cache", v = { from_layer = 2, cache = {} } },
+  { d = "a cache of numbers", v = { from_layer = 2, cache = { x = { 1 } } } },
+  { d = "a cache with a freed tensor", f = cache_with(function(c) c.x[2] = freed() end) },
+  { d = "a cache with a wrong-resolution x", f = cache_with(function(c) c.x[2] = sx.ones{2, 8, 8, 8} end) },
+  { d = "a cache of batch 3", f = cache_with(function(c) c.x[2] = sx.ones{3, 8, 4, 4} end) },
+  { d = "a cache without img", f = cache_with(function(c) c.img = nil end) },
+  { d = "a string keep_cache", v = { keep_cache = "x" } }, { d = "a number keep_cache", v = { keep_cache = 1 } } })
+local function sg_fn(kinds, valid, wrong) return { kinds = kinds, valid = valid, wrong = wrong } end
+for _, name in ipairs({ "stylegan_config", "Generator", "Discriminator", "Encoder" }) do
+  SUB["sx.models." .. name] = sg_fn({ "stylegan_config" }, function() return { sg_cfg() } end)
+end
+SUB["sx.models.modulated_conv2d"] = sg_fn({ "tensor", "tensor", "tensor", "modconv_opts?" },
+  function() return { sx.randn{2, 3, 4, 4}, sx.randn{5, 3, 3, 3}, sx.randn{2, 3}, { up = 2, demodulate = false } } end,
+  function()
+    local x, w, s = sx.randn{2, 3, 4, 4}, sx.randn{5, 3, 3, 3}, sx.randn{2, 3}
+    return { { sx.randn{3, 4, 4}, w, s }, { x, sx.randn{5, 4, 3, 3}, s }, { x, w, sx.randn{2, 4} }, { x, w, sx.randn{3, 3} },
+      { x, sx.randn{5, 3, 2, 2}, s }, { x, sx.randn{5, 3, 3}, s }, { x, w, sx.randn{3} } }
+  end)
+SUB["sx.models.upsample2d"] = sg_fn({ "tensor" }, function() return { sx.randn{1, 2, 4, 4} } end,
+  function() return { { sx.randn{2, 4, 4} }, { sx.zeros{1, 1, 0, 4} }, { sx.zeros{1, 1, 1, 4, 4} } } end)
+SUB["sx.models.downsample2d"] = sg_fn({ "tensor" }, function() return { sx.randn{1, 2, 4, 4} } end,
+  function() return { { sx.randn{2, 4, 4} }, { sx.randn{1, 1, 1, 1} } } end)
+SUB["sx.nn.Module.mapping"] = sg_fn({ "generator", "tensor" }, function() return { SG, z() } end,
+  function() return { { SG, sx.randn{2, 7} }, { SG, sx.randn{8} }, { SG, sx.randn{2, 8, 1} } } end)
+SUB["sx.nn.Module.latent"] = sg_fn({ "generator", "tensor", "tensor?" }, function() return { SGc, z(), probs() } end,
+  function()
+    return { { SGc, z() }, { SG, z(), probs() }, { SGc, z(), sx.randn{3, 2} }, { SGc, z(), sx.randn{2, 3} },
+      { SGc, sx.randn{2, 7}, probs() }, { SGc, sx.randn{8}, probs() } }
+  end)
+SUB["sx.nn.Module.synthesis"] = sg_fn({ "generator", "tensor", "noise?" }, function() return { SG, z(), sg_noise() } end,
+  function() return { { SG, sx.randn{2, 7} }, { SGc, z() }, { SG, sx.randn{8} }, { SG, sx.randn{3, 8}, sg_noise() } } end)
+SUB["sx.nn.Module.generate"] = sg_fn({ "generator", "tensor", "tensor?", "noise?" },
+  function() return { SGc, z(), probs(), sg_noise() } end,
+  function()
+    return { { SGc, z() }, { SG, z(), probs() }, { SGc, sx.randn{2, 7}, probs() }, { SGc, z(), sx.randn{3, 2} },
+      { SGc, z(), sx.randn{2, 3} } }
+  end)
+SUB["sx.nn.Module.noise"] = sg_fn({ "generator", "batch" }, function() return { SG, 2 } end)
+SUB["sx.nn.Module.style_layout"] = sg_fn({ "generator" }, function() return { SG } end)
+SUB["sx.nn.Module.locate"] = sg_fn({ "generator", "coord" }, function() return { SG, 24 } end,
+  function() return { { SG, 25 }, { SG, 0 }, { SG, -1 } } end)
+SUB["sx.nn.Module.styles"] = sg_fn({ "generator", "tensor" }, function() return { SG, z() } end,
+  function() return { { SGc, z() }, { SG, sx.randn{2, 10} }, { SG, sx.randn{8} } } end)
+SUB["sx.nn.Module.styles_flat"] = sg_fn({ "generator", "styles" }, function() return { SG, sg_styles() } end)
+-- conv is replaced by the flat slices and rgb is kept as given: a styles table
+-- without conv layers (or without rgb) is fine here
+SUB["sx.nn.Module.styles_with_flat"] = sg_fn({ "generator", "styles_base", "tensor" },
+  function() return { SG, sg_styles(), sx.randn{2, 24} } end,
+  function()
+    local st = sg_styles()
+    return { { SG, st, sx.randn{2, 23} }, { SG, st, sx.randn{24} }, { SG, st, sx.randn{2, 24, 1} } }
+  end)
+SUB["sx.nn.Module.from_styles"] = sg_fn({ "generator", "styles", "from_opts?" },
+  function() return { SG, sg_styles(), { noise = sg_noise(), from_layer = 1, keep_cache = true } } end,
+  function()
+    return { { SG, sx.models.Generator(sg_cfg{ channels = { 4, 4 } }):styles(z()) }, { SG, sg_styles(), { noise = sg_noise(3) } },
+      { SG, SG:styles(sx.randn{3, 8}), { from_layer = 2, cache = sg_cache() } } }
+  end)
+SUB["sx.nn.Module.discriminate"] = sg_fn({ "discriminator", "tensor", "tensor?" }, function() return { SDc, img(), probs() } end,
+  function()
+    return { { SDc, img() }, { SD, img(), probs() }, { SDc, img(), sx.randn{3, 2} }, { SDc, img(), sx.randn{2, 3} },
+      { SDc, sx.randn{2, 1, 16, 16}, probs() }, { SDc, sx.randn{2, 3, 8, 8}, probs() }, { SDc, sx.randn{1, 8, 8}, probs() } }
+  end)
+SUB["sx.nn.Module.encode"] = sg_fn({ "encoder", "tensor" }, function() return { SE, img() } end,
+  function() return { { SE, sx.randn{2, 1, 16, 16} }, { SE, sx.randn{2, 3, 8, 8} }, { SE, sx.randn{1, 8, 8} } } end)
+
+-- the image binding (lib/lua/image.c)
+BAD.text = with(NIL, BOOL, TABLE, NUMBER, { { d = "a freed tensor", f = freed } })
+BAD["text_opts?"] = with(common, BOOL, NUMBER, { { d = "an unknown option", v = { colour = 1 } },
+  { d = "scale 0", v = { scale = 0 } }, { d = "a fractional scale", v = { scale = 1.5 } },
+  { d = "a 2-entry color", v = { color = { 1, 2 } } }, { d = "a string color", v = { color = "x" } },
+  { d = "a NaN color", v = { color = NAN } } })
+BAD["text_scale?"] = with(common, BOOL, TABLE, INTEGERS, { { d = "scale 0", v = 0 }, { d = "scale 65", v = 65 } })
+BAD["grid_opts?"] = with(common, BOOL, NUMBER, { { d = "an unknown option", v = { columns = 1 } },
+  { d = "pad -1", v = { pad = -1 } }, { d = "ncol 0", v = { ncol = 0 } }, { d = "scale 0", v = { scale = 0 } },
+  { d = "a fractional pad", v = { pad = 1.5 } }, { d = "an empty range", v = { range = { 1, 1 } } },
+  { d = "a string range", v = { range = "x" } }, { d = "a NaN pad_value", v = { pad_value = NAN } },
+  { d = "too many captions", v = { captions = { "a", "b" } } }, { d = "a table caption", v = { captions = { {} } } },
+  { d = "a 3-entry text_color", v = { text_color = { 1, 0, 0 } } }, { d = "text_scale 0", v = { text_scale = 0 } } })
+SUB["sx.image.resize"] = { kinds = { "tensor", "shape" }, valid = function() return { sx.zeros{1, 4, 4}, { 2, 3 } } end,
+  wrong = function() return { { sx.zeros{4, 4}, { 2, 2 } }, { sx.zeros{1, 4, 4}, { 0, 2 } }, { sx.zeros{1, 0, 4}, { 2, 2 } } } end }
+SUB["sx.image.to_unit"] = { kinds = { "tensor", "number", "number" }, valid = function() return { X(), -1, 1 } end,
+  wrong = function() return { { X(), 1, 1 }, { X(), 0, HUGE } } end }
+SUB["sx.image.text"] = { kinds = { "tensor", "int", "int", "text", "text_opts?" },
+  valid = function() return { sx.zeros{3, 8, 8}, 1, 1, "a", { color = { 1, 0, 0 }, scale = 1 } } end,
+  wrong = function() return { { sx.zeros{8, 8}, 1, 1, "a" }, { sx.zeros{3, 8, 8}:requires_grad(true), 1, 1, "a" } } end }
+SUB["sx.image.text_size"] = { kinds = { "text", "text_scale?" }, valid = function() return { "ab", 2 } end }
+SUB["sx.image.grid"] = { kinds = { "tensor_or_list", "grid_opts?" },
+  valid = function() return { { sx.zeros{1, 4, 4} }, { ncol = 1, captions = { "a" } } } end,
+  wrong = function() return { { { sx.zeros{4, 4} } }, { { sx.zeros{2, 4, 4}, sx.zeros{3, 4, 4} } }, { sx.zeros{0, 1, 4, 4} },
+    { { sx.zeros{1, 4, 4} }, { scale = 64, pad = 65536, captions = { ("x"):rep(100000) } } } } end }
+
 -- A function calling M.name(...) (or self:name(...)) from Lua code, so that
 -- error messages carry the name as users see it. Not a tail call, for the same reason.
 local callers = {}
