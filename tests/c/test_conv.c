@@ -544,14 +544,16 @@ static void test_bad_arguments(void)
     EXPECT_FAIL(sx_conv2d(NULL, w, NULL, &p1), "conv2d: input is NULL");
     EXPECT_FAIL(sx_conv2d(x, NULL, NULL, &p1), "conv2d: weight is NULL");
     EXPECT_FAIL(sx_conv2d(x3, w4, NULL, &p1), "input must be 4-D");
-    EXPECT_FAIL(sx_conv2d(x, w, NULL, &p1), "weight [8, 3, 3, 3] has 3 input channels per group, input [2, 4, 6, 6] has 4 channels (groups 1)");
+    EXPECT_FAIL(sx_conv2d(x, w, NULL, &p1),
+                "weight [8, 3, 3, 3] has 3 input channels per group, input [2, 4, 6, 6] has 4 channels (groups 1)");
     EXPECT_FAIL(sx_conv2d(x, w4, NULL, &g3), "groups 3 must divide");
     EXPECT_FAIL(sx_conv2d(x, w4, b7, &p1), "bias has shape [7], expected [8]");
     EXPECT_FAIL(sx_conv2d(x, wbig, NULL, &p1), "output would be empty");
     EXPECT_FAIL(sx_conv2d(x, w4, NULL, &neg), "must not be negative");
 
     EXPECT_FAIL(sx_conv_transpose2d(NULL, wt, NULL, &p1), "conv_transpose2d: input is NULL");
-    EXPECT_FAIL(sx_conv_transpose2d(x, w4, NULL, &p1), "weight [8, 4, 3, 3] has 8 input channels, input [2, 4, 6, 6] has 4");
+    EXPECT_FAIL(sx_conv_transpose2d(x, w4, NULL, &p1),
+                "weight [8, 4, 3, 3] has 8 input channels, input [2, 4, 6, 6] has 4");
     EXPECT_FAIL(sx_conv_transpose2d(x, wt, NULL, &opbad), "output_padding 2,0 must be smaller than stride");
     EXPECT_FAIL(sx_conv_transpose2d(x, wt, NULL, &g3), "groups 3 does not divide");
     EXPECT_FAIL(sx_conv_transpose2d(x, wt, b7, &p1), "bias has shape [7], expected [2]");
