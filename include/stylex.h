@@ -15,5 +15,7 @@
 #include "stylex/image.h"
 #include "stylex/classifier.h"
 #include "stylex/stylegan.h"
+#include "stylex/attfind.h"
+#include "stylex/metrics.h"
 
 #endif

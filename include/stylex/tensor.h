@@ -139,6 +139,18 @@ double sx_rng_normal(void);    /* N(0, 1) */
 int sx_num_threads(void);
 void sx_set_num_threads(int n);
 
+/* ---------------------------------------------------------------- GEMM FLOPs */
+
+/* The library counts the FLOPs of every sgemm it runs (2*M*N*K each: matmuls,
+ * convolutions and their gradients; elementwise work is not counted), over all
+ * threads. reset sets the count to 0; count reads it. */
+void sx_flops_reset(void);
+double sx_flops_count(void);
+/* GFLOP/s of a pooled n x n x n sgemm (split over sx_num_threads() threads as
+ * matmul's are), the median of `reps` timed runs after one warm-up, measured
+ * now; 0 with the error set on bad arguments or no memory. Its sgemms count. */
+double sx_sgemm_gflops(int n, int reps);
+
 #ifdef __cplusplus
 }
 #endif

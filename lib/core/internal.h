@@ -11,6 +11,8 @@
 #ifndef STYLEX_INTERNAL_H
 #define STYLEX_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "stylex/autograd.h"
 #include "stylex/ops.h"
 #include "stylex/tensor.h"
@@ -129,5 +131,13 @@ float *sx_scratch(int thread, int slot, size_t count);
 void sx_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
               const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
               int64_t ldc);
+
+/* ---- the GEMM FLOP counter (sx_flops_count): every sgemm call, whether
+ * through sx_sgemm or a kernel's own cblas_sgemm, adds its 2*M*N*K here. */
+extern _Atomic uint64_t sx_gemm_flops;
+static inline void sx_flops_add(int64_t M, int64_t N, int64_t K)
+{
+    atomic_fetch_add_explicit(&sx_gemm_flops, (uint64_t)(2 * M * N * K), memory_order_relaxed);
+}
 
 #endif

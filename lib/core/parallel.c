@@ -5,10 +5,16 @@
  * splits, large sgemms split by columns) goes through sx_parallel_for, so the
  * two never compete for the cores. Workers sleep on a condition variable
  * between jobs; the calling thread runs the first chunk itself.
+ *
+ * Also here: the GEMM FLOP counter (every sgemm the library runs adds
+ * 2*M*N*K: sx_sgemm below, the convolution kernels' own cblas_sgemm calls)
+ * and sx_sgemm_gflops, the pooled sgemm speed the benchmarks divide by.
  */
 #include <cblas.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -190,6 +196,16 @@ float *sx_scratch(int thread, int slot, size_t count)
     return scratch[thread][slot].p;
 }
 
+/* ---------------------------------------------------------------- FLOP counter */
+
+/* FLOPs (2*M*N*K per sgemm) since the last reset. An integer, so that adds from
+ * several threads need one relaxed atomic add each and never round. */
+_Atomic uint64_t sx_gemm_flops;
+
+void sx_flops_reset(void) { atomic_store_explicit(&sx_gemm_flops, 0, memory_order_relaxed); }
+
+double sx_flops_count(void) { return (double)atomic_load_explicit(&sx_gemm_flops, memory_order_relaxed); }
+
 /* ---------------------------------------------------------------- sgemm */
 
 struct gemm_job {
@@ -228,6 +244,7 @@ void sx_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
 {
     if (M <= 0 || N <= 0) return;
     pthread_once(&pool_once, pool_init); /* pins OpenBLAS to one thread before its first call */
+    sx_flops_add(M, N, K);
     struct gemm_job g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
     /* Below ~4 MFLOP the thread hand-off costs more than it saves. */
     double flops = 2.0 * (double)M * (double)N * (double)K;
@@ -237,4 +254,53 @@ void sx_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
     }
     if (N >= M) sx_parallel_for(N, 64, gemm_cols, &g);
     else sx_parallel_for(M, 64, gemm_rows, &g);
+}
+
+static double wall_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double sx_sgemm_gflops(int n, int reps)
+{
+    if (n < 1 || n > 16384 || reps < 1 || reps > 1000) {
+        sx_fail(SX_EINVAL, "sgemm_gflops: n %d must be in [1, 16384] and reps %d in [1, 1000]", n, reps);
+        return 0.0;
+    }
+    size_t nn = (size_t)n * (size_t)n;
+    float *a = malloc(nn * sizeof *a), *b = malloc(nn * sizeof *b), *c = malloc(nn * sizeof *c);
+    double *t = malloc((size_t)reps * sizeof *t);
+    double gflops = 0.0;
+    if (!a || !b || !c || !t) {
+        sx_fail(SX_ENOMEM, "sgemm_gflops: out of memory for three %dx%d matrices", n, n);
+        goto done;
+    }
+    /* fixed, non-trivial values: denormals or zeros could change the speed */
+    for (size_t i = 0; i < nn; i++) {
+        a[i] = (float)((i * 7) % 13) * 0.1f;
+        b[i] = (float)((i * 5) % 11) * 0.1f;
+    }
+    sx_sgemm(false, false, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n); /* warm-up: workers, caches, pages of c */
+    for (int r = 0; r < reps; r++) {
+        double t0 = wall_s();
+        sx_sgemm(false, false, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        t[r] = wall_s() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    double med = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    gflops = 2.0 * (double)n * (double)n * (double)n / med / 1e9;
+done:
+    free(a);
+    free(b);
+    free(c);
+    free(t);
+    return gflops;
 }

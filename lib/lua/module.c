@@ -7,6 +7,7 @@
  * needs nothing but the .so.
  */
 #include <string.h>
+#include <time.h>
 
 #include "lsx.h"
 
@@ -58,10 +59,46 @@ static int l_set_num_threads(lua_State *L)
     return 0;
 }
 
+static int l_flops_reset(lua_State *L)
+{
+    sx_flops_reset();
+    return 0;
+}
+
+/* GEMM FLOPs since the last sx.flops_reset() (a float: exact up to 2^53). */
+static int l_flops_count(lua_State *L)
+{
+    lua_pushnumber(L, sx_flops_count());
+    return 1;
+}
+
+/* GFLOP/s of a pooled 1024^3 sgemm, median of 5 after a warm-up, measured now:
+ * the bar the benchmarks divide by (as tests/bench/bench_conv.c measures it). */
+static int l_sgemm_peak(lua_State *L)
+{
+    double gflops = sx_sgemm_gflops(1024, 5);
+    if (gflops <= 0.0) return lsx_fail(L, "sgemm_peak");
+    lua_pushnumber(L, gflops);
+    return 1;
+}
+
+/* Seconds on a monotonic clock (os.clock counts the CPU time of all threads). */
+static int l_wall_time(lua_State *L)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    lua_pushnumber(L, (lua_Number)t.tv_sec + 1e-9 * (lua_Number)t.tv_nsec);
+    return 1;
+}
+
 static const luaL_Reg module_fns[] = {
     {"mem_live", l_mem_live},
     {"num_threads", l_num_threads},
     {"set_num_threads", l_set_num_threads},
+    {"flops_reset", l_flops_reset},
+    {"flops_count", l_flops_count},
+    {"sgemm_peak", l_sgemm_peak},
+    {"wall_time", l_wall_time},
     {NULL, NULL},
 };
 
@@ -126,6 +163,8 @@ int luaopen_stylex(lua_State *L)
     lsx_open_nn(L);
     lsx_open_classifier(L);
     lsx_open_models(L);
+    lsx_open_metrics(L);
+    lsx_open_attfind(L);
     preload_embedded(L);
     return 1;
 }

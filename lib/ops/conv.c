@@ -21,6 +21,7 @@
  * images are small, so the GEMM stays wide; a tile inside one sample writes
  * straight into the output. conv2d_weight sums per-thread partial gradients.
  * 1x1 stride-1 unpadded convs skip im2col. Inputs are made contiguous first.
+ * Each GEMM adds its FLOPs to the library's counter (sx_flops_add).
  *
  * Scratch slots (sx_scratch, per thread): 0 the im2col / col2im buffer,
  * 1 gathered or scattered GEMM operands, 2 conv2d_weight's partial sums (and,
@@ -355,6 +356,7 @@ static void fwd_body(void *vctx, int64_t begin, int64_t end, int thread)
             }
             ldc = len;
         }
+        sx_flops_add(g->G * cog, len, kg);
         for (int64_t gi = 0; gi < g->G; gi++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)len, (int)kg, 1.0f,
                         cx->w + gi * cog * kg, (int)kg, B + gi * kg * ldb, (int)ldb, 0.0f, C + gi * cog * ldc,
@@ -448,6 +450,7 @@ static void wgt_body(void *vctx, int64_t begin, int64_t end, int thread)
             A = m;
             lda = len;
         }
+        sx_flops_add(g->G * cog, kg, len);
         for (int64_t gi = 0; gi < g->G; gi++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cog, (int)kg, (int)len, 1.0f,
                         A + gi * cog * lda, (int)lda, B + gi * kg * ldb, (int)ldb, beta, dw + gi * cog * kg,
@@ -525,6 +528,7 @@ static void adj_run(struct adj_ctx *cx, int64_t n0, int64_t n1, int64_t c0, int6
         for (int64_t gi = c0 / cig; gi < g->G && gi * cig < c1; gi++) {
             int64_t ca = c0 > gi * cig ? c0 : gi * cig, cb = c1 < (gi + 1) * cig ? c1 : (gi + 1) * cig;
             int64_t rows = (cb - ca) * kk, roff = (ca - gi * cig) * kk;
+            sx_flops_add(rows, cols, cog);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)cols, (int)cog, 1.0f,
                         cx->w + gi * cog * kg + roff, (int)kg, B + gi * cog * ldb, (int)ldb, 0.0f, col,
                         (int)cols);

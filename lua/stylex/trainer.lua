@@ -43,11 +43,14 @@ function trainer.config(overrides)
   return cfg
 end
 
+-- The sx.models config of G, D and E for a training config (also used by
+-- stylex.evaluate to rebuild the networks of a saved model).
 local function network_config(cfg)
   return {resolution = cfg.resolution, img_channels = cfg.img_channels, z_dim = cfg.z_dim, w_dim = cfg.w_dim,
     mapping_layers = cfg.mapping_layers, channels = cfg.channels,
     n_classes = cfg.baseline and 0 or cfg.n_classes}
 end
+trainer.network_config = network_config
 
 local function set_requires_grad(module, on)
   for _, p in ipairs(module:parameters()) do p:requires_grad(on) end
@@ -100,6 +103,13 @@ end
 
 local function softplus_mean(t) return sx.softplus(t):mean() end
 
+local function finite(losses)
+  for _, v in pairs(losses) do
+    if v ~= v or v == math.huge or v == -math.huge then return false end
+  end
+  return true
+end
+
 -- D phase. Returns a table of the losses (numbers).
 function trainer.d_step(S, x, p)
   local cfg = S.cfg
@@ -124,6 +134,7 @@ function trainer.d_step(S, x, p)
     loss = loss + r1
     out.r1 = r1:item() / cfg.r1_interval
   end
+  if not finite(out) then return out end -- the NaN guard: no update from a bad loss
   S.opt_D:zero_grad()
   loss:backward()
   S.opt_D:step()
@@ -151,6 +162,7 @@ function trainer.g_step(S, x, p)
     loss = loss + kl * cfg.w_kl
     out.kl = kl:item()
   end
+  if not finite(out) then return out end
   S.opt_G:zero_grad()
   S.opt_E:zero_grad()
   loss:backward()
@@ -167,16 +179,9 @@ local function ema_update(S)
   sx.nn.ema_update(S.G_ema, S.G, beta)
 end
 
-local function finite(losses)
-  for _, v in pairs(losses) do
-    if v ~= v or v == math.huge or v == -math.huge then return false end
-  end
-  return true
-end
-
 -- One training step on the real batch x. Returns the losses, or nil and a
--- message when a loss is not finite (the NaN guard: nothing of that phase is
--- applied after the bad value is seen, and the caller stops or reloads).
+-- message when a loss is not finite (the NaN guard: the phase that saw the
+-- bad value updates nothing, and the caller stops or reloads).
 function trainer.step(S, x)
   local p = probs(S, x)
   local d = trainer.d_step(S, x, p)

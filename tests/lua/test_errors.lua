@@ -145,6 +145,8 @@ local SPEC = {
   -- module
   mem_live = { noargs = true }, num_threads = { noargs = true }, is_grad_enabled = { noargs = true },
   rng_get_state = { noargs = true },
+  flops_reset = { noargs = true }, flops_count = { noargs = true }, sgemm_peak = { noargs = true },
+  wall_time = { noargs = true },
   set_num_threads = { kinds = { "threads" }, valid = function() return { sx.num_threads() } end },
   manual_seed = { kinds = { "seed" }, valid = function() return { 0 } end },
   rng_set_state = { kinds = { "state" }, valid = function() return { sx.rng_get_state() } end },
@@ -588,6 +590,54 @@ SUB["sx.nn.Module.discriminate"] = sg_fn({ "discriminator", "tensor", "tensor?" 
   end)
 SUB["sx.nn.Module.encode"] = sg_fn({ "encoder", "tensor" }, function() return { SE, img() } end,
   function() return { { SE, sx.randn{2, 1, 16, 16} }, { SE, sx.randn{2, 3, 8, 8} }, { SE, sx.randn{1, 8, 8} } } end)
+
+-- AttFind (lib/lua/attfind.c): the tiny conditional generator SGc (latents
+-- [N, 10], 24 coordinates) and a tiny 8x8 classifier
+local function af_opts(extra)
+  local o = { batch = 16, noise = SGc:noise(1), progress = function() end }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+BAD["attfind_opts?"] = with(common, BOOL, NUMBER, {
+  { d = "an unknown option", v = { batches = 2 } }, { d = "batch 0", v = { batch = 0 } },
+  { d = "a fractional batch", v = { batch = 1.5 } }, { d = "a string batch", v = { batch = "8" } },
+  { d = "a NaN batch", v = { batch = NAN } }, { d = "a number progress", v = { progress = 1 } },
+  { d = "a string style_min", v = { style_min = "x" } },
+  { d = "style_max of 23", f = function() return { style_max = sx.zeros{23} } end },
+  { d = "a 2-d style_min", f = function() return { style_min = sx.zeros{1, 24} } end },
+  { d = "a progress that stops", f = function() return af_opts{ progress = function() return false end } end } },
+  (function() local out = {} for i, b in ipairs(NOISE) do
+    out[i] = { d = "noise: " .. b.d, f = function() return { noise = b.f and b.f() or b.v } end } end return out end)())
+BAD.coords = with(NIL, common, BOOL, { { d = "coordinate 0", v = { 0 } }, { d = "coordinate 25", v = { 25 } },
+  { d = "a fractional coordinate", v = { 1.5 } }, { d = "a NaN coordinate", v = { NAN } },
+  { d = "a string coordinate", v = { "1" } }, { d = "a 1e300 coordinate", v = HUGE } })
+BAD.values = with(NIL, common, BOOL, { { d = "3 values for 2 coordinates", v = { 1, 2, 3 } },
+  { d = "a batch of 3 for latents of 2", f = function() return sx.zeros{3, 2} end },
+  { d = "a list of strings", v = { "a", "b" } }, { d = "a ragged table", v = { { 1, 2 }, { 1 } } },
+  { d = "a 3-d tensor", f = function() return sx.zeros{1, 1, 2} end } })
+BAD["apply_opts?"] = with(common, BOOL, NUMBER, { { d = "an unknown option", v = { mode = "add" } },
+  { d = "a number add", v = { add = 1 } }, { d = "a string noise", v = { noise = "x" } },
+  { d = "noise of batch 3", f = function() return { noise = SGc:noise(3) } end } })
+SUB["sx.attfind.effects"] = sg_fn({ "generator", "classifier", "tensor", "attfind_opts?" },
+  function() return { SGc, tiny_classifier(), sx.randn{2, 10}, af_opts() } end,
+  function()
+    return { { SGc, tiny_classifier(), sx.randn{2, 9} }, { SGc, tiny_classifier(), sx.randn{10} },
+      { SG, tiny_classifier(), sx.randn{2, 10} },
+      { SGc, sx.models.Classifier{ n_classes = 2, resolution = 16, channels = { 2 }, hidden = 2 }, sx.randn{2, 10} },
+      { SGc, sx.models.Classifier{ n_classes = 2, resolution = 8, img_channels = 3, channels = { 2 }, hidden = 2 }, sx.randn{2, 10} } }
+  end)
+SUB["sx.attfind.apply"] = sg_fn({ "generator", "tensor", "coords", "values", "apply_opts?" },
+  function() return { SGc, sx.randn{2, 10}, { 1, 24 }, { 0.5, -0.5 }, { noise = SGc:noise(2), add = true } } end,
+  function()
+    return { { SGc, sx.randn{2, 9}, { 1 }, { 0 } }, { SG, sx.randn{2, 10}, { 1 }, { 0 } }, { SGc, sx.randn{10}, { 1 }, { 0 } } }
+  end)
+
+-- the metrics binding (lib/lua/metrics.c)
+SUB["sx.metrics.frechet_distance"] = { kinds = { "tensor", "tensor" },
+  valid = function() return { sx.randn{ 4, 3 }, sx.randn{ 5, 3 } } end,
+  wrong = function() return { { sx.zeros{ 4, 3 }, sx.zeros{ 4, 2 } }, { sx.zeros{ 1, 3 }, sx.zeros{ 4, 3 } },
+    { sx.zeros{ 4 }, sx.zeros{ 4 } }, { sx.zeros{ 2, 2, 3 }, sx.zeros{ 4, 3 } },
+    { sx.full({ 4, 3 }, 0 / 0), sx.zeros{ 4, 3 } }, { sx.zeros{ 2, 1025 }, sx.zeros{ 2, 1025 } } } end }
 
 -- the image binding (lib/lua/image.c)
 BAD.text = with(NIL, BOOL, TABLE, NUMBER, { { d = "a freed tensor", f = freed } })

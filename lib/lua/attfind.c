@@ -1,0 +1,310 @@
+/*
+ * lib/lua/attfind.c — AttFind's C half in Lua (include/stylex/attfind.h):
+ *
+ *   sx.attfind.effects(G, C, latents, {noise=, batch=64, progress=, style_min=, style_max=})
+ *     -> tab = {effect [N, 2, S, K], base_logits [N, K], style_min [S], style_max [S],
+ *               styles [N, S], latents (the argument), noise = {L tensors},
+ *               layers = {{name=, channels=, offset=}...}}
+ *     noise: a list of L tensors [N or 1, 1, r_l, r_l]; default: one draw of
+ *       batch 1 (global RNG), shared by all images and returned in tab.noise;
+ *     progress: function(done, total) called after each batch (passes done
+ *       so far, of N (1 + 2S)); returning false stops the computation with an
+ *       error; an error inside it stops it and is re-raised as it is;
+ *     style_min, style_max: tensors [S] to shift to instead of the extremes
+ *       of these N images.
+ *   sx.attfind.apply(G, latents, coords, values, {noise=, add=false}) -> images [B, C, R, R]
+ *     coords: a flat coordinate or a list of them (1-based, as G:locate);
+ *     values: a number, a list of numbers (one per coordinate) or a tensor
+ *       [n] or [B or 1, n]; row b of the batch gets s_coords[k] := values[b, k]
+ *       (or += with add = true); latents [B or 1, D] broadcast against it.
+ *
+ * Policies over the table (subset selection etc.) and its save/load are Lua:
+ * lua/stylex/attfind.lua. Layers, coordinates and offsets are 1-based here,
+ * 0-based in C. C results are held in a guard userdata until each tensor has
+ * its own userdata, so a Lua error on the way frees them.
+ */
+#include <string.h>
+
+#include "lsx.h"
+
+#define LSX_AF_GUARD "stylex.AttFindGuard"
+
+typedef struct af_guard {
+    sx_attfind_result r;                      /* shapes in attfind.h */
+    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS]; /* default noise [1, 1, r_l, r_l] */
+    sx_tensor *img;                           /* apply's images */
+} af_guard;
+
+static int guard_gc(lua_State *L)
+{
+    af_guard *g = luaL_checkudata(L, 1, LSX_AF_GUARD);
+    sx_attfind_result_clear(&g->r);
+    for (int l = 0; l < SX_STYLEGAN_MAX_LAYERS; l++) sx_tensor_free(g->noise[l]);
+    sx_tensor_free(g->img);
+    memset(g, 0, sizeof *g);
+    return 0;
+}
+
+static af_guard *new_guard(lua_State *L)
+{
+    af_guard *g = lua_newuserdatauv(L, sizeof *g, 0);
+    memset(g, 0, sizeof *g);
+    luaL_setmetatable(L, LSX_AF_GUARD);
+    return g;
+}
+
+/* Pushes *slot as a tensor userdata, taking it from the guard. */
+static void push_take(lua_State *L, sx_tensor **slot)
+{
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = *slot;
+    *slot = NULL;
+}
+
+/* The StyleSpace layout of the generator at argument arg. */
+static sx_style_layout check_layout(lua_State *L, int arg)
+{
+    sx_style_layout lay;
+    if (sx_style_layout_of(lsx_check_module(L, arg), &lay) != SX_OK)
+        luaL_argerror(L, arg, lua_pushfstring(L, "generator expected (%s)", sx_last_error()));
+    return lay;
+}
+
+/* opts.noise at the options table idx: L borrowed tensors into out; false if absent. */
+static bool read_noise(lua_State *L, int idx, const sx_style_layout *lay, sx_tensor **out, const char *fn, int arg)
+{
+    if (!lua_istable(L, idx) || lua_getfield(L, idx, "noise") == LUA_TNIL) {
+        if (lua_istable(L, idx)) lua_pop(L, 1);
+        return false;
+    }
+    if (!lua_istable(L, -1) || lua_rawlen(L, -1) != (lua_Unsigned)lay->n_layers)
+        luaL_error(L, "bad argument #%d to '%s' (noise must be a list of %d tensors, one per layer)", arg, fn,
+                   lay->n_layers);
+    for (int l = 0; l < lay->n_layers; l++) {
+        lua_rawgeti(L, -1, l + 1);
+        if (!(out[l] = lsx_to_tensor(L, -1)))
+            luaL_error(L, "bad argument #%d to '%s' (noise[%d] is not a live tensor)", arg, fn, l + 1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1); /* the list stays referenced by the options table */
+    return true;
+}
+
+/* An optional tensor field of the options table idx (NULL if absent). */
+static sx_tensor *opt_tensor(lua_State *L, int idx, const char *key, const char *fn, int arg)
+{
+    if (!lua_istable(L, idx)) return NULL;
+    sx_tensor *t = NULL;
+    if (lua_getfield(L, idx, key) != LUA_TNIL && !(t = lsx_to_tensor(L, -1)))
+        luaL_error(L, "bad argument #%d to '%s' (%s must be a live tensor, got %s)", arg, fn, key,
+                   luaL_typename(L, -1));
+    lua_pop(L, 1);
+    return t;
+}
+
+/* ---------------------------------------------------------------- effects */
+
+/* The Lua progress function, called from C between batches. */
+typedef struct progress_ctx {
+    lua_State *L;
+    int fn;      /* stack index of the function */
+    int err;     /* stack index of the slot that receives an error value */
+    bool failed; /* the function raised an error (its value is at err) */
+} progress_ctx;
+
+static bool call_progress(void *vctx, int64_t done, int64_t total)
+{
+    progress_ctx *p = vctx;
+    lua_State *L = p->L;
+    lua_pushvalue(L, p->fn);
+    lua_pushinteger(L, (lua_Integer)done);
+    lua_pushinteger(L, (lua_Integer)total);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+        lua_replace(L, p->err);
+        p->failed = true;
+        return false;
+    }
+    bool stop = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return !stop;
+}
+
+static void set_int(lua_State *L, const char *k, lua_Integer v)
+{
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void push_layers(lua_State *L, const sx_style_layout *lay)
+{
+    lua_createtable(L, lay->n_layers, 0);
+    for (int l = 0; l < lay->n_layers; l++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, lay->name[l]);
+        lua_setfield(L, -2, "name");
+        set_int(L, "channels", lay->channels[l]);
+        set_int(L, "offset", lay->offset[l] + 1);
+        lua_rawseti(L, -2, l + 1);
+    }
+}
+
+static int l_effects(lua_State *L)
+{
+    const char *fn = "effects";
+    sx_module *G = lsx_check_module(L, 1);
+    sx_style_layout lay = check_layout(L, 1);
+    sx_module *C = lsx_check_module(L, 2);
+    sx_tensor *lat = lsx_check_tensor(L, 3);
+    static const char *const keys[] = {"noise", "batch", "progress", "style_min", "style_max", NULL};
+    lsx_check_opts(L, 4, keys);
+    lua_settop(L, 4);
+    sx_attfind_opts o = {0};
+    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS] = {0};
+    bool has_noise = read_noise(L, 4, &lay, noise, fn, 4);
+    o.style_min = opt_tensor(L, 4, "style_min", fn, 4);
+    o.style_max = opt_tensor(L, 4, "style_max", fn, 4);
+    if (lua_istable(L, 4)) {
+        if (lua_getfield(L, 4, "batch") != LUA_TNIL) {
+            int ok = 0;
+            lua_Integer b = lua_tointegerx(L, -1, &ok);
+            if (!ok || lua_type(L, -1) != LUA_TNUMBER || b < 1 || b > 65536)
+                luaL_error(L, "bad argument #4 to '%s' (batch must be an integer in 1..65536)", fn);
+            o.batch = (int)b;
+        }
+        lua_pop(L, 1);
+    }
+    /* stack: 5 progress function or nil, 6 error slot, 7 guard */
+    if (lua_istable(L, 4)) lua_getfield(L, 4, "progress");
+    else lua_pushnil(L);
+    if (!lua_isnil(L, 5) && !lua_isfunction(L, 5))
+        luaL_error(L, "bad argument #4 to '%s' (progress must be a function, got %s)", fn, luaL_typename(L, 5));
+    lua_pushnil(L);
+    af_guard *g = new_guard(L);
+    luaL_checkstack(L, 8, fn);
+    if (!has_noise) {
+        if (sx_synthesis_noise(G, 1, g->noise) != SX_OK) return lsx_fail(L, "attfind_effects");
+        memcpy(noise, g->noise, sizeof noise);
+    }
+    progress_ctx p = {L, 5, 6, false};
+    sx_status st = sx_attfind_effects(G, C, lat, noise, &o, lua_isnil(L, 5) ? NULL : call_progress, &p, &g->r);
+    if (p.failed) {
+        lua_pushvalue(L, 6);
+        return lua_error(L);
+    }
+    if (st != SX_OK) return lsx_fail(L, "attfind_effects");
+
+    lua_createtable(L, 0, 8);
+    push_take(L, &g->r.effect);
+    lua_setfield(L, -2, "effect");
+    push_take(L, &g->r.base_logits);
+    lua_setfield(L, -2, "base_logits");
+    push_take(L, &g->r.style_min);
+    lua_setfield(L, -2, "style_min");
+    push_take(L, &g->r.style_max);
+    lua_setfield(L, -2, "style_max");
+    push_take(L, &g->r.styles);
+    lua_setfield(L, -2, "styles");
+    lua_pushvalue(L, 3);
+    lua_setfield(L, -2, "latents");
+    if (has_noise) {
+        lua_getfield(L, 4, "noise");
+    } else {
+        lua_createtable(L, lay.n_layers, 0);
+        for (int l = 0; l < lay.n_layers; l++) {
+            push_take(L, &g->noise[l]);
+            lua_rawseti(L, -2, l + 1);
+        }
+    }
+    lua_setfield(L, -2, "noise");
+    push_layers(L, &lay);
+    lua_setfield(L, -2, "layers");
+    lsx_gc_pace(L);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- apply */
+
+static int l_apply(lua_State *L)
+{
+    const char *fn = "apply";
+    sx_module *G = lsx_check_module(L, 1);
+    sx_style_layout lay = check_layout(L, 1);
+    sx_tensor *lat = lsx_check_tensor(L, 2);
+    lua_settop(L, 5); /* scratch values go above the arguments */
+    /* coords: a number or a list, 1-based -> a Lua-owned array of 0-based ints */
+    int n = 0;
+    if (lua_type(L, 3) == LUA_TNUMBER) {
+        n = 1;
+    } else if (lua_istable(L, 3)) {
+        lua_Unsigned len = lua_rawlen(L, 3);
+        if (len > (1u << 20)) luaL_argerror(L, 3, "too many coordinates");
+        n = (int)len;
+    } else {
+        luaL_typeerror(L, 3, "coordinate or list of coordinates");
+    }
+    int *coords = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *coords, 0);
+    for (int k = 0; k < n; k++) {
+        if (lua_istable(L, 3)) lua_rawgeti(L, 3, k + 1);
+        else lua_pushvalue(L, 3);
+        int ok = 0;
+        lua_Integer j = lua_tointegerx(L, -1, &ok);
+        if (!ok || lua_type(L, -1) != LUA_TNUMBER || j < 1 || j > lay.n_coords)
+            luaL_error(L, "bad argument #3 to '%s' (coordinate %d must be an integer in 1..%d)", fn, k + 1,
+                       lay.n_coords);
+        coords[k] = (int)j - 1;
+        lua_pop(L, 1);
+    }
+    /* values: a number, a list or a tensor; [n] is one row */
+    sx_tensor *v = NULL;
+    if (n > 0) {
+        if (lua_type(L, 4) == LUA_TNUMBER) {
+            lsx_tensor *ud = lsx_new_tensor(L);
+            ud->t = sx_tensor_full(2, (int64_t[]){1, 1}, (float)lua_tonumber(L, 4));
+            lsx_result(L, ud, fn);
+            lua_replace(L, 4);
+        }
+        v = lsx_check_tensor_like(L, 4);
+        if (v->ndim == 1) {
+            lsx_tensor *ud = lsx_new_tensor(L);
+            ud->t = sx_reshape(v, 2, (int64_t[]){1, v->shape[0]});
+            lsx_result(L, ud, fn);
+            lua_replace(L, 4);
+            v = ud->t;
+        }
+    } else if (!lua_isnoneornil(L, 4) && !(lua_istable(L, 4) && lua_rawlen(L, 4) == 0)) {
+        luaL_argerror(L, 4, "no coordinates given, so no values expected");
+    }
+    static const char *const keys[] = {"noise", "add", NULL};
+    lsx_check_opts(L, 5, keys);
+    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS] = {0};
+    bool has_noise = read_noise(L, 5, &lay, noise, fn, 5);
+    bool add = false;
+    if (lua_istable(L, 5)) {
+        if (lua_getfield(L, 5, "add") != LUA_TNIL && !lua_isboolean(L, -1))
+            luaL_error(L, "bad argument #5 to '%s' (add must be a boolean, got %s)", fn, luaL_typename(L, -1));
+        add = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    af_guard *g = new_guard(L);
+    g->img = sx_attfind_apply(G, lat, has_noise ? noise : NULL, n, coords, v, add);
+    if (!g->img) return lsx_fail(L, "attfind_apply");
+    push_take(L, &g->img);
+    lsx_gc_pace(L);
+    return 1;
+}
+
+static const luaL_Reg attfind_fns[] = {
+    {"effects", l_effects},
+    {"apply", l_apply},
+    {NULL, NULL},
+};
+
+void lsx_open_attfind(lua_State *L)
+{
+    luaL_newmetatable(L, LSX_AF_GUARD);
+    lua_pushcfunction(L, guard_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    luaL_newlib(L, attfind_fns);
+    lua_setfield(L, -2, "attfind");
+}

@@ -1,0 +1,373 @@
+-- stylex.attfind — AttFind (SPEC §1.4): policies that pick the StyleSpace
+-- attributes which move the classifier most, over an effect table computed in
+-- C (lib/models/attfind.c), and the table's save / load.
+--
+--   local attfind = require "stylex.attfind"
+--   local tab = attfind.effects(G, C, latents, {progress = attfind.progress_printer("attfind")})
+--   attfind.save("runs/shoes/attfind.safetensors", tab, {model = "models/fmnist-shoes/stylex.safetensors"})
+--   local per_class = attfind.per_class(tab, attfind.subset_selection, {k = 8})
+--   local imgs = attfind.apply_attributes(G, tab, per_class[2], {images = {1, 2, 3}})
+--
+-- The effect table `tab` (what attfind.effects = sx.attfind.effects returns,
+-- and attfind.load reads back):
+--   tab.effect       [N, 2, S, K]  logits(shifted) - logits(base); [i, 1, j, c] is
+--                                  coordinate j moved to its minimum, [i, 2, j, c] to its maximum
+--   tab.base_logits  [N, K]        the classifier on the regenerated images
+--   tab.style_min, tab.style_max [S], tab.styles [N, S], tab.latents [N, D],
+--   tab.noise        L tensors, the noise used
+--   tab.layers       {{name = "b4.conv1", channels = 128, offset = 1}, ...}
+--   tab.meta         (after load) the file's metadata
+--
+-- An attribute is a table
+--   {coord = j, layer = l, channel = ch, layer_name = "b16.conv0",
+--    direction = "to-min" | "to-max", score = x, class = c}
+-- with coord, layer and channel 1-based (as G:locate), class 0-based (the
+-- class whose logit it raises). Extra fields are allowed.
+--
+-- A POLICY is any Lua function policy(tab, opts) -> list of attributes, best
+-- first. opts.class (0-based) is the target class; opts.labels the predicted
+-- class of each image (a list or tensor [N] of 0-based ids; default: argmax
+-- of tab.base_logits); other options are the policy's own. attfind.per_class
+-- runs a policy for every class. subset_selection (the official algorithm)
+-- and independent_selection below are two policies; a new one is a function.
+local sx = require "stylex"
+local cjson = require "cjson"
+
+local attfind = {}
+
+local native = sx.attfind or
+  error("stylex.attfind: the stylex module has no sx.attfind (luaopen_stylex must call lsx_open_attfind)")
+attfind.effects = native.effects
+attfind.apply = native.apply
+
+local FORMAT = "stylex-attfind-1"
+
+-- ---------------------------------------------------------------- helpers
+
+local function shape4(tab, fn)
+  if type(tab) ~= "table" or type(tab.effect) ~= "userdata" then
+    error(fn .. ": expected an effect table (from attfind.effects or attfind.load)", 3)
+  end
+  local s = tab.effect:shape()
+  if #s ~= 4 or s[2] ~= 2 then
+    error(fn .. ": tab.effect must be [N, 2, S, K], got [" .. table.concat(s, ", ") .. "]", 3)
+  end
+  return s[1], s[3], s[4]
+end
+
+local function check_class(fn, c, K)
+  if math.type(c) ~= "integer" and not (type(c) == "number" and c == math.floor(c)) then
+    error(fn .. ": opts.class must be a 0-based class id, got " .. tostring(c), 3)
+  end
+  c = math.tointeger(c)
+  if c < 0 or c >= K then error(string.format("%s: class %d outside 0..%d", fn, c, K - 1), 3) end
+  return c
+end
+
+local function check_number(fn, name, v, lo)
+  if type(v) ~= "number" or v ~= v or v < lo then
+    error(string.format("%s: %s must be a number >= %g, got %s", fn, name, lo, tostring(v)), 3)
+  end
+  return v
+end
+
+local function check_opts(fn, opts, known)
+  opts = opts or {}
+  if type(opts) ~= "table" then error(fn .. ": options must be a table", 3) end
+  for k in pairs(opts) do
+    if not known[k] then error(fn .. ": unknown option '" .. tostring(k) .. "'", 3) end
+  end
+  return opts
+end
+
+-- The predicted class of every image: a list of N integers (0-based).
+function attfind.labels(tab, labels)
+  local N = shape4(tab, "labels")
+  if labels == nil then labels = tab.base_logits:argmax(2):totable()
+  elseif type(labels) == "userdata" then labels = labels:totable() end
+  if type(labels) ~= "table" or #labels ~= N then
+    error(string.format("labels: expected %d class ids, got %s", N,
+      type(labels) == "table" and tostring(#labels) or type(labels)), 2)
+  end
+  local out = {}
+  for i = 1, N do out[i] = math.tointeger(labels[i]) or error("labels: entry " .. i .. " is not a class id", 2) end
+  return out
+end
+
+-- Layer (1-based), channel (1-based) and layer name of flat coordinate j.
+function attfind.locate(tab, j)
+  local layers = tab.layers or error("locate: the table has no layer layout (tab.layers)", 2)
+  for l = #layers, 1, -1 do
+    local ly = layers[l]
+    if j >= ly.offset then
+      if j >= ly.offset + ly.channels then break end
+      return l, j - ly.offset + 1, ly.name
+    end
+  end
+  error("locate: coordinate " .. tostring(j) .. " is outside the layout", 2)
+end
+
+-- The attribute of column col (1..2S) of a class matrix.
+local function attribute(tab, S, col, score, c)
+  local to_max = col > S
+  local coord = to_max and col - S or col
+  local layer, channel, name = attfind.locate(tab, coord)
+  return {coord = coord, layer = layer, channel = channel, layer_name = name,
+          direction = to_max and "to-max" or "to-min", score = score, class = c}
+end
+
+-- E = max(0, effect[rows, :, :, c]) as a Lua matrix [#rows][2S]: columns
+-- 1..S are the to-min shifts of coordinates 1..S, S+1..2S the to-max ones.
+local function class_matrix(tab, c, rows)
+  local N, S = shape4(tab, "class_matrix")
+  local e = tab.effect:narrow(4, c + 1, 1):contiguous():reshape{N, 2 * S}
+  if #rows == 0 then return {} end
+  if #rows < N then e = e:index_select(1, rows) end
+  return e:relu():totable()
+end
+
+-- Images (1-based) whose label is not c.
+local function other_images(labels, c)
+  local rows = {}
+  for i, y in ipairs(labels) do if y ~= c then rows[#rows + 1] = i end end
+  return rows
+end
+
+-- ---------------------------------------------------------------- policies
+
+-- The official AttFind subset selection, for target class c, on the images
+-- whose predicted class is not c: E = max(0, effect[:, :, :, c]) flattened to
+-- [N', 2S]; k times, pick the column with the largest mean over the images
+-- whose accumulated effect is still below max_image_effect, add that column
+-- to every image's accumulated effect, zero the column. Ties go to the lower
+-- column (to-min before to-max, then lower coordinates), as numpy's argmax.
+-- score = that mean. Two cases the algorithm leaves open end the selection
+-- early (fewer than k attributes): no image is below max_image_effect any
+-- more, or the best mean is 0 (nothing left raises the class).
+--   opts: class (required), labels, k = 8, max_image_effect = 1.0
+function attfind.subset_selection(tab, opts)
+  local fn = "subset_selection"
+  opts = check_opts(fn, opts, {class = true, labels = true, k = true, max_image_effect = true})
+  local _, S, K = shape4(tab, fn)
+  local c = check_class(fn, opts.class, K)
+  local k = check_number(fn, "k", opts.k or 8, 0)
+  local cap = check_number(fn, "max_image_effect", opts.max_image_effect or 1.0, 0)
+  local rows = other_images(attfind.labels(tab, opts.labels), c)
+  local E = class_matrix(tab, c, rows)
+  local n, W = #E, 2 * S
+  local acc = {}
+  for i = 1, n do acc[i] = 0 end
+  local out = {}
+  while #out < k do
+    local sums, active = {}, 0
+    for col = 1, W do sums[col] = 0 end
+    for i = 1, n do
+      if acc[i] < cap then
+        active = active + 1
+        local r = E[i]
+        for col = 1, W do sums[col] = sums[col] + r[col] end
+      end
+    end
+    if active == 0 then break end
+    local best, best_sum = 1, sums[1]
+    for col = 2, W do if sums[col] > best_sum then best, best_sum = col, sums[col] end end
+    if best_sum <= 0 then break end
+    local a = attribute(tab, S, best, best_sum / active, c)
+    a.images = active
+    out[#out + 1] = a
+    for i = 1, n do
+      acc[i] = acc[i] + E[i][best]
+      E[i][best] = 0
+    end
+  end
+  return out
+end
+
+-- The independent variant: on the same images, rank columns by the number of
+-- images whose effect on class c is above `threshold`; keep them while that
+-- count is at least min_share of the images (and above 0), at most k if given.
+-- Ties: larger mean effect first, then the lower column. score = the share.
+--   opts: class (required), labels, threshold = 0.2, min_share = 0.03, k = nil
+function attfind.independent_selection(tab, opts)
+  local fn = "independent_selection"
+  opts = check_opts(fn, opts, {class = true, labels = true, threshold = true, min_share = true, k = true})
+  local _, S, K = shape4(tab, fn)
+  local c = check_class(fn, opts.class, K)
+  local threshold = check_number(fn, "threshold", opts.threshold or 0.2, 0)
+  local min_share = check_number(fn, "min_share", opts.min_share or 0.03, 0)
+  if opts.k ~= nil then check_number(fn, "k", opts.k, 0) end
+  local rows = other_images(attfind.labels(tab, opts.labels), c)
+  local E = class_matrix(tab, c, rows)
+  local n, W = #E, 2 * S
+  if n == 0 then return {} end
+  local count, sum, cols = {}, {}, {}
+  for col = 1, W do count[col], sum[col], cols[col] = 0, 0, col end
+  for i = 1, n do
+    local r = E[i]
+    for col = 1, W do
+      local v = r[col]
+      if v > threshold then count[col] = count[col] + 1 end
+      sum[col] = sum[col] + v
+    end
+  end
+  table.sort(cols, function(a, b)
+    if count[a] ~= count[b] then return count[a] > count[b] end
+    if sum[a] ~= sum[b] then return sum[a] > sum[b] end
+    return a < b
+  end)
+  local out = {}
+  for _, col in ipairs(cols) do
+    if (opts.k and #out >= opts.k) or count[col] == 0 or count[col] < min_share * n then break end
+    local a = attribute(tab, S, col, count[col] / n, c)
+    a.count, a.mean = count[col], sum[col] / n
+    out[#out + 1] = a
+  end
+  return out
+end
+
+local policies = {subset = attfind.subset_selection, independent = attfind.independent_selection}
+
+-- Runs policy (a function, or "subset" / "independent") for every class c =
+-- 0..K-1 with opts.class = c (one-vs-rest: the images not predicted as c).
+-- Returns a list indexed by class + 1; each attribute gets class = c if the
+-- policy did not set it.
+function attfind.per_class(tab, policy, opts)
+  local _, _, K = shape4(tab, "per_class")
+  local f = type(policy) == "string" and policies[policy] or policy
+  if type(f) ~= "function" then
+    error("per_class: policy must be a function(tab, opts) or 'subset' / 'independent', got " .. tostring(policy), 2)
+  end
+  opts = opts or {}
+  local labels = attfind.labels(tab, opts.labels)
+  local out = {}
+  for c = 0, K - 1 do
+    local o = {}
+    for key, v in pairs(opts) do o[key] = v end
+    o.class, o.labels = c, labels
+    local attrs = f(tab, o)
+    if type(attrs) ~= "table" then error("per_class: the policy returned " .. type(attrs) .. ", expected a list", 2) end
+    for _, a in ipairs(attrs) do if a.class == nil then a.class = c end end
+    out[c + 1] = attrs
+  end
+  return out
+end
+
+-- ---------------------------------------------------------------- regeneration
+
+-- The images of tab's images `opts.images` (1-based list, default all) with
+-- every attribute of attrs applied together: s_j moved from the image's value
+-- towards the attribute's extreme by `strength` (1 = set to it, as in the
+-- table; 0.5 half way; 2 twice as far). Returns images [n, C, R, R] (noise:
+-- opts.noise, else tab.noise).
+function attfind.apply_attributes(G, tab, attrs, opts)
+  local fn = "apply_attributes"
+  opts = check_opts(fn, opts, {images = true, strength = true, noise = true})
+  local N, S = shape4(tab, fn)
+  local t = check_number(fn, "strength", opts.strength or 1, -math.huge)
+  local idx = opts.images
+  if not idx then
+    idx = {}
+    for i = 1, N do idx[i] = i end
+  end
+  if not tab.latents then error(fn .. ": the table has no latents", 2) end
+  local styles = tab.styles:index_select(1, idx):totable()
+  local lo, hi = tab.style_min:totable(), tab.style_max:totable()
+  local coords, values = {}, {}
+  for k, a in ipairs(attrs) do
+    if math.type(a.coord) ~= "integer" or a.coord < 1 or a.coord > S then
+      error(fn .. ": attribute " .. k .. " has no valid coord", 2)
+    end
+    coords[k] = a.coord
+  end
+  for r, i in ipairs(idx) do
+    local row = {}
+    for k, a in ipairs(attrs) do
+      local s = styles[r][a.coord]
+      local target = a.direction == "to-min" and lo[a.coord] or a.direction == "to-max" and hi[a.coord] or
+        error(fn .. ": attribute " .. k .. " has direction " .. tostring(a.direction), 2)
+      row[k] = s + t * (target - s)
+    end
+    values[r] = row
+  end
+  local noise = opts.noise
+  if not noise and tab.noise then
+    noise = {}
+    for l, z in ipairs(tab.noise) do noise[l] = z:size(1) == 1 and z or z:index_select(1, idx) end
+  end
+  local lat = tab.latents:index_select(1, idx)
+  if #coords == 0 then return native.apply(G, lat, {}, nil, {noise = noise}) end
+  return native.apply(G, lat, coords, sx.tensor(values), {noise = noise})
+end
+
+-- ---------------------------------------------------------------- progress
+
+-- A progress function for attfind.effects: a line on io.stderr (or `out`)
+-- rewritten at most once a second, "label: 12.3% (41234/336250 passes,
+-- 118 passes/s), 5:48 elapsed, ETA 41:30", ended with a newline when done.
+function attfind.progress_printer(label, out)
+  out = out or io.stderr
+  local start, last = os.time(), -1
+  local function mmss(s) return string.format("%d:%02d", s // 60, s % 60) end
+  return function(done, total)
+    local now = os.time()
+    if now == last and done < total then return end
+    last = now
+    local el = now - start
+    local rate = el > 0 and done / el or 0
+    local eta = rate > 0 and math.floor((total - done) / rate + 0.5) or 0
+    out:write(string.format("\r%s: %5.1f%% (%d/%d passes, %.0f passes/s), %s elapsed, ETA %s ", label or "attfind",
+      100 * done / total, done, total, rate, mmss(el), rate > 0 and mmss(eta) or "?"))
+    if done >= total then out:write("\n") end
+    out:flush()
+  end
+end
+
+-- ---------------------------------------------------------------- save / load
+
+-- Writes the table to a safetensors file (atomically): tensors effect,
+-- base_logits, style_min, style_max, styles, latents, noise.1 .. noise.L;
+-- metadata format, n_images, n_coords, n_classes, layers (JSON) and the
+-- entries of meta (e.g. model = the generator's checkpoint path).
+-- Returns true, or nil and a message.
+function attfind.save(path, tab, meta)
+  local N, S, K = shape4(tab, "save")
+  local tensors = {effect = tab.effect, base_logits = tab.base_logits, style_min = tab.style_min,
+                   style_max = tab.style_max, styles = tab.styles, latents = tab.latents}
+  for l, z in ipairs(tab.noise or {}) do tensors["noise." .. l] = z end
+  local m = {}
+  for k, v in pairs(tab.meta or {}) do m[k] = v end
+  for k, v in pairs(meta or {}) do m[k] = v end
+  m.format, m.n_images, m.n_coords, m.n_classes = FORMAT, N, S, K
+  m.layers = cjson.encode(tab.layers or {})
+  return sx.save(path, tensors, m)
+end
+
+-- Reads a table written by attfind.save: the table, or nil and a message if
+-- the file cannot be read. A file that is not an AttFind table is an error.
+function attfind.load(path)
+  local tensors, meta = sx.load(path)
+  if not tensors then return nil, meta end
+  if not meta or meta.format ~= FORMAT then
+    error("attfind.load: " .. path .. " is not an AttFind table (metadata format ~= " .. FORMAT .. ")", 2)
+  end
+  local tab = {effect = tensors.effect, base_logits = tensors.base_logits, style_min = tensors.style_min,
+               style_max = tensors.style_max, styles = tensors.styles, latents = tensors.latents, meta = meta}
+  for _, k in ipairs{"effect", "base_logits", "style_min", "style_max", "styles"} do
+    if not tab[k] then error("attfind.load: " .. path .. " has no tensor '" .. k .. "'", 2) end
+  end
+  local noise, l = {}, 1
+  while tensors["noise." .. l] do
+    noise[l] = tensors["noise." .. l]
+    l = l + 1
+  end
+  if #noise > 0 then tab.noise = noise end
+  tab.layers = cjson.decode(meta.layers or "[]")
+  local N, S, K = shape4(tab, "attfind.load")
+  if tostring(N) ~= meta.n_images or tostring(S) ~= meta.n_coords or tostring(K) ~= meta.n_classes then
+    error("attfind.load: " .. path .. ": effect [" .. table.concat(tab.effect:shape(), ", ") ..
+      "] does not match its metadata", 2)
+  end
+  return tab
+end
+
+return attfind

@@ -1,0 +1,76 @@
+-- scripts/eval_stylex.lua — reconstruction and sample-quality metrics of a
+-- trained StylEx model (SPEC §3; see docs/method.md and stylex.evaluate).
+--
+--   build/stylex scripts/eval_stylex.lua --checkpoint models/fmnist-shoes/stylex.safetensors
+--   build/stylex scripts/eval_stylex.lua --checkpoint runs/fmnist-shoes/checkpoint.safetensors --n 500
+--
+-- Accepts the shipped model (scripts/train_stylex.lua's export, format
+-- stylex-model-1) or a training checkpoint (stylex-training-1; its EMA
+-- generator and encoder are used). Prints ONE JSON line on stdout:
+--   {"l1":..,"perceptual":..,"agreement":..,"fd_samples":..,"fd_recon":..,"n":..}
+-- Progress and what was loaded go to stderr.
+local cli = require "stylex.cli"
+local classifier = require "stylex.classifier"
+local data = require "stylex.data"
+local evaluate = require "stylex.evaluate"
+local cjson = require "cjson"
+
+local usage = [[
+usage: stylex scripts/eval_stylex.lua --checkpoint FILE [options]
+  --checkpoint FILE   shipped model (models/<preset>/stylex.safetensors) or training
+                      checkpoint (runs/<preset>/checkpoint.safetensors)
+  --n N               held-out images: the first N of the test split (default 1000)
+  --batch N           batch size (default 100)
+  --seed N            seed of the latents and noise (default 1234)
+  --classifier FILE   the classifier (default: the model's metadata, or for
+                      runs/<preset>[-baseline]/ models/<preset>/classifier.safetensors)
+  --data DIR --labels CSV   evaluate on an image folder (classifiers not trained on Fashion-MNIST)]]
+
+local opts = cli.parse(arg, {checkpoint = "", n = 1000, batch = 100, seed = 1234, classifier = "", data = "",
+  labels = ""}, usage)
+if opts.checkpoint == "" then
+  io.stderr:write("missing --checkpoint\n\n", usage, "\n")
+  os.exit(2)
+end
+for _, k in ipairs{"n", "batch", "seed"} do
+  if not math.tointeger(opts[k]) or opts[k] < 1 then
+    io.stderr:write("--", k, " must be a positive integer\n")
+    os.exit(2)
+  end
+  opts[k] = math.tointeger(opts[k])
+end
+
+local G, E, meta = evaluate.load(opts.checkpoint)
+local cls_path = opts.classifier
+if cls_path == "" then cls_path = meta.classifier or "" end
+if cls_path == "" then
+  local run = opts.checkpoint:match("runs/([^/]+)/[^/]+$")
+  if run then cls_path = "models/" .. run:gsub("%-baseline$", "") .. "/classifier.safetensors" end
+end
+if cls_path == "" then
+  io.stderr:write("no classifier recorded in ", opts.checkpoint, "; give --classifier FILE\n")
+  os.exit(2)
+end
+local C, cmeta = classifier.load(cls_path)
+local ccfg = C:config()
+
+local ds
+if opts.data ~= "" then
+  ds = data.image_folder{dir = opts.data, labels = opts.labels ~= "" and opts.labels or nil,
+    size = ccfg.resolution, channels = ccfg.img_channels}
+else
+  ds = classifier.test_set(cmeta)
+end
+local n = math.min(opts.n, ds:size())
+io.stderr:write(string.format("%s (%s, step %s, %s) with classifier %s: %d images of %s\n", opts.checkpoint,
+  meta.format, tostring(meta.step), G:config().n_classes > 0 and "StylEx" or "baseline", cls_path, n, ds.name))
+
+local bar = cli.progress(n, "eval", 2.0)
+local function progress(done) bar(done) end
+local r = evaluate.stylex({G = G, E = E}, C, ds, {n = n, batch = opts.batch, seed = opts.seed, progress = progress})
+
+local parts = {}
+for i, k in ipairs{"l1", "perceptual", "agreement", "fd_samples", "fd_recon", "n"} do
+  parts[i] = cjson.encode(k) .. ":" .. cjson.encode(r[k])
+end
+print("{" .. table.concat(parts, ",") .. "}")
