@@ -14,6 +14,7 @@ local classifier = require "stylex.classifier"
 local data = require "stylex.data"
 local evaluate = require "stylex.evaluate"
 local cjson = require "cjson"
+local sx = require "stylex"
 
 local usage = [[
 usage: stylex scripts/eval_stylex.lua --checkpoint FILE [options]
@@ -24,10 +25,12 @@ usage: stylex scripts/eval_stylex.lua --checkpoint FILE [options]
   --seed N            seed of the latents and noise (default 1234)
   --classifier FILE   the classifier (default: the model's metadata, or for
                       runs/<preset>[-baseline]/ models/<preset>/classifier.safetensors)
-  --data DIR --labels CSV   evaluate on an image folder (classifiers not trained on Fashion-MNIST)]]
+  --data DIR --labels CSV   evaluate on an image folder (classifiers not trained on Fashion-MNIST)
+  --record            also store the figures in the shipped model file's metadata
+                      (key "eval", the JSON line below; the file is rewritten atomically)]]
 
 local opts = cli.parse(arg, {checkpoint = "", n = 1000, batch = 100, seed = 1234, classifier = "", data = "",
-  labels = ""}, usage)
+  labels = "", record = false}, usage)
 if opts.checkpoint == "" then
   io.stderr:write("missing --checkpoint\n\n", usage, "\n")
   os.exit(2)
@@ -73,4 +76,19 @@ local parts = {}
 for i, k in ipairs{"l1", "perceptual", "agreement", "fd_samples", "fd_recon", "n"} do
   parts[i] = cjson.encode(k) .. ":" .. cjson.encode(r[k])
 end
-print("{" .. table.concat(parts, ",") .. "}")
+local line = "{" .. table.concat(parts, ",") .. "}"
+print(line)
+if opts.record then
+  if meta.format ~= "stylex-model-1" then
+    io.stderr:write("--record: ", opts.checkpoint, " is not a shipped model (format ", tostring(meta.format), ")\n")
+    os.exit(1)
+  end
+  local tensors, m = assert(sx.load(opts.checkpoint))
+  m.eval = line
+  local ok, err = sx.save(opts.checkpoint, tensors, m)
+  if not ok then
+    io.stderr:write("--record: ", tostring(err), "\n")
+    os.exit(1)
+  end
+  io.stderr:write("recorded the figures in ", opts.checkpoint, " (metadata eval)\n")
+end

@@ -19,12 +19,13 @@ local cjson = require "cjson"
 local usage = [[
 usage: stylex scripts/train_stylex.lua --preset NAME [options]
   --preset NAME            fmnist-shoes | fmnist-tops | fmnist-10 (the classifier of models/NAME)
-  --baseline               train the StyleSpace baseline (no classifier conditioning, no KL)
-  --steps N                total training steps (default 20000)
+  --baseline               train the StyleSpace baseline (the classifier takes no part)
+  --steps N                total training steps (default 10000)
   --resume                 continue from the run's checkpoint
   --run DIR                run folder (default runs/<preset>[-baseline])
   --checkpoint-minutes X   checkpoint interval (default 5)
   --grid-every N           write sample/reconstruction grids every N steps (default 1000)
+  --style-mixing P         probability of style mixing on the random path (default 0; new runs only)
   --seed N                 random seed (default 1)
   --batch N                batch size, half random / half encoder path (default 32)
   --data DIR --labels CSV  train on an image folder instead (needs --classifier)
@@ -32,9 +33,9 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
   --out FILE               shipped model file (default models/<preset>/stylex.safetensors)
   --export-only            write the shipped model from the checkpoint and stop]]
 
-local opts = cli.parse(arg, {preset = "", baseline = false, steps = 20000, resume = false, run = "",
+local opts = cli.parse(arg, {preset = "", baseline = false, steps = 10000, resume = false, run = "",
   checkpoint_minutes = 5, grid_every = 1000, seed = 1, batch = 32, data = "", labels = "", classifier = "",
-  out = "", export_only = false}, usage)
+  out = "", export_only = false, style_mixing = 0}, usage)
 if opts.preset == "" and opts.data == "" then
   io.stderr:write("missing --preset (or --data/--labels/--classifier)\n\n", usage, "\n")
   os.exit(2)
@@ -66,21 +67,14 @@ else
   if opts.resume then print("no checkpoint at " .. ckpt_path .. "; starting fresh") end
   S = trainer.new(trainer.config{resolution = ccfg.resolution, img_channels = ccfg.img_channels,
     n_classes = ccfg.n_classes, baseline = opts.baseline, seed = math.tointeger(opts.seed),
-    batch = math.tointeger(opts.batch)}, C)
+    batch = math.tointeger(opts.batch), style_mixing = opts.style_mixing}, C)
 end
 local cfg = S.cfg
 
 -- The shipped model: EMA generator and encoder, with config and step.
-local function export(extra)
-  local t = {}
-  for k, v in pairs(S.G_ema:state_dict()) do t["G." .. k] = v end
-  for k, v in pairs(S.E:state_dict()) do t["E." .. k] = v end
-  local meta = {format = "stylex-model-1", config = cjson.encode(cfg), step = tostring(S.step),
-    classifier = cls_path, classes = cmeta.classes, class_names = cmeta.class_names, dataset = cmeta.dataset,
-    baseline = tostring(cfg.baseline),
-    command = "build/stylex scripts/train_stylex.lua " .. table.concat(arg, " ")}
-  for k, v in pairs(extra or {}) do meta[k] = v end
-  assert(sx.save(out_path, t, meta))
+local function export()
+  trainer.export(S, out_path, {classifier = cls_path, classes = cmeta.classes, class_names = cmeta.class_names,
+    dataset = cmeta.dataset, command = "build/stylex scripts/train_stylex.lua " .. table.concat(arg, " ")})
   print("wrote " .. out_path)
 end
 if opts.export_only then
@@ -120,7 +114,7 @@ local log = assert(io.open(run_dir .. "/log.jsonl", "a"))
 local n = train_set:size()
 local steps_per_epoch = n // cfg.batch
 local total = math.tointeger(opts.steps)
-local progress = cli.progress(total, "stylex" .. suffix, 2.0)
+local progress = cli.progress(total, "stylex" .. suffix, 2.0, S.step)
 local last_ckpt = cli.now()
 local ema_losses = {}
 print(string.format("training %s%s: %d images, batch %d, step %d of %d, run folder %s", name, suffix, n,

@@ -141,9 +141,11 @@ end
 -- whose accumulated effect is still below max_image_effect, add that column
 -- to every image's accumulated effect, zero the column. Ties go to the lower
 -- column (to-min before to-max, then lower coordinates), as numpy's argmax.
--- score = that mean. Two cases the algorithm leaves open end the selection
--- early (fewer than k attributes): no image is below max_image_effect any
--- more, or the best mean is 0 (nothing left raises the class).
+-- score = that mean. Once no image is below max_image_effect any more (the
+-- official code would then average an empty set), the remaining picks
+-- average over all the images, so a table still gets k attributes; a.images
+-- is the number of images averaged over. The selection ends early (fewer
+-- than k) only when the best mean is 0: nothing left raises the class.
 --   opts: class (required), labels, k = 8, max_image_effect = 1.0
 function attfind.subset_selection(tab, opts)
   local fn = "subset_selection"
@@ -161,8 +163,10 @@ function attfind.subset_selection(tab, opts)
   while #out < k do
     local sums, active = {}, 0
     for col = 1, W do sums[col] = 0 end
+    local saturated = true
+    for i = 1, n do if acc[i] < cap then saturated = false end end
     for i = 1, n do
-      if acc[i] < cap then
+      if saturated or acc[i] < cap then
         active = active + 1
         local r = E[i]
         for col = 1, W do sums[col] = sums[col] + r[col] end
@@ -297,6 +301,52 @@ function attfind.apply_attributes(G, tab, attrs, opts)
   local lat = tab.latents:index_select(1, idx)
   if #coords == 0 then return native.apply(G, lat, {}, nil, {noise = noise}) end
   return native.apply(G, lat, coords, sx.tensor(values), {noise = noise})
+end
+
+-- ---------------------------------------------------------------- sufficiency
+
+-- Sufficiency (SPEC §3): for every class c, each image whose predicted class
+-- (opts.labels, default argmax of tab.base_logits) is not c gets the first k
+-- attributes of per_class[c + 1] (attfind.per_class's result: c's attributes,
+-- directions towards c) applied together at `strength`; it counts as flipped
+-- when C's argmax on the regenerated image is c. With more than two classes
+-- an image is tried once per other class (one-vs-rest), so n counts
+-- (image, class) pairs. A class with no attributes flips nothing.
+--   opts: k = 10, strength = 1, labels, batch = 50
+-- Returns {share =, flipped =, n =, k =, per_class = {{class =, flipped =, n =, share =}, ...}}
+-- (share of a class with no images: nil).
+function attfind.sufficiency(G, C, tab, per_class, opts)
+  local fn = "sufficiency"
+  opts = check_opts(fn, opts, {k = true, strength = true, labels = true, batch = true})
+  local _, _, K = shape4(tab, fn)
+  if type(per_class) ~= "table" or #per_class ~= K then
+    error(string.format("%s: per_class must list the attributes of each of the %d classes", fn, K), 2)
+  end
+  local k = math.tointeger(check_number(fn, "k", opts.k or 10, 1)) or error(fn .. ": k must be an integer", 2)
+  local batch = math.tointeger(check_number(fn, "batch", opts.batch or 50, 1)) or
+    error(fn .. ": batch must be an integer", 2)
+  local labels = attfind.labels(tab, opts.labels)
+  local out = {k = k, flipped = 0, n = 0, per_class = {}}
+  for c = 0, K - 1 do
+    local attrs = {}
+    for i = 1, math.min(k, #per_class[c + 1]) do attrs[i] = per_class[c + 1][i] end
+    local rows = other_images(labels, c)
+    local flipped = 0
+    if #attrs > 0 then
+      for first = 1, #rows, batch do
+        local idx = table.move(rows, first, math.min(first + batch - 1, #rows), 1, {})
+        local pred = sx.no_grad(function()
+          return C:logits(attfind.apply_attributes(G, tab, attrs, {images = idx, strength = opts.strength}))
+            :argmax(2):totable()
+        end)
+        for _, p in ipairs(pred) do if p == c then flipped = flipped + 1 end end
+      end
+    end
+    out.per_class[c + 1] = {class = c, flipped = flipped, n = #rows, share = #rows > 0 and flipped / #rows or nil}
+    out.flipped, out.n = out.flipped + flipped, out.n + #rows
+  end
+  out.share = out.n > 0 and out.flipped / out.n or nil
+  return out
 end
 
 -- ---------------------------------------------------------------- progress

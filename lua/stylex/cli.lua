@@ -50,9 +50,12 @@ function cli.now()
 end
 
 -- A progress line redrawn in place: call p(done, text) often; it prints at
--- most every `interval` seconds (and always at the end), with ETA.
-function cli.progress(total, label, interval)
+-- most every `interval` seconds (and always at the end), with ETA. `start`
+-- is the count already done before this run (a resumed run): the rate, and
+-- so the ETA, counts only the work done since.
+function cli.progress(total, label, interval, start)
   local t0 = cli.now()
+  start = start or 0
   local last = -math.huge
   interval = interval or 1.0
   return function(done, text, force)
@@ -60,7 +63,7 @@ function cli.progress(total, label, interval)
     if not force and now - last < interval and done < total then return end
     last = now
     local elapsed = now - t0
-    local eta = done > 0 and elapsed * (total - done) / done or 0
+    local eta = done > start and elapsed * (total - done) / (done - start) or 0
     io.stderr:write(string.format("\r%s %d/%d %s | %s elapsed, ETA %s\027[K", label, done, total, text or "",
       cli.format_seconds(elapsed), cli.format_seconds(eta)))
     if done >= total or force then io.stderr:write("\n") end

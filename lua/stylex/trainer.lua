@@ -15,8 +15,10 @@
 --   G phase (G and E): adversarial loss on both paths, plus on the encoder
 --     path 1.0 L1(x, x') + 0.1 P(x, x') + 0.1 L1(E(x), E(x')) + 1.0 KL(C(x) || C(x')).
 --   EMA of the generator.
--- With cfg.baseline the classifier does not condition G or D and there is no
--- KL term: the "StyleSpace baseline".
+-- Optional style mixing on the random path (cfg.style_mixing, default 0).
+-- With cfg.baseline the classifier takes no part: it does not condition G or
+-- D, and there is no KL and no perceptual term (P uses the classifier's
+-- features): the "StyleSpace baseline".
 local sx = require "stylex"
 local cjson = require "cjson"
 
@@ -31,6 +33,7 @@ local DEFAULTS = {
   r1_gamma = 0.01, r1_interval = 16,
   w_l1 = 1.0, w_perceptual = 0.1, w_wrec = 0.1, w_kl = 1.0,
   ema_kimg = 10, ema_rampup = 0.05,
+  style_mixing = 0,          -- probability of style mixing on the random path (StyleGAN2: 0.9)
   baseline = false,
   seed = 1,
 }
@@ -39,6 +42,9 @@ function trainer.config(overrides)
   local cfg = {}
   for k, v in pairs(DEFAULTS) do cfg[k] = v end
   for k, v in pairs(overrides or {}) do cfg[k] = v end
+  -- the StyleSpace baseline never sees the classifier: no conditioning, no
+  -- KL, and no perceptual distance (which uses the classifier's features)
+  if cfg.baseline and (overrides or {}).w_perceptual == nil then cfg.w_perceptual = 0 end
   if cfg.batch < 4 or cfg.batch % 2 ~= 0 then error("trainer.config: batch must be even and >= 4", 2) end
   return cfg
 end
@@ -95,6 +101,23 @@ local function random_latent(S, G, n, p)
   return G:latent(G:mapping(z), p)
 end
 
+-- Random-path images. With probability cfg.style_mixing the whole batch
+-- mixes: from a random w index on (1 .. L-1, the StyleGAN2 indexing: conv
+-- layer l has index l - 1, the toRGB of level k index 2k - 1), the styles come
+-- from a second latent with the same class probabilities. With style_mixing
+-- 0 no extra random number is drawn, so runs without it are unaffected.
+local function random_images(S, G, n, p)
+  local lat = random_latent(S, G, n, p)
+  if S.cfg.style_mixing <= 0 or sx.rand{1}:item() >= S.cfg.style_mixing then return G:synthesis(lat) end
+  local a, b = G:styles(lat), G:styles(random_latent(S, G, n, p))
+  local L = #a.conv
+  local cutoff = math.min(L - 1, math.floor(sx.rand{1}:item() * (L - 1)) + 1)
+  local mixed = {conv = {}, rgb = {}}
+  for l = 1, L do mixed.conv[l] = l - 1 >= cutoff and b.conv[l] or a.conv[l] end
+  for k = 1, #a.rgb do mixed.rgb[k] = 2 * k - 1 >= cutoff and b.rgb[k] or a.rgb[k] end
+  return G:from_styles(mixed)
+end
+
 -- The encoder path: x' = G(E(x), p) and the w it used.
 function trainer.reconstruct(S, G, x, p)
   local w = S.E:encode(x)
@@ -117,7 +140,7 @@ function trainer.d_step(S, x, p)
   local p1, p2
   if p then p1, p2 = halves(p) end
   local fake = sx.no_grad(function()
-    local f1 = S.G:synthesis(random_latent(S, S.G, x1:shape()[1], p1))
+    local f1 = random_images(S, S.G, x1:shape()[1], p1)
     local f2 = trainer.reconstruct(S, S.G, x2, p2)
     return sx.cat({f1, f2}, 1)
   end)
@@ -148,14 +171,18 @@ function trainer.g_step(S, x, p)
   local p1, p2
   if p then p1, p2 = halves(p) end
   set_requires_grad(S.D, false)
-  local fake = S.G:synthesis(random_latent(S, S.G, x1:shape()[1], p1))
+  local fake = random_images(S, S.G, x1:shape()[1], p1)
   local rec, w = trainer.reconstruct(S, S.G, x2, p2)
   local adv = softplus_mean(-S.D:discriminate(fake, p1)) + softplus_mean(-S.D:discriminate(rec, p2))
   local l1 = sx.l1_loss(rec, x2)
-  local perc = S.C:perceptual(x2, rec):mean()
   local wrec = sx.l1_loss(S.E:encode(rec), w)
-  local loss = adv + l1 * cfg.w_l1 + perc * cfg.w_perceptual + wrec * cfg.w_wrec
-  local out = {g_adv = adv:item(), rec_l1 = l1:item(), rec_perceptual = perc:item(), rec_w = wrec:item()}
+  local loss = adv + l1 * cfg.w_l1 + wrec * cfg.w_wrec
+  local out = {g_adv = adv:item(), rec_l1 = l1:item(), rec_w = wrec:item()}
+  if cfg.w_perceptual ~= 0 then
+    local perc = S.C:perceptual(x2, rec):mean()
+    loss = loss + perc * cfg.w_perceptual
+    out.rec_perceptual = perc:item()
+  end
   if not cfg.baseline then
     local log_p = sx.no_grad(function() return sx.log_softmax(S.C:logits(x2), 2) end)
     local kl = sx.kl_div(log_p, sx.log_softmax(S.C:logits(rec), 2))
@@ -228,13 +255,29 @@ function trainer.save(S, path, extra_meta)
   assert(sx.save(path, t, meta))
 end
 
+-- The shipped model (format "stylex-model-1"): the EMA generator as G.*, the
+-- encoder as E.*, config and step; `meta` adds entries (classifier path,
+-- classes, class_names, dataset, command, eval, ...), strings only.
+-- evaluate.load_model reads it back.
+function trainer.export(S, path, meta)
+  local t = {}
+  prefixed(t, "G.", S.G_ema:state_dict())
+  prefixed(t, "E.", S.E:state_dict())
+  local m = {}
+  for k, v in pairs(meta or {}) do m[k] = v end
+  m.format, m.config, m.step, m.baseline = "stylex-model-1", cjson.encode(S.cfg), tostring(S.step), tostring(S.cfg.baseline)
+  local ok, err = sx.save(path, t, m)
+  if not ok then error("trainer.export: " .. tostring(err), 2) end
+end
+
 -- A training state restored from trainer.save's file (C: the classifier).
 function trainer.load(path, C)
   local t, meta = assert(sx.load(path))
   if meta.format ~= "stylex-training-1" then
     error("trainer.load: " .. path .. " is not a stylex training checkpoint", 2)
   end
-  local cfg = cjson.decode(meta.config)
+  -- defaults fill keys added since the checkpoint was written
+  local cfg = trainer.config(cjson.decode(meta.config))
   local S = trainer.new(cfg, C)
   S.G:load_state_dict(unprefix(t, "G."))
   S.G_ema:load_state_dict(unprefix(t, "G_ema."))

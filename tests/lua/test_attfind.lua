@@ -85,9 +85,12 @@ T.test("subset selection on the hand-made table", function()
   -- step 4, img2 at exactly 2.0 is saturated ("still below" is strict), img3
   --   alone: c2 0.75, c3 0.25, c4 0.25 -> c2 (coord 2 to-min), score 0.75
   --   (0.4375 if img2 counted). acc img3 = 2.25.
-  -- step 5: no image below 2: the selection ends with 4 attributes.
+  -- step 5: no image below 2: the cap is lifted, all three images count:
+  --   c3 0.25, c4 0.75 -> c4 (coord 1 to-max), score 0.25; step 6: c3, 0.25/3.
   local a = attfind.subset_selection(tab, {class = 1, k = 6, max_image_effect = 2})
-  T.eq(brief(a), {{1, "to-min", r6(2.5 / 3)}, {2, "to-max", r6(1.75 / 3)}, {3, "to-max", 0.75}, {2, "to-min", 0.75}})
+  T.eq(brief(a), {{1, "to-min", r6(2.5 / 3)}, {2, "to-max", r6(1.75 / 3)}, {3, "to-max", 0.75}, {2, "to-min", 0.75},
+                  {1, "to-max", 0.25}, {3, "to-min", r6(0.25 / 3)}})
+  T.eq({a[5].images, a[6].images}, {3, 3})
   T.eq({a[1].layer, a[1].channel, a[1].layer_name, a[1].class, a[1].images}, {1, 1, "b4.conv1", 1, 3})
   T.eq({a[2].layer, a[2].channel}, {1, 2})
   T.eq({a[3].layer, a[3].channel, a[3].layer_name, a[3].images}, {2, 1, "b8.conv0", 2})
@@ -97,9 +100,14 @@ T.test("subset selection on the hand-made table", function()
        {{1, "to-min", r6(2.5 / 3)}, {2, "to-max", r6(1.75 / 3)}})
   -- the defaults (k 8, max_image_effect 1.0): step 1 as above, acc [1.5, 1.0, 0];
   -- step 2 only img3 is below 1.0: c2 0.75, c3 0.25, c4 0.25, c5 0.5, c6 1.0
-  --   -> c6, score 1.0; acc img3 = 1.0; step 3 nobody is below 1.0: stop.
-  T.eq(brief(attfind.subset_selection(tab, {class = 1})), {{1, "to-min", r6(2.5 / 3)}, {3, "to-max", 1.0}})
-  -- labels given: only img4 is "not class 1": E = [0, 0, 8, 0, 0, 0] -> c3 (score 8), then saturated
+  --   -> c6, score 1.0; acc img3 = 1.0; step 3 nobody is below 1.0, so all
+  --   three count: c2 1.625, c3 0.25, c4 0.75, c5 1.75 -> c5, then c2, c4, c3;
+  --   then only zero columns are left: 6 attributes, not 8.
+  T.eq(brief(attfind.subset_selection(tab, {class = 1})),
+       {{1, "to-min", r6(2.5 / 3)}, {3, "to-max", 1.0}, {2, "to-max", r6(1.75 / 3)}, {2, "to-min", r6(1.625 / 3)},
+        {1, "to-max", 0.25}, {3, "to-min", r6(0.25 / 3)}})
+  -- labels given: only img4 is "not class 1": E = [0, 0, 8, 0, 0, 0] -> c3
+  -- (score 8); then img4 is saturated and every other column is 0: stop
   T.eq(brief(attfind.subset_selection(tab, {class = 1, labels = {1, 1, 1, 0}})), {{3, "to-min", 8}})
   T.eq(brief(attfind.subset_selection(tab, {class = 1, labels = sx.tensor{1, 1, 1, 0}})), {{3, "to-min", 8}})
   -- class 0: only img4 counts, its class-0 effects are 2.0 in c4 -> coord 1 to-max, score 2
@@ -138,7 +146,7 @@ T.test("per_class and a custom policy", function()
   local all = attfind.per_class(tab, attfind.subset_selection)
   T.eq(#all, 2)
   T.eq(brief(all[1]), {{1, "to-max", 2}})
-  T.eq(brief(all[2]), {{1, "to-min", r6(2.5 / 3)}, {3, "to-max", 1.0}})
+  T.eq(brief(all[2]), brief(attfind.subset_selection(tab, {class = 1})))
   T.eq({all[1][1].class, all[2][1].class, all[2][2].class}, {0, 1, 1})
   T.eq(brief(attfind.per_class(tab, "subset", {k = 1})[2]), {{1, "to-min", r6(2.5 / 3)}})
   T.eq(#attfind.per_class(tab, "independent", {k = 2})[2], 2)

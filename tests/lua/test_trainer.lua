@@ -259,9 +259,24 @@ T.test("evaluate: a tiny model, all six fields in range", function()
   evaluate.stylex(S, C, ds, { n = 15, batch = 10, progress = function(done, n) seen[#seen + 1] = done .. "/" .. n end })
   T.eq(seen, { "10/15", "15/15" }, "progress")
 
+  -- style mixing on the random path: trains, and draws different fakes than without
+  local function d_fake_after(mixing)
+    sx.manual_seed(3)
+    local M = trainer.new(tiny_config{ style_mixing = mixing, seed = 4 }, C)
+    local l = assert(trainer.step(M, x))
+    return l.d_fake
+  end
+  local plain, mixed = d_fake_after(0), d_fake_after(1)
+  T.ok(mixed == mixed and plain ~= mixed, "style mixing changes the random path (" .. plain .. " vs " .. mixed .. ")")
+  T.eq(d_fake_after(0), plain, "without mixing the run is as before")
+
   -- the baseline: an unconditional generator
   local B = trainer.new(tiny_config{ baseline = true }, C)
-  assert(trainer.step(B, x))
+  local lb = assert(trainer.step(B, x))
+  -- it never uses the classifier: no KL and no perceptual distance on its features
+  T.eq({ B.cfg.w_perceptual, lb.kl, lb.rec_perceptual }, { 0, nil, nil })
+  T.ok(lb.rec_l1 and lb.rec_w and lb.g_adv, "the baseline's other losses")
+  T.eq(tiny_config{ baseline = true, w_perceptual = 0.5 }.w_perceptual, 0.5, "an explicit weight is kept")
   local rb = evaluate.stylex(B, C, ds, { n = 12 })
   T.eq(rb.n, 12)
   T.ok(rb.fd_samples >= 0 and rb.agreement >= 0 and rb.agreement <= 1)
