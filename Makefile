@@ -74,6 +74,13 @@ $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libstylex.a
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libstylex.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BUILD)/libstylex.a $(LIBS)
+# ... except embed_lua, a program embedding Lua: it links what the stylex host
+# links (the binding with the embedded lua/stylex/*.lua, Lua and lua-cjson).
+# An explicit rule, so it wins over the pattern above. No -Wl,-E: liblua is a
+# shared library, so Lua C modules loaded at run time find lua_* in it.
+$(BUILD)/examples/embed_lua: examples/embed_lua.c $(BIND_OBJ) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(BIND_OBJ) $(CORE_OBJ) $(LUALIBS) $(LIBS)
 
 deps:
 	@sh scripts/deps.sh

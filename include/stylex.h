@@ -1,6 +1,6 @@
 /*
  * stylex.h — the whole C API of stylex: tensors, autograd, ops, layers and
- * optimisers, file formats, models.
+ * optimisers, file formats, models and the files they are shipped in.
  * See docs/c-api.md. Everything is prefixed sx_; functions return a status
  * (sx_status) or a new reference / NULL, with sx_last_error() saying why.
  */
@@ -17,5 +17,6 @@
 #include "stylex/stylegan.h"
 #include "stylex/attfind.h"
 #include "stylex/metrics.h"
+#include "stylex/model_file.h"
 
 #endif

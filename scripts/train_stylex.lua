@@ -31,7 +31,7 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
   --data DIR --labels CSV  train on an image folder instead (needs --classifier)
   --classifier FILE        classifier checkpoint (default models/<preset>/classifier.safetensors)
   --out FILE               shipped model file (default models/<preset>/stylex.safetensors)
-  --export-only            write the shipped model from the checkpoint and stop]]
+  --export-only            write the shipped model from the run's checkpoint and stop]]
 
 local opts = cli.parse(arg, {preset = "", baseline = false, steps = 10000, resume = false, run = "",
   checkpoint_minutes = 5, grid_every = 1000, seed = 1, batch = 32, data = "", labels = "", classifier = "",
@@ -60,7 +60,11 @@ else
 end
 
 local S
-if opts.resume and io.open(ckpt_path) then
+if opts.export_only and not io.open(ckpt_path) then
+  io.stderr:write("--export-only: no checkpoint at ", ckpt_path, "\n")
+  os.exit(1)
+end
+if (opts.resume or opts.export_only) and io.open(ckpt_path) then
   S = trainer.load(ckpt_path, C)
   print(string.format("resumed %s at step %d", ckpt_path, S.step))
 else

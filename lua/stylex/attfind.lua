@@ -116,13 +116,38 @@ local function attribute(tab, S, col, score, c)
           direction = to_max and "to-max" or "to-min", score = score, class = c}
 end
 
--- E = max(0, effect[rows, :, :, c]) as a Lua matrix [#rows][2S]: columns
--- 1..S are the to-min shifts of coordinates 1..S, S+1..2S the to-max ones.
-local function class_matrix(tab, c, rows)
-  local N, S = shape4(tab, "class_matrix")
-  local e = tab.effect:narrow(4, c + 1, 1):contiguous():reshape{N, 2 * S}
+-- The space a policy reads the table in. The table holds logit changes;
+-- "prob" turns them into changes of the class probability, softmax(base +
+-- effect) - softmax(base), as the official AttFind code measures effects (its
+-- max_image_effect 0.2 and thresholds are probabilities). With a classifier
+-- whose logits can move together (any softmax classifier), a raw logit change
+-- need not move the decision: on the shipped fmnist-shoes model the logit
+-- space picked attributes that flip 3% of the images, the probability space
+-- 18% (docs/method.md#attfind).
+local SPACES = {prob = true, logit = true}
+local function check_space(fn, space)
+  space = space or "prob"
+  if not SPACES[space] then error(fn .. ": space must be 'prob' or 'logit', got " .. tostring(space), 3) end
+  return space
+end
+
+-- E = max(0, effect on class c) of the images `rows`, in `space`, as a Lua
+-- matrix [#rows][2S]: columns 1..S are the to-min shifts of coordinates
+-- 1..S, S+1..2S the to-max ones.
+local function class_matrix(tab, c, rows, space)
+  local N, S, K = shape4(tab, "class_matrix")
   if #rows == 0 then return {} end
-  if #rows < N then e = e:index_select(1, rows) end
+  local effect, base = tab.effect, tab.base_logits
+  if #rows < N then effect, base = effect:index_select(1, rows), base:index_select(1, rows) end
+  local n = #rows
+  local e
+  if space == "prob" then
+    local shifted = sx.softmax((effect + base:reshape{n, 1, 1, K}):reshape{n * 2 * S, K}, 2)
+    local p0 = sx.softmax(base, 2):narrow(2, c + 1, 1):reshape{n, 1}
+    e = shifted:narrow(2, c + 1, 1):reshape{n, 2 * S} - p0
+  else
+    e = effect:narrow(4, c + 1, 1):contiguous():reshape{n, 2 * S}
+  end
   return e:relu():totable()
 end
 
@@ -136,7 +161,7 @@ end
 -- ---------------------------------------------------------------- policies
 
 -- The official AttFind subset selection, for target class c, on the images
--- whose predicted class is not c: E = max(0, effect[:, :, :, c]) flattened to
+-- whose predicted class is not c: E = max(0, effect on class c) (opts.space) flattened to
 -- [N', 2S]; k times, pick the column with the largest mean over the images
 -- whose accumulated effect is still below max_image_effect, add that column
 -- to every image's accumulated effect, zero the column. Ties go to the lower
@@ -146,16 +171,18 @@ end
 -- average over all the images, so a table still gets k attributes; a.images
 -- is the number of images averaged over. The selection ends early (fewer
 -- than k) only when the best mean is 0: nothing left raises the class.
---   opts: class (required), labels, k = 8, max_image_effect = 1.0
+--   opts: class (required), labels, k = 8, space = "prob" | "logit",
+--         max_image_effect = 0.2 (prob) or 1.0 (logit)
 function attfind.subset_selection(tab, opts)
   local fn = "subset_selection"
-  opts = check_opts(fn, opts, {class = true, labels = true, k = true, max_image_effect = true})
+  opts = check_opts(fn, opts, {class = true, labels = true, k = true, max_image_effect = true, space = true})
   local _, S, K = shape4(tab, fn)
   local c = check_class(fn, opts.class, K)
   local k = check_number(fn, "k", opts.k or 8, 0)
-  local cap = check_number(fn, "max_image_effect", opts.max_image_effect or 1.0, 0)
+  local space = check_space(fn, opts.space)
+  local cap = check_number(fn, "max_image_effect", opts.max_image_effect or (space == "prob" and 0.2 or 1.0), 0)
   local rows = other_images(attfind.labels(tab, opts.labels), c)
-  local E = class_matrix(tab, c, rows)
+  local E = class_matrix(tab, c, rows, space)
   local n, W = #E, 2 * S
   local acc = {}
   for i = 1, n do acc[i] = 0 end
@@ -191,17 +218,20 @@ end
 -- images whose effect on class c is above `threshold`; keep them while that
 -- count is at least min_share of the images (and above 0), at most k if given.
 -- Ties: larger mean effect first, then the lower column. score = the share.
---   opts: class (required), labels, threshold = 0.2, min_share = 0.03, k = nil
+--   opts: class (required), labels, threshold = 0.2, min_share = 0.03, k = nil,
+--         space = "prob" | "logit"
 function attfind.independent_selection(tab, opts)
   local fn = "independent_selection"
-  opts = check_opts(fn, opts, {class = true, labels = true, threshold = true, min_share = true, k = true})
+  opts = check_opts(fn, opts, {class = true, labels = true, threshold = true, min_share = true, k = true,
+    space = true})
   local _, S, K = shape4(tab, fn)
   local c = check_class(fn, opts.class, K)
+  local space = check_space(fn, opts.space)
   local threshold = check_number(fn, "threshold", opts.threshold or 0.2, 0)
   local min_share = check_number(fn, "min_share", opts.min_share or 0.03, 0)
   if opts.k ~= nil then check_number(fn, "k", opts.k, 0) end
   local rows = other_images(attfind.labels(tab, opts.labels), c)
-  local E = class_matrix(tab, c, rows)
+  local E = class_matrix(tab, c, rows, space)
   local n, W = #E, 2 * S
   if n == 0 then return {} end
   local count, sum, cols = {}, {}, {}
@@ -412,6 +442,9 @@ function attfind.load(path)
   end
   if #noise > 0 then tab.noise = noise end
   tab.layers = cjson.decode(meta.layers or "[]")
+  for _, ly in ipairs(tab.layers) do -- JSON numbers come back as floats
+    ly.channels, ly.offset = math.tointeger(ly.channels), math.tointeger(ly.offset)
+  end
   local N, S, K = shape4(tab, "attfind.load")
   if tostring(N) ~= meta.n_images or tostring(S) ~= meta.n_coords or tostring(K) ~= meta.n_classes then
     error("attfind.load: " .. path .. ": effect [" .. table.concat(tab.effect:shape(), ", ") ..

@@ -87,7 +87,7 @@ T.test("subset selection on the hand-made table", function()
   --   (0.4375 if img2 counted). acc img3 = 2.25.
   -- step 5: no image below 2: the cap is lifted, all three images count:
   --   c3 0.25, c4 0.75 -> c4 (coord 1 to-max), score 0.25; step 6: c3, 0.25/3.
-  local a = attfind.subset_selection(tab, {class = 1, k = 6, max_image_effect = 2})
+  local a = attfind.subset_selection(tab, {space = "logit", class = 1, k = 6, max_image_effect = 2})
   T.eq(brief(a), {{1, "to-min", r6(2.5 / 3)}, {2, "to-max", r6(1.75 / 3)}, {3, "to-max", 0.75}, {2, "to-min", 0.75},
                   {1, "to-max", 0.25}, {3, "to-min", r6(0.25 / 3)}})
   T.eq({a[5].images, a[6].images}, {3, 3})
@@ -96,26 +96,26 @@ T.test("subset selection on the hand-made table", function()
   T.eq({a[3].layer, a[3].channel, a[3].layer_name, a[3].images}, {2, 1, "b8.conv0", 2})
   T.eq(a[4].images, 1)
   -- k = 2 stops after the first two
-  T.eq(brief(attfind.subset_selection(tab, {class = 1, k = 2, max_image_effect = 2})),
+  T.eq(brief(attfind.subset_selection(tab, {space = "logit", class = 1, k = 2, max_image_effect = 2})),
        {{1, "to-min", r6(2.5 / 3)}, {2, "to-max", r6(1.75 / 3)}})
   -- the defaults (k 8, max_image_effect 1.0): step 1 as above, acc [1.5, 1.0, 0];
   -- step 2 only img3 is below 1.0: c2 0.75, c3 0.25, c4 0.25, c5 0.5, c6 1.0
   --   -> c6, score 1.0; acc img3 = 1.0; step 3 nobody is below 1.0, so all
   --   three count: c2 1.625, c3 0.25, c4 0.75, c5 1.75 -> c5, then c2, c4, c3;
   --   then only zero columns are left: 6 attributes, not 8.
-  T.eq(brief(attfind.subset_selection(tab, {class = 1})),
+  T.eq(brief(attfind.subset_selection(tab, {space = "logit", class = 1})),
        {{1, "to-min", r6(2.5 / 3)}, {3, "to-max", 1.0}, {2, "to-max", r6(1.75 / 3)}, {2, "to-min", r6(1.625 / 3)},
         {1, "to-max", 0.25}, {3, "to-min", r6(0.25 / 3)}})
   -- labels given: only img4 is "not class 1": E = [0, 0, 8, 0, 0, 0] -> c3
   -- (score 8); then img4 is saturated and every other column is 0: stop
-  T.eq(brief(attfind.subset_selection(tab, {class = 1, labels = {1, 1, 1, 0}})), {{3, "to-min", 8}})
-  T.eq(brief(attfind.subset_selection(tab, {class = 1, labels = sx.tensor{1, 1, 1, 0}})), {{3, "to-min", 8}})
+  T.eq(brief(attfind.subset_selection(tab, {space = "logit", class = 1, labels = {1, 1, 1, 0}})), {{3, "to-min", 8}})
+  T.eq(brief(attfind.subset_selection(tab, {space = "logit", class = 1, labels = sx.tensor{1, 1, 1, 0}})), {{3, "to-min", 8}})
   -- class 0: only img4 counts, its class-0 effects are 2.0 in c4 -> coord 1 to-max, score 2
-  T.eq(brief(attfind.subset_selection(tab, {class = 0})), {{1, "to-max", 2}})
+  T.eq(brief(attfind.subset_selection(tab, {space = "logit", class = 0})), {{1, "to-max", 2}})
   -- no image outside the class: nothing to select
-  T.eq(attfind.subset_selection(tab, {class = 1, labels = {1, 1, 1, 1}}), {})
+  T.eq(attfind.subset_selection(tab, {space = "logit", class = 1, labels = {1, 1, 1, 1}}), {})
   -- a column of zeros is never picked: class 0 on img1..3 only has c4 > 0
-  T.eq(brief(attfind.subset_selection(tab, {class = 0, labels = {1, 1, 1, 1}, k = 5, max_image_effect = 100})),
+  T.eq(brief(attfind.subset_selection(tab, {space = "logit", class = 0, labels = {1, 1, 1, 1}, k = 5, max_image_effect = 100})),
        {{1, "to-max", 2}})
   -- the table is not modified
   T.eq(tab.effect:totable()[3][1][1][2], -3)
@@ -127,29 +127,58 @@ T.test("independent selection on the hand-made table", function()
   --   c1 2 (2.5)  c2 2 (1.625)  c3 1 (0.25)  c4 3 (0.75)  c5 3 (1.75)  c6 2 (1.5)
   -- ranked by count, then sum: c5, c4, c1, c2, c6, c3; 3% of 3 images is
   -- 0.09, so every column with a count of 1 or more stays.
-  local a = attfind.independent_selection(tab, {class = 1})
+  local a = attfind.independent_selection(tab, {space = "logit", class = 1})
   T.eq(brief(a), {{2, "to-max", 1}, {1, "to-max", 1}, {1, "to-min", r6(2 / 3)}, {2, "to-min", r6(2 / 3)},
                   {3, "to-max", r6(2 / 3)}, {3, "to-min", r6(1 / 3)}})
   T.eq({a[1].count, a[1].mean, a[1].class}, {3, 1.75 / 3, 1})
   -- min_share 0.5 needs 1.5 images: c3 (1) goes
-  T.eq(#attfind.independent_selection(tab, {class = 1, min_share = 0.5}), 5)
-  T.eq(brief(attfind.independent_selection(tab, {class = 1, k = 3})),
+  T.eq(#attfind.independent_selection(tab, {space = "logit", class = 1, min_share = 0.5}), 5)
+  T.eq(brief(attfind.independent_selection(tab, {space = "logit", class = 1, k = 3})),
        {{2, "to-max", 1}, {1, "to-max", 1}, {1, "to-min", r6(2 / 3)}})
   -- threshold 0.5 (strictly above): c1 2, c2 2, c5 1 (0.75), c6 1 (1.0), c3 0, c4 0
   --   -> c1 (2.5), c2 (1.625), c5 (sum 1.75), c6 (sum 1.5); zero counts stop it
-  T.eq(brief(attfind.independent_selection(tab, {class = 1, threshold = 0.5})),
+  T.eq(brief(attfind.independent_selection(tab, {space = "logit", class = 1, threshold = 0.5})),
        {{1, "to-min", r6(2 / 3)}, {2, "to-min", r6(2 / 3)}, {2, "to-max", r6(1 / 3)}, {3, "to-max", r6(1 / 3)}})
+end)
+
+T.test("policies in the probability space (the default)", function()
+  local tab = hand_table()
+  -- img1..3 have base logits (2, -1): p1 = sig(-3). A column adds e to the
+  -- class-1 logit (and, in c4 only, 2 to the class-0 logit); its effect is
+  -- max(0, sig(-3 + e - e0) - sig(-3)).
+  local function sig(z) return 1 / (1 + math.exp(-z)) end
+  local function d(e, e0) return math.max(0, sig(-3 + e - (e0 or 0)) - sig(-3)) end
+  -- cap 0.2: step 1 all active -> c1 (sum d(1.5) + d(1) + d(-3)); acc ~ [.135, .072, 0]
+  -- step 2 all active -> c5; step 3 all active -> c2; then img1 (acc .231) is
+  -- saturated and c6 wins over img2, img3.
+  local a = attfind.subset_selection(tab, {class = 1, k = 4})
+  local got, want = {}, {{1, "to-min"}, {2, "to-max"}, {2, "to-min"}, {3, "to-max"}}
+  for i, x in ipairs(a) do got[i] = {x.coord, x.direction} end
+  T.eq(got, want)
+  local scores = {(d(1.5) + d(1.0) + d(-3)) / 3, (d(0.75) + d(0.5) + d(0.5)) / 3, (d(0.75) + d(0.125) + d(0.75)) / 3,
+                  (d(0.5) + d(1.0)) / 2}
+  for i = 1, 4 do T.near(a[i].score, scores[i], 1e-6) end
+  T.eq(a[4].images, 2)
+  -- c4 (coord 1 to-max) raises the class-1 logit of every image by 0.25, but
+  -- the class-0 logit by 2: it counts in logit space, not in probability space
+  local function has_c4(attrs)
+    for _, x in ipairs(attrs) do if x.coord == 1 and x.direction == "to-max" then return true end end
+    return false
+  end
+  T.ok(has_c4(attfind.independent_selection(tab, {class = 1, space = "logit", threshold = 0.2})))
+  T.ok(not has_c4(attfind.independent_selection(tab, {class = 1, threshold = 1e-4})))
+  T.raises("space must be 'prob' or 'logit'", attfind.subset_selection, tab, {class = 1, space = "odds"})
 end)
 
 T.test("per_class and a custom policy", function()
   local tab = hand_table()
-  local all = attfind.per_class(tab, attfind.subset_selection)
+  local all = attfind.per_class(tab, attfind.subset_selection, {space = "logit"})
   T.eq(#all, 2)
   T.eq(brief(all[1]), {{1, "to-max", 2}})
-  T.eq(brief(all[2]), brief(attfind.subset_selection(tab, {class = 1})))
+  T.eq(brief(all[2]), brief(attfind.subset_selection(tab, {space = "logit", class = 1})))
   T.eq({all[1][1].class, all[2][1].class, all[2][2].class}, {0, 1, 1})
-  T.eq(brief(attfind.per_class(tab, "subset", {k = 1})[2]), {{1, "to-min", r6(2.5 / 3)}})
-  T.eq(#attfind.per_class(tab, "independent", {k = 2})[2], 2)
+  T.eq(brief(attfind.per_class(tab, "subset", {k = 1, space = "logit"})[2]), {{1, "to-min", r6(2.5 / 3)}})
+  T.eq(#attfind.per_class(tab, "independent", {k = 2, space = "logit"})[2], 2)
 
   -- a policy is any function(tab, opts) -> list: here, the single largest
   -- raw effect on the class among the images not of it

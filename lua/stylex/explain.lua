@@ -1,0 +1,339 @@
+-- stylex.explain — the explanation pipeline of SPEC §1.4-1.6 behind
+-- scripts/explain.lua: encode held-out images, the AttFind effect table
+-- (cached beside the model), the attributes per class, counterfactual strips
+-- with Grad-CAM, sufficiency for StylEx and the StyleSpace baseline, and the
+-- report (stylex.report).
+--
+--   local explain = require "stylex.explain"
+--   local doc = explain.run{model = "models/fmnist-shoes", out = "report", n = 250}
+--
+-- A model folder holds stylex.safetensors (scripts/train_stylex.lua's
+-- export), optionally baseline.safetensors (the same with --baseline), and
+-- the classifier named in their metadata. Effect tables are cached as
+-- <model folder>/<stylex|baseline>.attfind-n<N>.safetensors, keyed by a
+-- fingerprint of the generator's weights, the images and the noise seed; a
+-- cache that does not match is recomputed (opts.recompute forces it).
+local sx = require "stylex"
+local cjson = require "cjson"
+local attfind = require "stylex.attfind"
+local classifier = require "stylex.classifier"
+local evaluate = require "stylex.evaluate"
+local gradcam = require "stylex.gradcam"
+local report = require "stylex.report"
+local cli = require "stylex.cli"
+
+local explain = {}
+
+explain.defaults = {
+  model = nil,            -- model folder (required)
+  out = "report",         -- report folder
+  n = 250,                -- held-out images: the first n of the classifier's test split
+  k = 8,                  -- attributes shown per class
+  sufficiency_k = 10,     -- attributes applied together for sufficiency
+  policy = "subset",      -- "subset" | "independent" | a function(tab, opts)
+  space = "prob",         -- the policies read effects as probability ("prob") or logit changes
+  max_image_effect = nil, -- subset selection's cap (nil: the policy's default, 0.2 in "prob")
+  sufficiency_strengths = {1, 2}, -- sufficiency at each; the last is the headline figure
+                          --   (2: the official code's shift_size for its counterfactuals)
+  examples = 3,           -- images per strip
+  strengths = {0, 0.5, 1, 1.5, 2}, -- strip frames: s + t (extreme - s); 2 is the official shift_size
+  recon_grid = 16,        -- images in the reconstruction grid
+  batch = 64,             -- shifted copies per pass of the effect table
+  seed = 1234,            -- noise of the held-out images
+  baseline = true,        -- also the StyleSpace baseline, when baseline.safetensors exists
+  recompute = false,      -- ignore cached effect tables
+  dataset = nil,          -- a stylex.data set instead of the classifier's test split
+  command = nil,          -- the command line, for the report
+  log = nil,              -- function(msg) for progress messages (default: io.stderr)
+}
+
+local function say(opts, fmt, ...)
+  local msg = string.format(fmt, ...)
+  if opts.log then opts.log(msg) else io.stderr:write(msg, "\n") end
+end
+
+local function file_exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- A fingerprint of a module's weights: the sum of |w| of every tensor, in
+-- name order, printed to 9 digits. Different weights give a different
+-- string in practice; it guards the effect table cache.
+local function fingerprint(m)
+  local sd = m:state_dict()
+  local names = {}
+  for k in pairs(sd) do names[#names + 1] = k end
+  table.sort(names)
+  local parts = {}
+  for i, k in ipairs(names) do parts[i] = string.format("%.9g", sd[k]:abs():sum():item()) end
+  local h = 0
+  for _, p in ipairs(parts) do
+    for c in p:gmatch(".") do h = (h * 31 + c:byte()) % 4294967291 end
+  end
+  return string.format("%d:%08x", #names, h)
+end
+
+-- The images' StyleSpace latents: cat(E(x), softmax(C(x))) (E(x) alone
+-- for an unconditional generator).
+local function latents(G, E, C, x)
+  return sx.no_grad(function()
+    local p = G:config().n_classes > 0 and sx.softmax(C:logits(x), 2) or nil
+    return G:latent(E:encode(x), p)
+  end)
+end
+
+-- The effect table of model `which` ("stylex" | "baseline"), from the cache
+-- or computed (and cached). Returns the table and its timing
+-- {seconds=, passes=, passes_per_s=, cached=}.
+local function effect_table(which, G, E, C, x, ids, opts)
+  local N = x:shape()[1]
+  local path = string.format("%s/%s.attfind-n%d.safetensors", opts.model, which, N)
+  local key = {generator = fingerprint(G), images = ids, noise_seed = tostring(opts.seed)}
+  if not opts.recompute and file_exists(path) then
+    local ok, tab = pcall(attfind.load, path)
+    if ok and tab and tab.meta.generator == key.generator and tab.meta.images == key.images and
+        tab.meta.noise_seed == key.noise_seed then
+      say(opts, "%s: effect table from %s (computed in %ss)", which, path, tab.meta.seconds)
+      return tab, {seconds = tonumber(tab.meta.seconds), passes = tonumber(tab.meta.passes),
+                   passes_per_s = tonumber(tab.meta.passes_per_s), cached = true, path = path}
+    end
+    say(opts, "%s: %s is for another model or image set; recomputing", which, path)
+  end
+  local lat = latents(G, E, C, x)
+  local rng = sx.rng_get_state()
+  sx.manual_seed(opts.seed)
+  local noise = G:noise(N)
+  sx.rng_set_state(rng)
+  local t0 = cli.now()
+  local tab = attfind.effects(G, C, lat, {noise = noise, batch = opts.batch,
+    progress = attfind.progress_printer("attfind " .. which)})
+  local seconds = cli.now() - t0
+  local passes = N * (1 + 2 * tab.styles:shape()[2])
+  local timing = {seconds = seconds, passes = passes, passes_per_s = passes / seconds, cached = false, path = path}
+  say(opts, "%s: effect table of %d images in %.1f s (%.0f generator + classifier passes/s)", which, N, seconds,
+    timing.passes_per_s)
+  local ok, err = attfind.save(path, tab, {generator = key.generator, images = key.images,
+    noise_seed = key.noise_seed, seconds = string.format("%.1f", seconds), passes = tostring(passes),
+    passes_per_s = string.format("%.1f", timing.passes_per_s), threads = tostring(sx.num_threads and sx.num_threads() or "")})
+  if not ok then say(opts, "warning: could not cache the effect table at %s: %s", path, tostring(err)) end
+  return tab, timing
+end
+
+-- Attributes per class with the policy (k of them).
+local function select(tab, opts, k)
+  local popts = {k = k}
+  if type(opts.policy) == "string" then popts.space = opts.space end
+  if opts.policy == "subset" then popts.max_image_effect = opts.max_image_effect end
+  return attfind.per_class(tab, opts.policy, popts)
+end
+
+-- Sufficiency of the top-k of `per_class` at every strength of
+-- opts.sufficiency_strengths: a list of attfind.sufficiency results.
+local function sufficiency(G, C, tab, per_class, opts)
+  local out = {}
+  for i, t in ipairs(opts.sufficiency_strengths) do
+    out[i] = attfind.sufficiency(G, C, tab, per_class, {k = opts.sufficiency_k, strength = t})
+    out[i].strength = t
+  end
+  return out
+end
+
+-- What one attribute does on its own, from the table: how many of the
+-- images not of its class it flips to its class, and its mean logit change.
+local function attribute_stats(tab, a, labels)
+  local N = #labels
+  local d = a.direction == "to-min" and 1 or 2
+  local eff = tab.effect:narrow(2, d, 1):narrow(3, a.coord, 1):reshape{N, tab.effect:shape()[4]}
+  local shifted = (tab.base_logits + eff):argmax(2):totable()
+  local e = eff:totable()
+  local flips, n_other, sum = 0, 0, 0
+  for i = 1, N do
+    if labels[i] ~= a.class then
+      n_other = n_other + 1
+      sum = sum + e[i][a.class + 1]
+      if shifted[i] == a.class then flips = flips + 1 end
+    end
+  end
+  return flips, n_other, n_other > 0 and sum / n_other or 0
+end
+
+-- A strip row: image i of the table moved by attrs at each strength; the
+-- probability of class c on every frame, and Grad-CAM maps for c.
+local function strip_row(G, C, tab, attrs, i, c, labels, strengths)
+  local frames = {}
+  for f, t in ipairs(strengths) do
+    frames[f] = attfind.apply_attributes(G, tab, attrs, {images = {i}, strength = t})
+  end
+  local x = sx.cat(frames, 1)
+  local probs = sx.no_grad(function() return sx.softmax(C:logits(x), 2):narrow(2, c + 1, 1):reshape{#frames} end)
+  return {image = i, label = labels[i], frames = x, probs = probs:totable(), gradcam = gradcam.maps(C, x, c)}
+end
+
+-- Images (1-based) of the table whose label is not c: the first `count`.
+local function examples_for(labels, c, count)
+  local out = {}
+  for i, y in ipairs(labels) do
+    if y ~= c and #out < count then out[#out + 1] = i end
+  end
+  return out
+end
+
+-- Reconstruction metrics on x and a small grid of originals / reconstructions.
+local function reconstruction(G, E, C, x, m)
+  return sx.no_grad(function()
+    local N = x:shape()[1]
+    local logits = C:logits(x)
+    local p = G:config().n_classes > 0 and sx.softmax(logits, 2) or nil
+    local rec = G:synthesis(G:latent(E:encode(x), p))
+    local rec_logits = C:logits(rec)
+    local a, b = logits:argmax(2):totable(), rec_logits:argmax(2):totable()
+    local agree = 0
+    for i = 1, N do if a[i] == b[i] then agree = agree + 1 end end
+    m = math.min(m, N)
+    local pa, pb = sx.softmax(logits, 2):totable(), sx.softmax(rec_logits, 2):totable()
+    local r = {n = N, l1 = (rec - x):abs():mean():item(), perceptual = C:perceptual(x, rec):mean():item(),
+      agreement = agree / N, originals = x:narrow(1, 1, m), recons = rec:narrow(1, 1, m),
+      pred_orig = {}, prob_orig = {}, pred_recon = {}, prob_recon = {}}
+    for i = 1, m do
+      r.pred_orig[i], r.pred_recon[i] = a[i], b[i]
+      r.prob_orig[i], r.prob_recon[i] = pa[i][a[i] + 1], pb[i][b[i] + 1]
+    end
+    return r
+  end)
+end
+
+local function check_opts(opts)
+  if type(opts) ~= "table" then error("explain.run: options table expected", 3) end
+  local o = {}
+  for k, v in pairs(explain.defaults) do o[k] = v end
+  for k, v in pairs(opts) do
+    if explain.defaults[k] == nil and k ~= "model" and k ~= "dataset" and k ~= "command" and k ~= "log" and
+        k ~= "max_image_effect" then
+      error("explain.run: unknown option '" .. tostring(k) .. "'", 3)
+    end
+    o[k] = v
+  end
+  if type(o.model) ~= "string" then error("explain.run: option 'model' (a model folder) is required", 3) end
+  for _, k in ipairs{"n", "k", "sufficiency_k", "examples", "recon_grid", "batch", "seed"} do
+    if math.type(o[k]) ~= "integer" or o[k] < 1 then
+      error(string.format("explain.run: option '%s' must be a positive integer, got %s", k, tostring(o[k])), 3)
+    end
+  end
+  if o.n < 2 then error("explain.run: option 'n' must be at least 2", 3) end
+  if type(o.sufficiency_strengths) ~= "table" or #o.sufficiency_strengths == 0 then
+    error("explain.run: option 'sufficiency_strengths' must be a non-empty list of numbers", 3)
+  end
+  return o
+end
+
+-- Runs the pipeline and writes the report into opts.out. Returns the doc
+-- table given to report.write (tensors included).
+function explain.run(opts)
+  opts = check_opts(opts)
+  local t_start = cli.now()
+  local model_path = opts.model .. "/stylex.safetensors"
+  if not file_exists(model_path) then error("explain.run: no model at " .. model_path, 2) end
+  local G, E, meta = evaluate.load_model(model_path)
+  local C, cmeta = classifier.load(meta.classifier)
+  for _, p in ipairs(C:parameters()) do p:requires_grad(false) end
+  local class_names = cjson.decode(meta.class_names or cmeta.class_names)
+  local K = #class_names
+  local ds = opts.dataset or classifier.test_set(cmeta)
+  local n = math.min(opts.n, ds:size())
+  say(opts, "model %s (step %s), classifier %s, %d held-out images of %s", model_path, meta.step, meta.classifier, n,
+    ds.name or "the test split")
+
+  local acc = classifier.evaluate(C, ds)
+  local idx = {}
+  for i = 1, n do idx[i] = i end
+  local x = ds:batch(idx)
+  local ids = string.format("%s:1-%d", ds.name or "data", n)
+
+  local doc = {
+    title = "stylex explanation: " .. (opts.model:match("([^/]+)/*$") or opts.model),
+    generated = os.date("!%Y-%m-%d %H:%M UTC"),
+    command = opts.command,
+    classifier = {path = meta.classifier, accuracy = acc, n_test = ds:size(), class_names = class_names},
+    model = {path = model_path, step = tonumber(meta.step), eval = meta.eval and cjson.decode(meta.eval) or nil},
+  }
+  say(opts, "classifier test accuracy %.4f on %d images", acc, ds:size())
+  doc.reconstruction = reconstruction(G, E, C, x, opts.recon_grid)
+  say(opts, "reconstructions: l1 %.4f, perceptual %.4f, agreement %.4f", doc.reconstruction.l1,
+    doc.reconstruction.perceptual, doc.reconstruction.agreement)
+
+  -- StylEx: the table, the attributes, sufficiency
+  local tab, timing = effect_table("stylex", G, E, C, x, ids, opts)
+  local labels = attfind.labels(tab)
+  local shown = select(tab, opts, opts.k)
+  local for_suff = select(tab, opts, opts.sufficiency_k)
+  local sweep = sufficiency(G, C, tab, for_suff, opts)
+  local suff = sweep[#sweep]
+  doc.attfind = {n_images = n, n_coords = tab.styles:shape()[2], policy = type(opts.policy) == "string" and
+    opts.policy or "custom", space = opts.space, k = opts.k,
+    max_image_effect = opts.policy == "subset" and (opts.max_image_effect or (opts.space == "prob" and 0.2 or 1.0)) or nil,
+    seconds = timing.seconds, passes = timing.passes, passes_per_s = timing.passes_per_s, cached = timing.cached}
+  doc.sufficiency = {stylex = suff.share, k = opts.sufficiency_k, n = suff.n, strength = suff.strength,
+    by_strength = {}, per_class = {}}
+  for i, r in ipairs(sweep) do
+    doc.sufficiency.by_strength[i] = {strength = r.strength, stylex = r.share}
+    say(opts, "StylEx sufficiency (top-%d, strength %g): %.4f (%d of %d)", opts.sufficiency_k, r.strength,
+      r.share or 0, r.flipped, r.n)
+  end
+  for c = 0, K - 1 do
+    local pc = suff.per_class[c + 1]
+    doc.sufficiency.per_class[c + 1] = {class = c, name = class_names[c + 1], stylex = pc.share, n = pc.n}
+  end
+
+  -- the StyleSpace baseline, if shipped
+  local base_path = opts.model .. "/baseline.safetensors"
+  if opts.baseline and file_exists(base_path) then
+    local Gb, Eb, bmeta = evaluate.load_model(base_path)
+    local btab = effect_table("baseline", Gb, Eb, C, x, ids, opts)
+    local bsweep = sufficiency(Gb, C, btab, select(btab, opts, opts.sufficiency_k), opts)
+    local bsuff = bsweep[#bsweep]
+    doc.model.baseline_path, doc.model.baseline_step = base_path, tonumber(bmeta.step)
+    doc.sufficiency.baseline = bsuff.share
+    doc.sufficiency.baseline_n = bsuff.n
+    for i, r in ipairs(bsweep) do
+      doc.sufficiency.by_strength[i].baseline = r.share
+      say(opts, "baseline sufficiency (top-%d, strength %g): %.4f (%d of %d)", opts.sufficiency_k, r.strength,
+        r.share or 0, r.flipped, r.n)
+    end
+    for c = 0, K - 1 do doc.sufficiency.per_class[c + 1].baseline = bsuff.per_class[c + 1].share end
+  end
+
+  -- per class: attribute table, strips, the combined row
+  doc.classes = {}
+  for c = 0, K - 1 do
+    local ex = examples_for(labels, c, opts.examples)
+    local entry = {class = c, name = class_names[c + 1], attributes = {}}
+    for r, a in ipairs(shown[c + 1]) do
+      local flips, n_other, mean = attribute_stats(tab, a, labels)
+      local rows = {}
+      for e, i in ipairs(ex) do rows[e] = strip_row(G, C, tab, {a}, i, c, labels, opts.strengths) end
+      entry.attributes[r] = {rank = r, coord = a.coord, layer_name = a.layer_name, channel = a.channel,
+        direction = a.direction, score = a.score, flips = flips, n_other = n_other,
+        flip_share = n_other > 0 and flips / n_other or 0, mean_effect = mean,
+        strip = {strengths = opts.strengths, rows = rows}}
+    end
+    local top = {}
+    for i = 1, math.min(opts.sufficiency_k, #for_suff[c + 1]) do top[i] = for_suff[c + 1][i] end
+    if #top > 0 then
+      local rows = {}
+      for e, i in ipairs(ex) do rows[e] = strip_row(G, C, tab, top, i, c, labels, opts.strengths) end
+      entry.combined = {k = #top, strengths = opts.strengths, rows = rows}
+    end
+    doc.classes[c + 1] = entry
+    say(opts, "class %d (%s): %d attributes", c, class_names[c + 1], #entry.attributes)
+  end
+
+  doc.seconds = cli.now() - t_start
+  local ok, err = report.write(opts.out, doc)
+  if not ok then error("explain.run: " .. tostring(err), 2) end
+  say(opts, "wrote %s/index.html and %s/report.json in %.1f s", opts.out, opts.out, doc.seconds)
+  return doc
+end
+
+return explain

@@ -1,0 +1,148 @@
+-- stylex.gradcam — Grad-CAM heat maps (Selvaraju et al., ICCV 2017) of the
+-- classifier StylEx explains: *where* it looks, beside StylEx's *what would
+-- have to change* (SPEC, introduction).
+--
+--   local gradcam = require "stylex.gradcam"
+--   local maps, weights = gradcam.maps(C, x, 1)            -- class 1 for every image
+--   local maps = gradcam.maps(C, x, {0, 1, 1, 0}, {layer = 2})
+--
+-- For image i, class c and the feature map A [K, h, w] of a classifier block
+-- (the block's last ReLU output, before its max-pool; the last block unless
+-- opts.layer says otherwise):
+--   weights   alpha_k = mean over the h x w positions of d logit_c / d A_k
+--   map       relu(sum_k alpha_k A_k), resized to R x R (bilinear, pixel
+--             centres aligned: sx.image.resize), divided by its maximum so
+--             that it lies in [0, 1] (a map that is 0 everywhere stays 0).
+-- The gradients come from sx.grad on the classifier's own graph (eval mode,
+-- no dropout); nothing is stored in any .grad, the classifier's parameters are
+-- not touched, and grad mode is what it was on return (also after an error).
+-- Results carry no graph.
+local sx = require "stylex"
+
+local gradcam = {}
+
+local TENSOR_MT = getmetatable(sx.zeros{})
+
+local function bad(n, msg)
+  error(string.format("bad argument #%d to 'maps' (%s)", n, msg), 3)
+end
+
+local function describe(v)
+  return getmetatable(v) == TENSOR_MT and "a tensor" or "a " .. type(v)
+end
+
+-- The classifier's config, or an error naming argument 1.
+local function check_classifier(C)
+  local ok, ty = pcall(function() return C:type() end)
+  if not ok or ty ~= "Classifier" then
+    bad(1, "classifier expected (sx.models.Classifier), got " .. (ok and "a " .. tostring(ty) .. " module" or type(C)))
+  end
+  return C:config()
+end
+
+-- x's batch size, after checking x is a live [N, C, R, R] tensor for cfg.
+local function check_images(x, cfg)
+  if getmetatable(x) ~= TENSOR_MT then bad(2, "tensor expected, got " .. describe(x)) end
+  local ok, s = pcall(x.shape, x)
+  if not ok then bad(2, "tensor has been freed") end
+  if #s ~= 4 or s[1] < 1 or s[2] ~= cfg.img_channels or s[3] ~= cfg.resolution or s[4] ~= cfg.resolution then
+    bad(2, string.format("images [N, %d, %d, %d] expected, got [%s]", cfg.img_channels, cfg.resolution,
+      cfg.resolution, table.concat(s, ", ")))
+  end
+  return s[1]
+end
+
+-- A list of N 0-based class ids from a number, a list or a tensor [N].
+local function check_classes(class, N, K)
+  local list, per_image = nil, true
+  if type(class) == "number" then
+    per_image = false
+    list = {}
+    for i = 1, N do list[i] = class end
+  elseif getmetatable(class) == TENSOR_MT then
+    local ok, t = pcall(class.totable, class)
+    if not ok then bad(3, "tensor has been freed") end
+    if type(t) ~= "table" or #t ~= N or type(t[1]) ~= "number" then
+      bad(3, string.format("a tensor of class ids must be [%d]", N))
+    end
+    list = t
+  elseif type(class) == "table" then
+    if #class ~= N then bad(3, string.format("%d class ids expected (one per image), got %d", N, #class)) end
+    list = class
+  else
+    bad(3, "class id or list of class ids expected, got " .. describe(class))
+  end
+  local out = {}
+  for i = 1, N do
+    local c = list[i]
+    local ci = type(c) == "number" and math.tointeger(c)
+    if not ci or ci < 0 or ci >= K then
+      bad(3, string.format("class %s%s is not a class id in 0..%d", tostring(c), per_image and " (image " .. i .. ")" or "",
+        K - 1))
+    end
+    out[i] = ci
+  end
+  return out
+end
+
+-- The block (1-based) whose features are used.
+local function check_opts(opts, n_blocks)
+  if opts == nil then return n_blocks end
+  if type(opts) ~= "table" then bad(4, "options table expected, got " .. describe(opts)) end
+  for k in pairs(opts) do
+    if k ~= "layer" then bad(4, "unknown option '" .. tostring(k) .. "'") end
+  end
+  local layer = opts.layer
+  if layer == nil then return n_blocks end
+  local l = type(layer) == "number" and math.tointeger(layer)
+  if not l or l == 0 or l > n_blocks or l < -n_blocks then
+    bad(4, string.format("option 'layer' must be a block in 1..%d (or -%d..-1 from the end), got %s", n_blocks,
+      n_blocks, tostring(layer)))
+  end
+  return l > 0 and l or n_blocks + 1 + l
+end
+
+-- The computation, with grad mode on.
+local function compute(C, x, classes, layer, cfg)
+  local N, K, R = #classes, cfg.n_classes, cfg.resolution
+  -- a leaf copy of x that requires grad, so that the block features carry a
+  -- graph even when the frozen classifier's parameters do not require grad
+  local xin = x:detach():requires_grad(true)
+  local logits, _, features = C:classify(xin, {features = true})
+  local A = features[layer]                       -- [N, Ck, h, w]
+  local s = A:shape()
+  local onehot = {}
+  for i = 1, N do
+    local row = {}
+    for c = 1, K do row[c] = (c - 1 == classes[i]) and 1 or 0 end
+    onehot[i] = row
+  end
+  -- images are independent (eval mode), so the gradient of sum_i logit[i, c_i]
+  -- at image i is that of logit[i, c_i] alone
+  local g = sx.grad(logits, A, {grad_outputs = sx.tensor(onehot)})
+  local weights = g:mean({3, 4})                  -- [N, Ck]
+  local cam = (A:detach() * weights:reshape{N, s[2], 1, 1}):sum(2, true):relu() -- [N, 1, h, w]
+  if s[3] ~= R or s[4] ~= R then cam = sx.image.resize(cam, {R, R}) end
+  local peak = cam:reshape{N, R * R}:max(2, true) -- [N, 1]
+  local denom = peak + (1 - peak:gt_scalar(0))    -- the peak, or 1 for an all-zero map
+  return cam / denom:reshape{N, 1, 1, 1}, weights
+end
+
+-- Grad-CAM maps [N, 1, R, R] in [0, 1] of classifier C on images x [N, C, R,
+-- R] for class `class` (a 0-based id for every image, or a list / tensor of N
+-- ids), and the channel weights alpha [N, Ck] of the block used.
+--   opts.layer: the classifier block (1-based; negative counts from the end;
+--               default the last)
+function gradcam.maps(C, x, class, opts)
+  local cfg = check_classifier(C)
+  local N = check_images(x, cfg)
+  local classes = check_classes(class, N, cfg.n_classes)
+  local layer = check_opts(opts, #cfg.channels)
+  local prev = sx.set_grad_enabled(true)
+  local ok, maps, weights = pcall(compute, C, x, classes, layer, cfg)
+  sx.set_grad_enabled(prev)
+  if not ok then error(maps, 0) end
+  return maps, weights
+end
+
+return gradcam

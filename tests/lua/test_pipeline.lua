@@ -1,0 +1,133 @@
+-- tests/lua/test_pipeline.lua — the whole pipeline end to end on a tiny
+-- config, as a smoke test: a tiny classifier trained on Fashion-MNIST
+-- Sneaker vs Ankle boot -> a tiny StylEx and a tiny baseline (a few
+-- training steps each, exported as shipped models) -> stylex.explain (effect
+-- tables, AttFind, sufficiency, strips, Grad-CAM) -> the report folder.
+-- Checks that the report holds what it must, that the effect-table cache is
+-- reused and gives the same figures, and that the table's prediction of an
+-- attribute's flips agrees with regenerating the images.
+local T = dofile("tests/lua/harness.lua")
+local sx = require "stylex"
+local cjson = require "cjson"
+local data = require "stylex.data"
+local trainer = require "stylex.trainer"
+local attfind = require "stylex.attfind"
+local evaluate = require "stylex.evaluate"
+local explain = require "stylex.explain"
+
+local dir = os.tmpname()
+os.remove(dir)
+assert(os.execute("mkdir -p '" .. dir .. "'"))
+local function cleanup() os.execute("rm -rf '" .. dir .. "'") end
+
+local CLASSES = {7, 9}
+local N = 16
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- a tiny classifier, 80 Adam steps: good enough to tell most sneakers from boots
+local function train_classifier(train)
+  sx.manual_seed(11)
+  local C = sx.models.Classifier{n_classes = 2, resolution = 32, img_channels = 1, channels = {8, 8, 8}, hidden = 16}
+  local opt = sx.optim.Adam(C:parameters(), {lr = 3e-3})
+  local step = 0
+  for x, y in train:batches(64, {shuffle = true, seed = 3, drop_last = true}) do
+    local loss = sx.cross_entropy(C:classify(x, {train = true}), y)
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+    step = step + 1
+    if step == 80 then break end
+  end
+  local path = dir .. "/classifier.safetensors"
+  assert(sx.save(path, C:state_dict(), {format = "stylex-classifier-1", config = cjson.encode(C:config()),
+    classes = cjson.encode(CLASSES), class_names = cjson.encode(train.classes), dataset = "fashion-mnist"}))
+  return C, path
+end
+
+-- a tiny StylEx (or baseline): a few training steps, exported
+local function train_stylex(C, cls_path, train, baseline)
+  local S = trainer.new(trainer.config{resolution = 32, img_channels = 1, n_classes = 2, channels = {16, 16, 8, 8},
+    z_dim = 16, w_dim = 16, mapping_layers = 2, batch = 8, baseline = baseline, seed = 2}, C)
+  for step = 1, 12 do
+    local idx = {}
+    for i = 1, 8 do idx[i] = (step * 8 + i) % train:size() + 1 end
+    assert(trainer.step(S, train:batch(idx)))
+  end
+  trainer.export(S, dir .. "/" .. (baseline and "baseline" or "stylex") .. ".safetensors",
+    {classifier = cls_path, classes = cjson.encode(CLASSES), class_names = cjson.encode(train.classes),
+     dataset = "fashion-mnist"})
+end
+
+local train = data.fashion_mnist{split = "train", classes = CLASSES}
+local C, cls_path = train_classifier(train)
+train_stylex(C, cls_path, train, false)
+train_stylex(C, cls_path, train, true)
+
+local out = dir .. "/report"
+local messages = {}
+local opts = {model = dir, out = out, n = N, k = 3, sufficiency_k = 4, examples = 2, batch = 32,
+  log = function(m) messages[#messages + 1] = m end}
+
+T.test("explain: tiny models to a report folder", function()
+  local doc = explain.run(opts)
+  local js = T.ok(read(out .. "/report.json"), "report.json written")
+  local html = T.ok(read(out .. "/index.html"), "index.html written")
+  local r = cjson.decode(js or "{}")
+  local s = r.sufficiency or {}
+  T.eq({s.k, s.n}, {4, N}) -- two classes: every image is tried once, toward the other class
+  for _, key in ipairs{"stylex", "baseline"} do
+    T.ok(type(s[key]) == "number" and s[key] >= 0 and s[key] <= 1, "sufficiency." .. key .. " is a share")
+  end
+  T.eq(s.stylex, doc.sufficiency.stylex)
+  T.ok(r.classifier and r.classifier.accuracy > 0.6, "the tiny classifier is better than chance")
+  T.eq(#r.classes, 2)
+  for c, entry in ipairs(r.classes) do
+    T.eq(entry.class, c - 1)
+    T.ok(#entry.attributes >= 1 and #entry.attributes <= 3, "1..k attributes for class " .. (c - 1))
+    for _, a in ipairs(entry.attributes) do
+      T.ok(a.flips >= 0 and a.flips <= a.n_other, "flips within the other-class images")
+      T.eq(#a.strip.rows, 2)
+      T.eq(#a.strip.rows[1].probs, #explain.defaults.strengths)
+    end
+  end
+  T.ok(html and html:find("Sneaker", 1, true), "the page names the classes")
+  T.ok(read(opts.model .. "/stylex.attfind-n" .. N .. ".safetensors"), "the StylEx effect table is cached")
+  T.ok(read(opts.model .. "/baseline.attfind-n" .. N .. ".safetensors"), "the baseline effect table is cached")
+  T.eq(doc.attfind.cached, false)
+
+  -- again: the cached tables, the same figures
+  local again = explain.run(opts)
+  T.eq(again.attfind.cached, true)
+  T.eq({again.sufficiency.stylex, again.sufficiency.baseline}, {doc.sufficiency.stylex, doc.sufficiency.baseline})
+end)
+
+T.test("the table's flips agree with regenerating the images", function()
+  local G = evaluate.load_model(dir .. "/stylex.safetensors")
+  local tab = attfind.load(dir .. "/stylex.attfind-n" .. N .. ".safetensors")
+  local r = cjson.decode(read(out .. "/report.json"))
+  local labels = attfind.labels(tab)
+  for c, entry in ipairs(r.classes) do
+    local a = entry.attributes[1]
+    local rows = {}
+    for i, y in ipairs(labels) do if y ~= c - 1 then rows[#rows + 1] = i end end
+    local flips = 0
+    if #rows > 0 then
+      local pred = sx.no_grad(function()
+        return C:logits(attfind.apply_attributes(G, tab, {{coord = math.tointeger(a.coord), direction = a.direction}},
+          {images = rows})):argmax(2):totable()
+      end)
+      for _, p in ipairs(pred) do if p == c - 1 then flips = flips + 1 end end
+    end
+    T.eq(flips, a.flips)
+  end
+end)
+
+cleanup()
+T.done()
