@@ -130,8 +130,51 @@ static sx_tensor *windows(const char *fn, sx_tensor *x, int k)
     return c;
 }
 
+/* The max over each k x k window, computed directly: the path when no graph
+ * is recorded (inference: the classifier in AttFind and evaluation). Same
+ * result as the differentiable path below (a max is exact). */
+typedef struct pool_ctx {
+    const float *x;
+    float *o;
+    int64_t H, W, k; /* output H, W */
+} pool_ctx;
+
+static void max_pool_planes(void *vc, int64_t begin, int64_t end, int thread)
+{
+    const pool_ctx *c = vc;
+    const int64_t H = c->H, W = c->W, k = c->k, IW = W * k;
+    for (int64_t p = begin; p < end; p++) {
+        const float *in = c->x + p * H * k * IW;
+        float *out = c->o + p * H * W;
+        for (int64_t i = 0; i < H; i++)
+            for (int64_t j = 0; j < W; j++) {
+                const float *w = in + i * k * IW + j * k;
+                float m = w[0];
+                for (int64_t a = 0; a < k; a++)
+                    for (int64_t b = 0; b < k; b++) {
+                        float v = w[a * IW + b];
+                        if (v > m || v != v) m = v; /* NaN propagates, as sx_max */
+                    }
+                out[i * W + j] = m;
+            }
+    }
+}
+
 sx_tensor *sx_max_pool2d(sx_tensor *x, int k)
 {
+    if (x && x->ndim == 4 && k >= 1 && x->shape[2] % k == 0 && x->shape[3] % k == 0 &&
+        !(sx_grad_enabled() && x->requires_grad)) {
+        sx_tensor *xc = sx_contiguous(x);
+        if (!xc) return NULL;
+        int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2] / k, W = x->shape[3] / k;
+        sx_tensor *o = sx_tensor_empty(4, (int64_t[]){N, C, H, W});
+        if (o) {
+            pool_ctx c = {sx_tensor_data(xc), sx_tensor_data(o), H, W, k};
+            sx_parallel_for(N * C, 8, max_pool_planes, &c);
+        }
+        sx_tensor_free(xc);
+        return o;
+    }
     sx_tensor *w = windows("max_pool2d", x, k);
     sx_tensor *o = w ? sx_max(w, 4, false) : NULL;
     sx_tensor_free(w);

@@ -380,6 +380,33 @@ static void test_pooling(void)
     for (int i = 0; i < 4; i++) CHECK_NEAR(got[i], want_avg[i], 1e-6);
     CHECK(sx_max_pool2d(img, 3) == NULL);
 
+    /* without a graph max_pool2d takes a direct kernel: the same values as
+     * the differentiable path, for k 2 and 3 and a non-contiguous input */
+    for (int k = 2; k <= 3; k++) {
+        sx_tensor *base = leaf(91 + k, 4, SHAPE(3, 6, 5, 12), true);
+        sx_tensor *tr = sx_transpose(base, 1, 2); /* [3, 5, 6, 12], non-contiguous */
+        sx_tensor *slow = sx_max_pool2d(tr, k);   /* base requires grad: recorded */
+        sx_tensor *det = sx_detach(tr), *fast = sx_max_pool2d(det, k);
+        CHECK(slow && fast && slow->grad_fn != NULL && fast->grad_fn == NULL);
+        if (slow && fast) {
+            CHECK(sx_tensor_same_shape(slow, fast));
+            int64_t n = sx_tensor_numel(slow);
+            float *va = malloc((size_t)n * sizeof *va), *vb = malloc((size_t)n * sizeof *vb);
+            sx_tensor_copy_to(slow, va);
+            sx_tensor_copy_to(fast, vb);
+            int same = 1;
+            for (int64_t i = 0; i < n; i++) same = same && va[i] == vb[i];
+            CHECK(same);
+            free(va);
+            free(vb);
+        }
+        sx_tensor_free(base);
+        sx_tensor_free(tr);
+        sx_tensor_free(slow);
+        sx_tensor_free(det);
+        sx_tensor_free(fast);
+    }
+
     /* dropout keeps the mean and zeroes about p of the elements */
     sx_tensor *ones = sx_tensor_ones(1, SHAPE(100000));
     sx_manual_seed(5);
