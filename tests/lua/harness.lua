@@ -92,6 +92,33 @@ function T.test(name, f)
   T.current = ""
 end
 
+-- Files for tests: the contents of a file (nil if it cannot be read), whether
+-- it exists, a fresh empty directory, and removing a directory tree.
+function T.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function T.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function quote(path) return "'" .. path:gsub("'", "'\\''") .. "'" end
+
+function T.rm_rf(path) os.execute("rm -rf " .. quote(path)) end
+
+function T.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. quote(dir)), "cannot make " .. dir)
+  return dir
+end
+
 function T.done()
   local name = arg and arg[0] or "?"
   if T.failures > 0 then

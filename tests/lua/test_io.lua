@@ -21,12 +21,7 @@ local function write_file(path, bytes)
   f:close()
 end
 
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local function read_file(path) return assert(T.read_file(path)) end
 
 local function flat(t)
   return t:contiguous():reshape{ t:numel() }:totable()

@@ -15,21 +15,12 @@ local attfind = require "stylex.attfind"
 local evaluate = require "stylex.evaluate"
 local explain = require "stylex.explain"
 
-local dir = os.tmpname()
-os.remove(dir)
-assert(os.execute("mkdir -p '" .. dir .. "'"))
-local function cleanup() os.execute("rm -rf '" .. dir .. "'") end
+local dir = T.tmpdir()
 
 local CLASSES = {7, 9}
 local N = 16
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = T.read_file
 
 -- a tiny classifier, 80 Adam steps: good enough to tell most sneakers from boots
 local function train_classifier(train)
@@ -129,5 +120,5 @@ T.test("the table's flips agree with regenerating the images", function()
   end
 end)
 
-cleanup()
+T.rm_rf(dir)
 T.done()

@@ -17,21 +17,7 @@ local base = os.tmpname() -- a fresh file; the reports go into base .. "_*"
 -- carries this file's name.
 local function write(...) local files, err = report.write(...) return files, err end
 
-local function rm_rf(path) os.execute("rm -rf '" .. path:gsub("'", "'\\''") .. "'") end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local rm_rf, read_file, exists = T.rm_rf, T.read_file, T.exists
 
 -- ---------------------------------------------------------------- the doc
 
