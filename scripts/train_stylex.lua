@@ -26,6 +26,8 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
   --checkpoint-minutes X   checkpoint interval (default 5)
   --grid-every N           write sample/reconstruction grids every N steps (default 1000)
   --style-mixing P         probability of style mixing on the random path (default 0; new runs only)
+  --class-l1 X             L1 weight on the class columns of the style affines (default 0; given
+                           with --resume it changes the resumed run's config from then on)
   --seed N                 random seed (default 1)
   --batch N                batch size, half random / half encoder path (default 32)
   --data DIR --labels CSV  train on an image folder instead (needs --classifier)
@@ -35,7 +37,7 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
 
 local opts = cli.parse(arg, {preset = "", baseline = false, steps = 10000, resume = false, run = "",
   checkpoint_minutes = 5, grid_every = 1000, seed = 1, batch = 32, data = "", labels = "", classifier = "",
-  out = "", export_only = false, style_mixing = 0}, usage)
+  out = "", export_only = false, style_mixing = 0, class_l1 = -1}, usage)
 if opts.preset == "" and opts.data == "" then
   io.stderr:write("missing --preset (or --data/--labels/--classifier)\n\n", usage, "\n")
   os.exit(2)
@@ -72,6 +74,10 @@ else
   S = trainer.new(trainer.config{resolution = ccfg.resolution, img_channels = ccfg.img_channels,
     n_classes = ccfg.n_classes, baseline = opts.baseline, seed = math.tointeger(opts.seed),
     batch = math.tointeger(opts.batch), style_mixing = opts.style_mixing}, C)
+end
+if opts.class_l1 >= 0 and S.cfg.w_class_l1 ~= opts.class_l1 then
+  print(string.format("w_class_l1 %g (was %g) from step %d", opts.class_l1, S.cfg.w_class_l1, S.step))
+  S.cfg.w_class_l1 = opts.class_l1
 end
 local cfg = S.cfg
 

@@ -180,6 +180,35 @@ local function examples_for(labels, c, count)
   return out
 end
 
+-- How concentrated each class is in StyleSpace: delta_c = s(w, e_c) -
+-- s(w, uniform), the change of the style vector when the class probabilities
+-- go from uniform to class c (the same for every w: the affines are linear);
+-- the share of |delta_c|^2 in its k largest coordinates. nil for an
+-- unconditional generator.
+local function class_direction(G, K, k)
+  local cfg = G:config()
+  if cfg.n_classes == 0 then return nil end
+  return sx.no_grad(function()
+    local w = sx.zeros{1, cfg.w_dim}
+    local function flat(p) return G:styles_flat(G:styles(G:latent(w, p))) end
+    local base = flat(sx.ones{1, K} * (1 / K))
+    local out = {k = k, per_class = {}}
+    for c = 0, K - 1 do
+      local onehot = {}
+      for j = 1, K do onehot[j] = j == c + 1 and 1 or 0 end
+      local sq = (flat(sx.tensor{onehot}) - base):square():reshape{-1}:totable()
+      table.sort(sq, function(a, b) return a > b end)
+      local top, total = 0, 0
+      for i, v in ipairs(sq) do
+        total = total + v
+        if i <= k then top = top + v end
+      end
+      out.per_class[c + 1] = {class = c, top_k_share = total > 0 and top / total or 0}
+    end
+    return out
+  end)
+end
+
 -- Reconstruction metrics on x and a small grid of originals / reconstructions.
 local function reconstruction(G, E, C, x, m)
   return sx.no_grad(function()
@@ -256,7 +285,9 @@ function explain.run(opts)
     generated = os.date("!%Y-%m-%d %H:%M UTC"),
     command = opts.command,
     classifier = {path = meta.classifier, accuracy = acc, n_test = ds:size(), class_names = class_names},
-    model = {path = model_path, step = tonumber(meta.step), eval = meta.eval and cjson.decode(meta.eval) or nil},
+    model = {path = model_path, step = math.tointeger(tonumber(meta.step)),
+             eval = meta.eval and cjson.decode(meta.eval) or nil,
+             class_direction = class_direction(G, K, opts.sufficiency_k)},
   }
   say(opts, "classifier test accuracy %.4f on %d images", acc, ds:size())
   doc.reconstruction = reconstruction(G, E, C, x, opts.recon_grid)
@@ -293,7 +324,7 @@ function explain.run(opts)
     local btab = effect_table("baseline", Gb, Eb, C, x, ids, opts)
     local bsweep = sufficiency(Gb, C, btab, select(btab, opts, opts.sufficiency_k), opts)
     local bsuff = bsweep[#bsweep]
-    doc.model.baseline_path, doc.model.baseline_step = base_path, tonumber(bmeta.step)
+    doc.model.baseline_path, doc.model.baseline_step = base_path, math.tointeger(tonumber(bmeta.step))
     doc.sufficiency.baseline = bsuff.share
     doc.sufficiency.baseline_n = bsuff.n
     for i, r in ipairs(bsweep) do

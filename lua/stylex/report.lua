@@ -14,7 +14,8 @@
 --
 --   doc = {title, generated?, command?,
 --          classifier = {path, accuracy, n_test?, class_names},
---          model = {path, step?, eval?, baseline_path?, baseline_step?},
+--          model = {path, step?, eval?, baseline_path?, baseline_step?,
+--                   class_direction? = {k, per_class = {{class, top_k_share}, ...}}},
 --          reconstruction? = {n, l1, perceptual, agreement, originals?, recons?,
 --                             pred_orig?, prob_orig?, pred_recon?, prob_recon?},
 --          attfind? = {n_images, n_coords, policy, k, max_image_effect, seconds, passes, passes_per_s},
@@ -248,6 +249,15 @@ local function check(doc)
   end
   field(m, "baseline_path", "doc.model", "string", true)
   field(m, "baseline_step", "doc.model", "integer", true)
+  local cd = field(m, "class_direction", "doc.model", "table", true)
+  if cd then
+    field(cd, "k", "doc.model.class_direction", "integer")
+    for i, e in ipairs(field(cd, "per_class", "doc.model.class_direction", "table")) do
+      local ep = string.format("doc.model.class_direction.per_class[%d]", i)
+      field(e, "class", ep, "integer")
+      field(e, "top_k_share", ep, "number")
+    end
+  end
 
   local rc = field(doc, "reconstruction", "doc", "table", true)
   if rc then
@@ -571,6 +581,17 @@ local function section_generator(pg, doc)
       "classifier's penultimate feature space (lower is better).</p>\n", ev.n and int(ev.n) or "the")
     data_table(pg, {{"L1"}, {"perceptual"}, {"agreement"}, {"FD samples"}, {"FD reconstructions"}},
       {{{fixed(ev.l1, 4)}, {fixed(ev.perceptual, 4)}, {pct(ev.agreement)}, {sig(ev.fd_samples)}, {sig(ev.fd_recon)}}})
+  end
+  local cd = m.class_direction
+  if cd then
+    local parts = {}
+    for i, e in ipairs(cd.per_class) do
+      parts[i] = string.format("%s %s", esc(doc.classifier.class_names[e.class + 1] or tostring(e.class)),
+        pct(e.top_k_share))
+    end
+    putf(pg, '<p class="note">Class direction: the change of the StyleSpace vector when the class probabilities ' ..
+      "go from uniform to one class. Its %d largest coordinates carry %s of its squared length: the more, the " ..
+      "fewer attributes can move the classifier.</p>\n", cd.k, table.concat(parts, ", "))
   end
 end
 

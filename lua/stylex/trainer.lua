@@ -34,6 +34,7 @@ local DEFAULTS = {
   w_l1 = 1.0, w_perceptual = 0.1, w_wrec = 0.1, w_kl = 1.0,
   ema_kimg = 10, ema_rampup = 0.05,
   style_mixing = 0,          -- probability of style mixing on the random path (StyleGAN2: 0.9)
+  w_class_l1 = 0,            -- L1 on the class-probability columns of the style affines (not in the paper)
   baseline = false,
   seed = 1,
 }
@@ -126,6 +127,25 @@ end
 
 local function softplus_mean(t) return sx.softplus(t):mean() end
 
+-- Sum of |W[:, w_dim + 1 ..]| over G's style affines: the weights through
+-- which the class probabilities set the styles. With cfg.w_class_l1 > 0 it
+-- is penalised, so that a class moves few StyleSpace coordinates (what
+-- AttFind can find with few attributes) instead of all of them a little.
+function trainer.class_l1(S, G)
+  local total
+  local w_dim = S.cfg.w_dim
+  for name, W in pairs(sx.nn.named_parameters(G or S.G)) do
+    if name:match("affine%.weight$") then
+      local cols = W:shape()[2] - w_dim
+      if cols > 0 then
+        local a = W:narrow(2, w_dim + 1, cols):abs():sum()
+        total = total and total + a or a
+      end
+    end
+  end
+  return total
+end
+
 local function finite(losses)
   for _, v in pairs(losses) do
     if v ~= v or v == math.huge or v == -math.huge then return false end
@@ -182,6 +202,11 @@ function trainer.g_step(S, x, p)
     local perc = S.C:perceptual(x2, rec):mean()
     loss = loss + perc * cfg.w_perceptual
     out.rec_perceptual = perc:item()
+  end
+  if cfg.w_class_l1 ~= 0 and not cfg.baseline then
+    local pen = trainer.class_l1(S)
+    loss = loss + pen * cfg.w_class_l1
+    out.class_l1 = pen:item()
   end
   if not cfg.baseline then
     local log_p = sx.no_grad(function() return sx.log_softmax(S.C:logits(x2), 2) end)

@@ -78,6 +78,11 @@ T.test("explain: tiny models to a report folder", function()
   end
   T.eq(s.stylex, doc.sufficiency.stylex)
   T.ok(r.classifier and r.classifier.accuracy > 0.6, "the tiny classifier is better than chance")
+  local cd = r.model and r.model.class_direction or {}
+  T.eq({cd.k, #(cd.per_class or {})}, {4, 2})
+  for _, e in ipairs(cd.per_class or {}) do
+    T.ok(e.top_k_share > 0 and e.top_k_share <= 1, "the class direction's top-k share is a share")
+  end
   T.eq(#r.classes, 2)
   for c, entry in ipairs(r.classes) do
     T.eq(entry.class, c - 1)

@@ -270,6 +270,26 @@ T.test("evaluate: a tiny model, all six fields in range", function()
   T.ok(mixed == mixed and plain ~= mixed, "style mixing changes the random path (" .. plain .. " vs " .. mixed .. ")")
   T.eq(d_fake_after(0), plain, "without mixing the run is as before")
 
+  -- the L1 on the class columns of the style affines shrinks them (and is reported)
+  local entries = 0
+  local function class_weight_after(w)
+    local M = trainer.new(tiny_config{ w_class_l1 = w, seed = 4 }, C)
+    entries = 0
+    for name, W in pairs(sx.nn.named_parameters(M.G)) do
+      if name:match("affine%.weight$") then entries = entries + W:shape()[1] * M.cfg.n_classes end
+    end
+    local l
+    for _ = 1, 30 do l = assert(trainer.step(M, x)) end
+    return trainer.class_l1(M):item(), l.class_l1, M.cfg.lr
+  end
+  local free, none = class_weight_after(0)
+  local pen, seen, lr = class_weight_after(0.05)
+  T.ok(none == nil and type(seen) == "number", "class_l1 is a logged loss only when on")
+  -- Adam moves each entry by at most about lr a step: 30 steps can take off
+  -- 30 lr per entry; the penalty must get at least half of that
+  T.ok(free - pen > 0.5 * 30 * lr * entries, string.format(
+    "30 steps with the L1: sum |W_class| %.2f vs %.2f without (at most %.2f less)", pen, free, 30 * lr * entries))
+
   -- the baseline: an unconditional generator
   local B = trainer.new(tiny_config{ baseline = true }, C)
   local lb = assert(trainer.step(B, x))
