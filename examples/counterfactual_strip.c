@@ -13,7 +13,9 @@
  *      s = sx_styles_flat(affine styles) [BATCH, S]; the spread of each
  *      coordinate over the batch (min_j, max_j) sets the scale of a move;
  *   4. the coordinate: from argv, or among the CANDIDATES coordinates that
- *      vary most over the batch, the one whose move to min_j or max_j lowers
+ *      change most when the image's latent gets the probabilities of the
+ *      other class (its "class direction"; for an unconditional model: that
+ *      vary most over the batch), the one whose move to min_j or max_j lowers
  *      the classifier's probability of the image's class most;
  *   5. frames: s_j := s_j + t (target - s_j) for t in STRENGTHS (t = 0 is the
  *      plain reconstruction, t = 1 sets s_j to the extreme, as AttFind does),
@@ -112,6 +114,9 @@ int main(int argc, char **argv)
     sx_model_meta meta = {0};
     sx_tensor *raw = NULL, *lab = NULL, *x = NULL, *w = NULL, *logits = NULL, *p = NULL, *lat = NULL;
     sx_tensor *flat = NULL, *lat0 = NULL, *p0 = NULL, *values = NULL, *frames = NULL, *strip = NULL;
+    sx_tensor *w0 = NULL, *p_other = NULL, *lat_other = NULL, *flat_other = NULL;
+    sx_styles st_other = {0};
+    float *spread = NULL; /* [S]: how much each coordinate is allowed to rank the candidates */
     sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS] = {0};
     sx_tensor *cells[N_FRAMES + 1] = {0};
     sx_styles st = {0};
@@ -209,10 +214,31 @@ int main(int argc, char **argv)
             goto out;
         }
         cand[n_cand++] = (int)j;
-    } else { /* the CANDIDATES widest spreads */
+    } else { /* the CANDIDATES largest spreads */
+        CHECK((spread = malloc((size_t)S * sizeof *spread)) != NULL);
+        if (gc->n_classes > 0) {
+            /* the class direction of image 0: its styles with the other class's
+             * probabilities (the most probable other class) minus its own */
+            float onehot[MAX_CLASSES] = {0}, own[MAX_CLASSES];
+            CHECK(p0 = sx_narrow(p, 0, 0, 1));
+            sx_tensor_copy_to(p0, own);
+            int other = first_class == 0 ? 1 : 0;
+            for (int k = 0; k < K; k++)
+                if (k != first_class && own[k] > own[other]) other = k;
+            onehot[other] = 1.0f;
+            CHECK(p_other = sx_tensor_from_data(2, (int64_t[]){1, K}, onehot));
+            CHECK(w0 = sx_narrow(w, 0, 0, 1));
+            CHECK(lat_other = sx_stylegan_latent(G, w0, p_other));
+            CHECK(sx_synthesis_styles(G, lat_other, &st_other) == SX_OK);
+            CHECK(flat_other = sx_styles_flat(&st_other));
+            sx_tensor_copy_to(flat_other, spread);
+            for (int j = 0; j < S; j++) spread[j] = fabsf(spread[j] - s[j]);
+        } else {
+            for (int j = 0; j < S; j++) spread[j] = hi[j] - lo[j];
+        }
         for (int j = 0; j < S; j++) {
             int at = n_cand < CANDIDATES ? n_cand++ : CANDIDATES;
-            while (at > 0 && hi[j] - lo[j] > hi[cand[at - 1]] - lo[cand[at - 1]]) {
+            while (at > 0 && spread[j] > spread[cand[at - 1]]) {
                 if (at < CANDIDATES) cand[at] = cand[at - 1];
                 at--;
             }
@@ -247,7 +273,7 @@ int main(int argc, char **argv)
     CHECK(frames = sx_attfind_apply(G, lat0, noise, 1, &pick, values, false));
     CHECK(classify(C, frames, probs) == SX_OK);
     float orig[MAX_CLASSES]; /* the original image's probabilities: row 0 of p */
-    CHECK(p0 = sx_narrow(p, 0, 0, 1));
+    if (!p0) CHECK(p0 = sx_narrow(p, 0, 0, 1));
     sx_tensor_copy_to(p0, orig);
     printf("%-10s", "frame");
     for (int k = 0; k < K; k++) printf("  P(%s)", FMNIST[labels[k]]);
@@ -291,6 +317,12 @@ out:
     for (int f = 0; f <= N_FRAMES; f++) sx_tensor_free(cells[f]);
     for (int l = 0; l < L; l++) sx_tensor_free(noise[l]);
     sx_styles_clear(&st);
+    sx_styles_clear(&st_other);
+    sx_tensor_free(w0);
+    sx_tensor_free(p_other);
+    sx_tensor_free(lat_other);
+    sx_tensor_free(flat_other);
+    free(spread);
     free(s);
     free(lo);
     sx_tensor_free(raw);
