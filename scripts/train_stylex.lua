@@ -146,8 +146,11 @@ while S.step < total do
   losses.step = S.step
   log:write(cjson.encode(losses), "\n")
   for key, v in pairs(losses) do ema_losses[key] = ema_losses[key] and 0.98 * ema_losses[key] + 0.02 * v or v end
-  progress(S.step, string.format("D %.3f G %.3f L1 %.3f KL %.4f", (ema_losses.d_fake or 0) + (ema_losses.d_real or 0),
-    ema_losses.g_adv or 0, ema_losses.rec_l1 or 0, ema_losses.kl or 0))
+  local line = string.format("D %.3f G %.3f L1 %.3f", (ema_losses.d_fake or 0) + (ema_losses.d_real or 0),
+    ema_losses.g_adv or 0, ema_losses.rec_l1 or 0)
+  if ema_losses.kl then line = line .. string.format(" KL %.4f", ema_losses.kl) end
+  if ema_losses.class_l1 then line = line .. string.format(" class-L1 %.1f", ema_losses.class_l1) end
+  progress(S.step, line)
   if S.step % math.tointeger(opts.grid_every) == 0 then write_grids() end
   if cli.now() - last_ckpt >= opts.checkpoint_minutes * 60 or S.step == total then
     log:flush()
