@@ -233,13 +233,15 @@ local function reconstruction(G, E, C, x, m)
   end)
 end
 
+-- The options whose default is nil (so not keys of explain.defaults).
+local NIL_DEFAULT = {model = true, max_image_effect = true, dataset = true, command = true, log = true}
+
 local function check_opts(opts)
   if type(opts) ~= "table" then error("explain.run: options table expected", 3) end
   local o = {}
   for k, v in pairs(explain.defaults) do o[k] = v end
   for k, v in pairs(opts) do
-    if explain.defaults[k] == nil and k ~= "model" and k ~= "dataset" and k ~= "command" and k ~= "log" and
-        k ~= "max_image_effect" then
+    if explain.defaults[k] == nil and not NIL_DEFAULT[k] then
       error("explain.run: unknown option '" .. tostring(k) .. "'", 3)
     end
     o[k] = v

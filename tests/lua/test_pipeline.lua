@@ -104,6 +104,13 @@ T.test("explain: tiny models to a report folder", function()
   T.eq({again.sufficiency.stylex, again.sufficiency.baseline}, {doc.sufficiency.stylex, doc.sufficiency.baseline})
 end)
 
+T.test("explain: bad options", function()
+  T.raises("unknown option 'bogus'", explain.run, {model = dir, bogus = 1})
+  T.raises("no model at " .. dir .. "/nowhere", explain.run, {model = dir .. "/nowhere"})
+  T.raises("option 'n' must be a positive integer", explain.run, {model = dir, n = 2.5})
+  T.raises("option 'model'", explain.run, {})
+end)
+
 T.test("the table's flips agree with regenerating the images", function()
   local G = evaluate.load_model(dir .. "/stylex.safetensors")
   local tab = attfind.load(dir .. "/stylex.attfind-n" .. N .. ".safetensors")
