@@ -33,8 +33,9 @@ explain.defaults = {
   policy = "subset",      -- "subset" | "independent" | a function(tab, opts)
   space = "prob",         -- the policies read effects as probability ("prob") or logit changes
   max_image_effect = nil, -- subset selection's cap (nil: the policy's default, 0.2 in "prob")
-  sufficiency_strengths = {1, 2}, -- sufficiency at each; the last is the headline figure
-                          --   (2: the official code's shift_size for its counterfactuals)
+  sufficiency_strengths = {1, 2}, -- sufficiency at each; the first is the headline figure
+                          --   (1: the move the effect table measured; 2: the official
+                          --   code's shift_size for its counterfactuals)
   examples = 3,           -- images per strip
   strengths = {0, 0.5, 1, 1.5, 2}, -- strip frames: s + t (extreme - s); 2 is the official shift_size
   recon_grid = 16,        -- images in the reconstruction grid
@@ -302,7 +303,7 @@ function explain.run(opts)
   local shown = select(tab, opts, opts.k)
   local for_suff = select(tab, opts, opts.sufficiency_k)
   local sweep = sufficiency(G, C, tab, for_suff, opts)
-  local suff = sweep[#sweep]
+  local suff = sweep[1]
   doc.attfind = {n_images = n, n_coords = tab.styles:shape()[2], policy = type(opts.policy) == "string" and
     opts.policy or "custom", space = opts.space, k = opts.k,
     max_image_effect = opts.policy == "subset" and (opts.max_image_effect or (opts.space == "prob" and 0.2 or 1.0)) or nil,
@@ -325,7 +326,7 @@ function explain.run(opts)
     local Gb, Eb, bmeta = evaluate.load_model(base_path)
     local btab = effect_table("baseline", Gb, Eb, C, x, ids, opts)
     local bsweep = sufficiency(Gb, C, btab, select(btab, opts, opts.sufficiency_k), opts)
-    local bsuff = bsweep[#bsweep]
+    local bsuff = bsweep[1]
     doc.model.baseline_path, doc.model.baseline_step = base_path, math.tointeger(tonumber(bmeta.step))
     doc.sufficiency.baseline = bsuff.share
     doc.sufficiency.baseline_n = bsuff.n
