@@ -7,9 +7,8 @@
  *
  * Unlike the other examples this one links the Lua binding (lib/lua, with
  * the lua/stylex modules compiled in) and Lua itself; see the Makefile rule for
- * $(BUILD)/examples/embed_lua. luaopen_stylex is the binding's entry point
- * (declared in lib/lua/lsx.h, which is not a public header: declare it as
- * below, as for any Lua C module).
+ * $(BUILD)/examples/embed_lua. luaopen_stylex, the binding's entry point,
+ * is declared in include/stylex_lua.h.
  *
  * Usage: embed_lua [dir [policy.lua]]
  *   dir         where the script writes policy_picks.json (default ".")
@@ -23,8 +22,9 @@
 #include <lua.h>
 #include <lualib.h>
 
-int luaopen_stylex(lua_State *L); /* lib/lua/module.c */
-int luaopen_cjson(lua_State *L);  /* lua-cjson */
+#include "stylex_lua.h"
+
+int luaopen_cjson(lua_State *L); /* lua-cjson */
 
 /* Message handler for lua_pcall: the error with a traceback. */
 static int traceback(lua_State *L)

@@ -14,6 +14,7 @@
 #include <lua.h>
 
 #include "stylex.h"
+#include "stylex_lua.h" /* luaopen_stylex, lsx_preload: the public embedding API */
 
 #define LSX_TENSOR "stylex.Tensor"
 #define LSX_VERSION "0.1.0" /* sx.version */
@@ -75,12 +76,6 @@ void lsx_check_opts(lua_State *L, int idx, const char *const *names);
 void lsx_add_methods(lua_State *L, const luaL_Reg *fns);
 void lsx_add_metamethods(lua_State *L, const luaL_Reg *fns);
 
-/* The module: returns the table `sx` (also registers the embedded
- * lua/stylex/NAME.lua sources in package.preload). */
-int luaopen_stylex(lua_State *L);
-/* For hosts: puts "stylex" and the embedded "stylex.*" modules into
- * package.preload, so any of them can be required first. */
-void lsx_preload(lua_State *L);
 
 /* A module userdata (metatable "stylex.Module", lib/lua/nn.c) holds one
  * reference to an sx_module; its user value 1 is a cache table (parameter
