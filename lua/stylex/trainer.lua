@@ -16,9 +16,9 @@
 --     path 1.0 L1(x, x') + 0.1 P(x, x') + 0.1 L1(E(x), E(x')) + 1.0 KL(C(x) || C(x')).
 --   EMA of the generator.
 -- Optional style mixing on the random path (cfg.style_mixing, default 0).
--- With cfg.baseline the classifier takes no part: it does not condition G or
--- D, and there is no KL and no perceptual term (P uses the classifier's
--- features): the "StyleSpace baseline".
+-- With cfg.baseline the classifier does not condition G or D and there is no
+-- KL term: the "StyleSpace baseline" (the perceptual term, a reconstruction
+-- loss, stays: without it the baseline's encoder collapsed to one output).
 local sx = require "stylex"
 local cjson = require "cjson"
 
@@ -43,9 +43,6 @@ function trainer.config(overrides)
   local cfg = {}
   for k, v in pairs(DEFAULTS) do cfg[k] = v end
   for k, v in pairs(overrides or {}) do cfg[k] = v end
-  -- the StyleSpace baseline never sees the classifier: no conditioning, no
-  -- KL, and no perceptual distance (which uses the classifier's features)
-  if cfg.baseline and (overrides or {}).w_perceptual == nil then cfg.w_perceptual = 0 end
   if cfg.batch < 4 or cfg.batch % 2 ~= 0 then error("trainer.config: batch must be even and >= 4", 2) end
   return cfg
 end
