@@ -21,13 +21,7 @@ local cjson = require "cjson"
 local IMAGES = math.tointeger(tonumber(arg[1] or "")) or 3
 local BATCH = 64
 
-local function loadavg()
-  local f = io.open("/proc/loadavg")
-  if not f then return "?" end
-  local s = f:read("l")
-  f:close()
-  return s:match("^(%S+ %S+ %S+)") or s
-end
+local loadavg = dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/bench_util.lua").loadavg
 
 print(string.format("bench_attfind: %d threads, %d images, load average %s", sx.num_threads(), IMAGES, loadavg()))
 local peak = sx.sgemm_peak()

@@ -39,13 +39,7 @@ local BATCH, CLS_BATCH, N_CLASSES = 32, 64, 2
 local repo = (arg[0] or ""):match("^(.*)/tests/bench/[^/]*$") or "."
 local ref_path = os.getenv("TORCH_REFERENCE") or (repo .. "/../shared/bench/torch_reference.py")
 
-local function loadavg()
-  local f = io.open("/proc/loadavg")
-  if not f then return "?" end
-  local s = f:read("l")
-  f:close()
-  return s:match("^(%S+ %S+ %S+)") or s
-end
+local loadavg = dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/bench_util.lua").loadavg
 
 local function median(v)
   local s = {}

@@ -12,10 +12,12 @@
 #ifndef STYLEX_TEST_CHECK_H
 #define STYLEX_TEST_CHECK_H
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "stylex.h"
 
@@ -236,6 +238,44 @@ __attribute__((unused)) static double gradgradcheck_ex(const char *what, check_f
 {
     struct gg_ctx c = {f, ctx, n};
     return gradcheck_ex(what, gradgrad_fn, &c, n, xs, eps, atol, rtol, max_elems);
+}
+
+/* ---- a scratch directory for tests that write files: make_tmpdir("name")
+ * once, tmp_path("file") for paths in it (8 rotating buffers), and
+ * remove_tmpdir() at the end; has() for matching error messages. */
+static char tmpdir[64];
+
+__attribute__((unused)) static bool make_tmpdir(const char *name)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/%s.XXXXXX", name);
+    if (mkdtemp(tmpdir)) return true;
+    perror("mkdtemp");
+    return false;
+}
+
+__attribute__((unused)) static const char *tmp_path(const char *name)
+{
+    static char buf[8][256];
+    static int k = 0;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+__attribute__((unused)) static void remove_tmpdir(void)
+{
+    DIR *d = opendir(tmpdir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) remove(tmp_path(e->d_name));
+    closedir(d);
+    rmdir(tmpdir);
+}
+
+__attribute__((unused)) static bool has(const char *haystack, const char *needle)
+{
+    return strstr(haystack, needle) != NULL;
 }
 
 #define GRADCHECK(what, f, ctx, n, xs) CHECK_MSG(gradcheck_ex(what, f, ctx, n, xs, 1e-2, 2e-3, 2e-2, 40) <= 1.0, "%s", what)

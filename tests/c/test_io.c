@@ -21,18 +21,6 @@
 
 #include "check.h"
 
-static char tmpdir[64];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][256];
-    static int k = 0;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static bool has(const char *haystack, const char *needle) { return strstr(haystack, needle) != NULL; }
 
 static void write_bytes(const char *path, const void *data, size_t n)
 {
@@ -948,24 +936,10 @@ static void test_st_interrupted_save(void)
 
 /* ================================================================ */
 
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) remove(tmp_path(e->d_name));
-    closedir(d);
-    rmdir(tmpdir);
-}
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sx_test_io.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!make_tmpdir("sx_test_io")) return 1;
     RUN(test_idx_valid);
     RUN(test_idx_truncated);
     RUN(test_idx_trailing);

@@ -14,18 +14,6 @@
 
 #include "check.h"
 
-static char tmpdir[64];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][256];
-    static int k = 0;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static bool has(const char *haystack, const char *needle) { return strstr(haystack, needle) != NULL; }
 
 /* ---------------------------------------------------------------- writing files */
 
@@ -562,24 +550,10 @@ static void test_shipped_models(void)
     }
 }
 
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    if (!d) return;
-    struct dirent *ent;
-    while ((ent = readdir(d)))
-        if (ent->d_name[0] != '.') unlink(tmp_path(ent->d_name));
-    closedir(d);
-    rmdir(tmpdir);
-}
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sx_test_model_file.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!make_tmpdir("sx_test_model_file")) return 1;
     RUN(test_classifier_config_json);
     RUN(test_classifier_roundtrip);
     RUN(test_classifier_bad_files);
