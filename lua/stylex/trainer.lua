@@ -17,8 +17,10 @@
 --   EMA of the generator.
 -- Optional style mixing on the random path (cfg.style_mixing, default 0).
 -- With cfg.baseline the classifier does not condition G or D and there is no
--- KL term: the "StyleSpace baseline" (the perceptual term, a reconstruction
--- loss, stays: without it the baseline's encoder collapsed to one output).
+-- KL term: the "StyleSpace baseline". The perceptual term, a reconstruction
+-- loss, stays. cfg.wrec_detach (the baseline's default) holds E(x) constant
+-- in the w-reconstruction term, so that only E(x') is pulled toward it:
+-- pulling both together drove the unconditioned encoder to one output.
 local sx = require "stylex"
 local cjson = require "cjson"
 
@@ -36,6 +38,7 @@ local DEFAULTS = {
   style_mixing = 0,          -- probability of style mixing on the random path (StyleGAN2: 0.9)
   w_class_l1 = 0,            -- L1 on the class-probability columns of the style affines (not in the paper)
   baseline = false,
+  wrec_detach = nil,         -- nil: true for the baseline (see above), false for StylEx
   seed = 1,
 }
 
@@ -43,6 +46,7 @@ function trainer.config(overrides)
   local cfg = {}
   for k, v in pairs(DEFAULTS) do cfg[k] = v end
   for k, v in pairs(overrides or {}) do cfg[k] = v end
+  if cfg.wrec_detach == nil then cfg.wrec_detach = cfg.baseline end
   if cfg.batch < 4 or cfg.batch % 2 ~= 0 then error("trainer.config: batch must be even and >= 4", 2) end
   return cfg
 end
@@ -143,6 +147,14 @@ function trainer.class_l1(S, G)
   return total
 end
 
+-- The w-reconstruction term L1(E(x'), E(x)), w = E(x). With cfg.wrec_detach
+-- w is a constant here: E(x') is pulled toward E(x), but E(x) is not pulled
+-- toward E(x'), the pull that both shrinks toward one output (a constant
+-- encoder makes the term zero).
+function trainer.w_reconstruction(S, rec, w)
+  return sx.l1_loss(S.E:encode(rec), S.cfg.wrec_detach and w:detach() or w)
+end
+
 local function finite(losses)
   for _, v in pairs(losses) do
     if v ~= v or v == math.huge or v == -math.huge then return false end
@@ -192,7 +204,7 @@ function trainer.g_step(S, x, p)
   local rec, w = trainer.reconstruct(S, S.G, x2, p2)
   local adv = softplus_mean(-S.D:discriminate(fake, p1)) + softplus_mean(-S.D:discriminate(rec, p2))
   local l1 = sx.l1_loss(rec, x2)
-  local wrec = sx.l1_loss(S.E:encode(rec), w)
+  local wrec = trainer.w_reconstruction(S, rec, w)
   local loss = adv + l1 * cfg.w_l1 + wrec * cfg.w_wrec
   local out = {g_adv = adv:item(), rec_l1 = l1:item(), rec_w = wrec:item()}
   if cfg.w_perceptual ~= 0 then
