@@ -6,7 +6,9 @@
 --
 -- Writes into --run (default runs/<preset>[-baseline]/): checkpoint.safetensors
 -- (every --checkpoint-minutes, atomically), log.jsonl (every loss, every
--- step), samples_<step>.png and recon_<step>.png grids. At the end (or with
+-- step; with each grid also the encoder's spread against the mapping's, and
+-- a warning when the encoder looks collapsed), samples_<step>.png and
+-- recon_<step>.png grids. At the end (or with
 -- --export-only) it writes the shipped model: models/<preset>/stylex.safetensors
 -- (or baseline.safetensors): EMA generator, encoder, config, steps.
 local sx = require "stylex"
@@ -92,12 +94,15 @@ if opts.export_only then
   return
 end
 
--- Grids of EMA samples (fixed latents) and reconstructions (fixed images).
-local grid_x = train_set:batch((function()
+-- The first n training images (fixed across steps and resumes).
+local function first_images(n)
   local idx = {}
-  for i = 1, 16 do idx[i] = i end
-  return idx
-end)())
+  for i = 1, math.min(n, train_set:size()) do idx[i] = i end
+  return train_set:batch(idx)
+end
+
+-- Grids of EMA samples (fixed latents) and reconstructions (fixed images).
+local grid_x = first_images(16)
 local function write_grids()
   sx.no_grad(function()
     local state = sx.rng_get_state()
@@ -119,6 +124,10 @@ local function write_grids()
       string.format("%s/recon_%06d.png", run_dir, S.step)))
   end)
 end
+
+-- A fixed batch of training images for the encoder's spread (logged with
+-- the grids as encoder_spread and mapping_spread).
+local spread_x = first_images(128)
 
 local log = assert(io.open(run_dir .. "/log.jsonl", "a"))
 local n = train_set:size()
@@ -144,6 +153,16 @@ while S.step < total do
     os.exit(1)
   end
   losses.step = S.step
+  local grid_step = S.step % math.tointeger(opts.grid_every) == 0
+  if grid_step then
+    -- encoder collapse shows first here: E(x) alike for every image
+    losses.encoder_spread, losses.mapping_spread = trainer.encoder_spread(S, spread_x)
+    if losses.encoder_spread < 0.05 * losses.mapping_spread then
+      io.stderr:write(string.format("\nwarning: step %d: E(x) varies %.4f over %d training images against %.4f "
+        .. "for the mapping's w: the encoder may have collapsed (every reconstruction alike)\n", S.step,
+        losses.encoder_spread, spread_x:shape()[1], losses.mapping_spread))
+    end
+  end
   log:write(cjson.encode(losses), "\n")
   for key, v in pairs(losses) do ema_losses[key] = ema_losses[key] and 0.98 * ema_losses[key] + 0.02 * v or v end
   local line = string.format("D %.3f G %.3f L1 %.3f", (ema_losses.d_fake or 0) + (ema_losses.d_real or 0),
@@ -151,7 +170,7 @@ while S.step < total do
   if ema_losses.kl then line = line .. string.format(" KL %.4f", ema_losses.kl) end
   if ema_losses.class_l1 then line = line .. string.format(" class-L1 %.1f", ema_losses.class_l1) end
   progress(S.step, line)
-  if S.step % math.tointeger(opts.grid_every) == 0 then write_grids() end
+  if grid_step then write_grids() end
   if cli.now() - last_ckpt >= opts.checkpoint_minutes * 60 or S.step == total then
     log:flush()
     trainer.save(S, ckpt_path)

@@ -155,6 +155,25 @@ function trainer.w_reconstruction(S, rec, w)
   return sx.l1_loss(S.E:encode(rec), S.cfg.wrec_detach and w:detach() or w)
 end
 
+-- How much the encoder's w varies over the images x against the mapping's w
+-- (of the EMA generator, over as many random z): the standard deviation
+-- over the images, averaged over w's dimensions. An encoder whose spread is
+-- a small fraction of the mapping's has collapsed toward one output (every
+-- reconstruction alike). The global RNG is left as it was.
+function trainer.encoder_spread(S, x)
+  local function spread(w)
+    local d = w - w:mean(1, true)
+    return (d * d):mean(1):sqrt():mean():item()
+  end
+  return sx.no_grad(function()
+    local state = sx.rng_get_state()
+    sx.manual_seed(S.cfg.seed + 7)
+    local m = spread(S.G_ema:mapping(sx.randn{x:shape()[1], S.cfg.z_dim}))
+    sx.rng_set_state(state)
+    return spread(S.E:encode(x)), m
+  end)
+end
+
 local function finite(losses)
   for _, v in pairs(losses) do
     if v ~= v or v == math.huge or v == -math.huge then return false end

@@ -8,7 +8,8 @@
 --   changes nothing;
 --   stylex.evaluate: an oracle model gives the known values, a tiny model gives
 --   all six fields in range, deterministically, without moving the global RNG;
---   the loaders and scripts/eval_stylex.lua end to end.
+--   the loaders, and scripts/eval_stylex.lua and scripts/train_stylex.lua
+--   (a baseline on an image folder, resumed) end to end.
 local T = dofile("tests/lua/harness.lua")
 local sx = require "stylex"
 local cjson = require "cjson"
@@ -312,6 +313,15 @@ T.test("evaluate: a tiny model, all six fields in range", function()
   end
   T.eq(w_grad(B), nil, "detached: no gradient reaches E(x)")
   T.ok(w_grad(S) > 0, "not detached: E(x) gets a gradient")
+  -- the encoder's spread: positive for a working encoder, 0 for one whose
+  -- output ignores the image; the global RNG is untouched
+  rng = sx.rng_get_state()
+  local e, m = trainer.encoder_spread(B, x)
+  T.eq(sx.rng_get_state(), rng, "encoder_spread leaves the RNG alone")
+  T.ok(e > 0 and m > 0, string.format("spreads %.4f, %.4f", e, m))
+  T.eq({ trainer.encoder_spread(B, x) }, { e, m }, "deterministic")
+  sx.no_grad(function() sx.nn.named_parameters(B.E)["b4.out.weight"]:fill(0) end)
+  T.eq(trainer.encoder_spread(B, x), 0, "a constant encoder has spread 0")
   local rb = evaluate.stylex(B, C, ds, { n = 12 })
   T.eq(rb.n, 12)
   T.ok(rb.fd_samples >= 0 and rb.agreement >= 0 and rb.agreement <= 1)
@@ -377,7 +387,7 @@ T.test("loaders: shipped model and training checkpoint", function()
   for _, f in ipairs{ model, ckpt, other } do os.remove(f) end
 end)
 
-T.test("scripts/eval_stylex.lua end to end (image folder)", function()
+T.test("scripts/eval_stylex.lua and train_stylex.lua end to end (image folder)", function()
   local host = arg[-1]
   if not (host and io.open(host)) then
     T.ok(false, "arg[-1] is the host: " .. tostring(host))
@@ -424,6 +434,32 @@ T.test("scripts/eval_stylex.lua end to end (image folder)", function()
   local p2 = io.popen(string.format("'%s' scripts/eval_stylex.lua 2>&1", host))
   local usage = p2:read("a")
   T.ok(not p2:close() and usage:find("missing --checkpoint", 1, true), "no --checkpoint: usage and failure")
+
+  -- scripts/train_stylex.lua on the same folder: the baseline, 4 steps, then
+  -- resumed to 6; a loss row per step, the encoder's spread with each grid
+  local function train(extra)
+    local q = assert(io.popen(string.format("'%s' scripts/train_stylex.lua --data '%s' --labels '%s/labels.csv' "
+      .. "--classifier '%s' --run '%s/run' --out '%s/baseline.safetensors' --baseline --batch 4 --grid-every 2 %s 2>&1",
+      host, dir, dir, cpath, dir, dir, extra)))
+    local text = q:read("a")
+    return q:close(), text
+  end
+  local ok1, out1 = train("--steps 4")
+  T.ok(ok1, "train_stylex.lua runs: " .. out1)
+  local ok2, out2 = train("--steps 6 --resume")
+  T.ok(ok2 and out2:find("at step 4", 1, true), "and resumes at step 4: " .. out2)
+  local rows = {}
+  for line in io.lines(dir .. "/run/log.jsonl") do rows[#rows + 1] = cjson.decode(line) end
+  T.eq(#rows, 6, "a log row per step")
+  for i, r in ipairs(rows) do
+    T.eq(r.step, i)
+    T.ok(r.kl == nil and type(r.rec_w) == "number", "baseline losses at step " .. i)
+    T.eq(r.encoder_spread ~= nil, i % 2 == 0, "encoder spread at the grid steps only, step " .. i)
+    if r.encoder_spread then T.ok(r.encoder_spread >= 0 and r.mapping_spread > 0, "spreads at step " .. i) end
+  end
+  T.ok(io.open(dir .. "/run/recon_000004.png") and io.open(dir .. "/run/samples_000006.png"), "the grids")
+  local _, meta = sx.load(dir .. "/baseline.safetensors")
+  T.eq({ meta.step, meta.baseline, cjson.decode(meta.config).wrec_detach }, { "6", "true", true }, "the exported baseline")
   os.execute("rm -rf '" .. dir .. "'")
 end)
 
