@@ -109,8 +109,9 @@ sx_module *sx_encoder_new(const sx_stylegan_config *cfg);
 
 /* z [N, z_dim] -> w [N, w_dim]. */
 sx_tensor *sx_mapping_forward(sx_module *G, sx_tensor *z);
-/* The style latent cat(w, p) [N, w_dim + n_classes]; p [N, n_classes] must be
- * given iff n_classes > 0 (with n_classes 0 the result is w, retained). */
+/* The style latent cat(w, p) [N, w_dim + n_classes] of the Generator G; p
+ * [N, n_classes] must be given iff n_classes > 0 (with n_classes 0 the
+ * result is w, retained). */
 sx_tensor *sx_stylegan_latent(const sx_module *G, sx_tensor *w, sx_tensor *p);
 /* latent [N, w_dim + n_classes] -> image [N, img_channels, R, R]. noise: see
  * sx_synthesis_from_styles. */

@@ -292,6 +292,7 @@ sx_module *sx_generator_new(const sx_stylegan_config *cfg)
 sx_tensor *sx_stylegan_latent(const sx_module *G, sx_tensor *w, sx_tensor *p)
 {
     const char *fn = "stylegan_latent";
+    if (!sg_resolve(G, "Generator", NULL, fn)) return NULL;
     const sx_stylegan_config *c = sx_stylegan_config_of(G);
     if (!c || !sx_check_arg(fn, 2, w)) return NULL;
     char s1[96], s2[96];

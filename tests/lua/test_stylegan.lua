@@ -43,6 +43,7 @@ T.test("shapes of G, D and E", function()
     local w = E:encode(img)
     T.eq(w:shape(), {2, 128}, "encode")
     T.eq(G:synthesis(G:latent(w, p)):shape(), {2, ch, res, res}, "encoder path")
+    T.raises("module is a Encoder, expected a Generator", function() return E:latent(w, p) end)
     if nc > 0 then
       T.raises("class probabilities missing", function() return D:discriminate(img) end)
       T.raises("class probabilities missing", function() return G:generate(z) end)
