@@ -129,7 +129,27 @@ end
 -- the grids as encoder_spread and mapping_spread).
 local spread_x = first_images(128)
 
-local log = assert(io.open(run_dir .. "/log.jsonl", "a"))
+-- The log continues from the checkpoint's step: rows a stopped run wrote
+-- after its last checkpoint are dropped, so each step has one row.
+local log_path = run_dir .. "/log.jsonl"
+local kept, dropped = {}, 0
+for line in (io.open(log_path) and io.lines(log_path) or function() end) do
+  local ok, row = pcall(cjson.decode, line)
+  if ok and type(row) == "table" and type(row.step) == "number" and row.step <= S.step then
+    kept[#kept + 1] = line
+  else
+    dropped = dropped + 1
+  end
+end
+if dropped > 0 then
+  local f = assert(io.open(log_path .. ".tmp", "w"))
+  for _, line in ipairs(kept) do f:write(line, "\n") end
+  assert(f:close())
+  assert(os.rename(log_path .. ".tmp", log_path))
+  print(string.format("%s: dropped %d row%s after step %d (written after the last checkpoint)", log_path, dropped,
+    dropped == 1 and "" or "s", S.step))
+end
+local log = assert(io.open(log_path, "a"))
 local n = train_set:size()
 local steps_per_epoch = n // cfg.batch
 local total = math.tointeger(opts.steps)

@@ -18,9 +18,10 @@
 -- Optional style mixing on the random path (cfg.style_mixing, default 0).
 -- With cfg.baseline the classifier does not condition G or D and there is no
 -- KL term: the "StyleSpace baseline". The perceptual term, a reconstruction
--- loss, stays. cfg.wrec_detach (the baseline's default) holds E(x) constant
--- in the w-reconstruction term, so that only E(x') is pulled toward it:
--- pulling both together drove the unconditioned encoder to one output.
+-- loss, stays. Two defaults differ for the baseline, because its
+-- unconditioned encoder collapsed to one output otherwise (docs/method.md):
+-- cfg.wrec_detach holds E(x) constant in the w-reconstruction term (only
+-- E(x') is pulled toward it), and the encoder learns at G's rate.
 local sx = require "stylex"
 local cjson = require "cjson"
 
@@ -31,7 +32,8 @@ local DEFAULTS = {
   resolution = 32, img_channels = 1, z_dim = 128, w_dim = 128, mapping_layers = 8,
   channels = nil,            -- nil: the library's rule for the resolution
   batch = 32,                -- half random path, half encoder path
-  lr = 0.0025, lr_encoder = 0.00025, betas = {0.0, 0.99}, eps = 1e-8,
+  lr = 0.0025, betas = {0.0, 0.99}, eps = 1e-8,
+  lr_encoder = nil,          -- nil: lr / 10 for StylEx, lr for the baseline (see above)
   r1_gamma = 0.01, r1_interval = 16,
   w_l1 = 1.0, w_perceptual = 0.1, w_wrec = 0.1, w_kl = 1.0,
   ema_kimg = 10, ema_rampup = 0.05,
@@ -47,6 +49,7 @@ function trainer.config(overrides)
   for k, v in pairs(DEFAULTS) do cfg[k] = v end
   for k, v in pairs(overrides or {}) do cfg[k] = v end
   if cfg.wrec_detach == nil then cfg.wrec_detach = cfg.baseline end
+  if cfg.lr_encoder == nil then cfg.lr_encoder = cfg.baseline and cfg.lr or cfg.lr / 10 end
   if cfg.batch < 4 or cfg.batch % 2 ~= 0 then error("trainer.config: batch must be even and >= 4", 2) end
   return cfg
 end

@@ -305,6 +305,9 @@ T.test("evaluate: a tiny model, all six fields in range", function()
   T.eq(B.cfg.wrec_detach, true, "the baseline detaches E(x) by default")
   T.eq(S.cfg.wrec_detach, false, "StylEx does not")
   T.eq(tiny_config{ baseline = true, wrec_detach = false }.wrec_detach, false, "an explicit setting wins")
+  -- and its encoder learns at G's rate, StylEx's at a tenth of it
+  T.eq({ B.cfg.lr_encoder, S.cfg.lr_encoder }, { B.cfg.lr, S.cfg.lr / 10 }, "encoder learning rates")
+  T.eq(tiny_config{ baseline = true, lr_encoder = 1e-4 }.lr_encoder, 1e-4, "an explicit encoder lr wins")
   local function w_grad(M)
     local w = sx.randn{ 4, 16 }:requires_grad(true)
     local rec = x:narrow(1, 1, 4)
@@ -446,8 +449,13 @@ T.test("scripts/eval_stylex.lua and train_stylex.lua end to end (image folder)",
   end
   local ok1, out1 = train("--steps 4")
   T.ok(ok1, "train_stylex.lua runs: " .. out1)
+  -- a row the run wrote after its last checkpoint (as if stopped there)
+  local f = assert(io.open(dir .. "/run/log.jsonl", "a"))
+  f:write('{"step":5,"d_fake":1}\n')
+  f:close()
   local ok2, out2 = train("--steps 6 --resume")
   T.ok(ok2 and out2:find("at step 4", 1, true), "and resumes at step 4: " .. out2)
+  T.ok(out2:find("dropped 1 row after step 4", 1, true), "the stale row is dropped: " .. out2)
   local rows = {}
   for line in io.lines(dir .. "/run/log.jsonl") do rows[#rows + 1] = cjson.decode(line) end
   T.eq(#rows, 6, "a log row per step")
