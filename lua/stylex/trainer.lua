@@ -152,7 +152,7 @@ end
 
 -- The w-reconstruction term L1(E(x'), E(x)), w = E(x). With cfg.wrec_detach
 -- w is a constant here: E(x') is pulled toward E(x), but E(x) is not pulled
--- toward E(x'), the pull that both shrinks toward one output (a constant
+-- toward E(x'), the pull that shrinks both toward one output (a constant
 -- encoder makes the term zero).
 function trainer.w_reconstruction(S, rec, w)
   return sx.l1_loss(S.E:encode(rec), S.cfg.wrec_detach and w:detach() or w)
