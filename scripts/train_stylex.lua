@@ -133,13 +133,17 @@ local spread_x = first_images(128)
 -- after its last checkpoint are dropped, so each step has one row.
 local log_path = run_dir .. "/log.jsonl"
 local kept, dropped = {}, 0
-for line in (io.open(log_path) and io.lines(log_path) or function() end) do
-  local ok, row = pcall(cjson.decode, line)
-  if ok and type(row) == "table" and type(row.step) == "number" and row.step <= S.step then
-    kept[#kept + 1] = line
-  else
-    dropped = dropped + 1
+local old_log = io.open(log_path)
+if old_log then
+  for line in old_log:lines() do
+    local ok, row = pcall(cjson.decode, line)
+    if ok and type(row) == "table" and type(row.step) == "number" and row.step <= S.step then
+      kept[#kept + 1] = line
+    else
+      dropped = dropped + 1
+    end
   end
+  old_log:close()
 end
 if dropped > 0 then
   local f = assert(io.open(log_path .. ".tmp", "w"))
@@ -176,7 +180,7 @@ while S.step < total do
   local grid_step = S.step % math.tointeger(opts.grid_every) == 0
   if grid_step then
     -- encoder collapse shows first here: E(x) alike for every image
-    losses.encoder_spread, losses.mapping_spread = trainer.encoder_spread(S, spread_x)
+    losses.encoder_spread, losses.mapping_spread = trainer.encoder_spread(S.G_ema, S.E, spread_x)
     if losses.encoder_spread < 0.05 * losses.mapping_spread then
       io.stderr:write(string.format("\nwarning: step %d: E(x) varies %.4f over %d training images against %.4f "
         .. "for the mapping's w: the encoder may have collapsed (every reconstruction alike)\n", S.step,

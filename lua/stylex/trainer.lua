@@ -159,21 +159,22 @@ function trainer.w_reconstruction(S, rec, w)
 end
 
 -- How much the encoder's w varies over the images x against the mapping's w
--- (of the EMA generator, over as many random z): the standard deviation
--- over the images, averaged over w's dimensions. An encoder whose spread is
--- a small fraction of the mapping's has collapsed toward one output (every
--- reconstruction alike). The global RNG is left as it was.
-function trainer.encoder_spread(S, x)
+-- (of generator G, over as many random z): the standard deviation over the
+-- images, averaged over w's dimensions. An encoder whose spread is a small
+-- fraction of the mapping's has collapsed toward one output (every
+-- reconstruction alike). Works on a training state's (S.G_ema, S.E) and on a
+-- shipped model's networks; the global RNG is left as it was.
+function trainer.encoder_spread(G, E, x)
   local function spread(w)
     local d = w - w:mean(1, true)
     return (d * d):mean(1):sqrt():mean():item()
   end
   return sx.no_grad(function()
     local state = sx.rng_get_state()
-    sx.manual_seed(S.cfg.seed + 7)
-    local m = spread(S.G_ema:mapping(sx.randn{x:shape()[1], S.cfg.z_dim}))
+    sx.manual_seed(7)
+    local m = spread(G:mapping(sx.randn{x:shape()[1], G:config().z_dim}))
     sx.rng_set_state(state)
-    return spread(S.E:encode(x)), m
+    return spread(E:encode(x)), m
   end)
 end
 
