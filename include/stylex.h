@@ -18,5 +18,6 @@
 #include "stylex/attfind.h"
 #include "stylex/metrics.h"
 #include "stylex/model_file.h"
+#include "stylex/shapes.h"
 
 #endif

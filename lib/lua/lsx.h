@@ -107,6 +107,7 @@ void lsx_open_nn(lua_State *L);
 void lsx_open_models(lua_State *L); /* after lsx_open_classifier: wraps config() */
 void lsx_open_classifier(lua_State *L); /* after lsx_open_nn: adds to sx.nn.Module */
 void lsx_open_attfind(lua_State *L);    /* sx.attfind (lib/lua/attfind.c) */
+void lsx_open_shapes(lua_State *L);     /* sx.shapes (lib/lua/shapes.c) */
 void lsx_open_metrics(lua_State *L);    /* sx.metrics */
 
 #endif

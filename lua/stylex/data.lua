@@ -235,7 +235,7 @@ local function read_label_csv(path)
   local text = f:read("a")
   f:close()
   text = text:gsub("^\239\187\191", "") -- a UTF-8 byte order mark
-  local rows, header_seen, lineno = {}, false, 0
+  local rows, header_seen, lineno, n_columns = {}, false, 0, 2
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     lineno = lineno + 1
     line = line:gsub("\r$", "")
@@ -243,14 +243,15 @@ local function read_label_csv(path)
       local fields, why = csv_fields(line)
       if not fields then error(string.format("image_folder: %s: line %d: %s", path, lineno, why), 3) end
       if not header_seen then
-        if #fields ~= 2 or fields[1]:lower() ~= "file" or fields[2]:lower() ~= "label" then
+        if #fields < 2 or fields[1]:lower() ~= "file" or fields[2]:lower() ~= "label" then
           error(string.format("image_folder: %s: line %d: expected the header 'file,label', got '%s'",
             path, lineno, line), 3)
         end
-        header_seen = true
+        header_seen, n_columns = true, #fields
       else
-        if #fields ~= 2 then
-          error(string.format("image_folder: %s: line %d: %d fields, expected 2 (file,label)", path, lineno, #fields), 3)
+        if #fields ~= n_columns then
+          error(string.format("image_folder: %s: line %d: %d fields, expected %d as in the header", path, lineno,
+            #fields, n_columns), 3)
         end
         if fields[1] == "" or fields[2] == "" then
           error(string.format("image_folder: %s: line %d: empty %s", path, lineno,
@@ -269,7 +270,8 @@ local IMAGE_FOLDER_OPTS = { dir = true, labels = true, size = true, channels = t
 -- A user's own images: PNG files (grey or RGB, any size) listed in a CSV.
 --   dir       the folder holding the images (required)
 --   labels    the CSV (default dir .. "/labels.csv"): a header `file,label`,
---             then one row per image. `file` is relative to dir (or
+--             (further columns are allowed and ignored, as in the shapes
+--             benchmark's labels.csv), then one row per image. `file` is relative to dir (or
 --             absolute); `label` is a class index 0, 1, ... when every label
 --             is a non-negative integer, else a class name, names being
 --             numbered 0.. in sorted order. Blank lines are ignored, CRLF line
@@ -392,6 +394,61 @@ function data.image_folder(opts)
     resolution = size,
     skipped = skipped,
   }
+end
+
+-- The ground-truth benchmark (docs/benchmark.md; renderer in lib/data/shapes.c):
+--   split   "train" (marker in 90% of class 1 and 10% of class 0: the shortcut)
+--           or "test" (marker in half of each class, independent of the label)
+--   n       number of images (default 20,000 for train, 2,000 for test)
+--   seed    the data's seed (default 1; the test split uses its own stream)
+--   marker  {if_1, if_0}: the marker's rate per class, overriding the split's
+-- Besides the usual fields, ds.factors is a tensor [N, F] of every image's
+-- factor values, columns named by ds.factor_names (= sx.shapes.factors).
+data.SHAPES_CLASSES = {"few causes", "most causes"}
+data.SHAPES_SPLITS = {train = {n = 20000, stream = 0, marker = {0.9, 0.1}},
+                      test = {n = 2000, stream = 1, marker = {0.5, 0.5}}}
+
+-- A data set of given factors [N, F]: images rendered, labels by the rule.
+function data.shapes_from_factors(factors, name)
+  local images = sx.shapes.render(factors) * 2 - 1
+  return new_dataset{
+    name = name or "shapes",
+    images = images,
+    labels = sx.shapes.label(factors),
+    factors = factors,
+    factor_names = sx.shapes.factors,
+    classes = data.SHAPES_CLASSES,
+    n_classes = 2,
+    channels = 1,
+    resolution = 32,
+  }
+end
+
+function data.shapes(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error("bad argument #1 to 'shapes' (table of options expected, got " .. type(opts) .. ")", 2)
+  end
+  for k in pairs(opts) do
+    if k ~= "split" and k ~= "n" and k ~= "seed" and k ~= "marker" then
+      error("bad argument #1 to 'shapes' (unknown option '" .. tostring(k) .. "'; expected split, n, seed, marker)", 2)
+    end
+  end
+  local split = opts.split or "train"
+  local spec = data.SHAPES_SPLITS[split]
+  if not spec then
+    error("bad argument #1 to 'shapes' (split must be \"train\" or \"test\", got " .. tostring(split) .. ")", 2)
+  end
+  local n = opts.n or spec.n
+  if math.type(n) ~= "integer" or n < 1 then error("bad argument #1 to 'shapes' (n must be a positive integer)", 2) end
+  local seed = opts.seed or 1
+  if math.type(seed) ~= "integer" or seed < 0 then
+    error("bad argument #1 to 'shapes' (seed must be a non-negative integer)", 2)
+  end
+  local marker = opts.marker or spec.marker
+  -- The split picks a separate stream of the seed, so train and test never share images.
+  local factors = sx.shapes.sample(seed * 2 + spec.stream, 0, n, marker[1], marker[2])
+  return data.shapes_from_factors(factors, "shapes-" .. split)
 end
 
 data.Dataset = Dataset
