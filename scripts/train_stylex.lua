@@ -60,7 +60,7 @@ if opts.data ~= "" then
   train_set = data.image_folder{dir = opts.data, labels = opts.labels, size = ccfg.resolution,
     channels = ccfg.img_channels}
 else
-  train_set = data.fashion_mnist{split = "train", classes = cjson.decode(cmeta.classes)}
+  train_set = data.named(cmeta.dataset, "train", cjson.decode(cmeta.classes))
 end
 
 local S

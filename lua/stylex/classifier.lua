@@ -24,10 +24,10 @@ end
 
 -- The held-out test split of the data set the classifier was trained on.
 function classifier.test_set(meta)
-  if meta.dataset ~= "fashion-mnist" then
+  if meta.dataset ~= "fashion-mnist" and meta.dataset ~= "shapes" then
     error("classifier.test_set: unknown data set '" .. tostring(meta.dataset) .. "'", 2)
   end
-  return data.fashion_mnist{split = "test", classes = cjson.decode(meta.classes)}
+  return data.named(meta.dataset, "test", cjson.decode(meta.classes))
 end
 
 -- Accuracy (0-1) and confusion matrix (rows: true class, columns: predicted;

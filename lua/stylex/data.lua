@@ -451,6 +451,15 @@ function data.shapes(opts)
   return data.shapes_from_factors(factors, "shapes-" .. split)
 end
 
+-- The built-in data sets by the name a classifier's metadata records
+-- (meta.dataset): "fashion-mnist" (classes: original labels to keep) or
+-- "shapes" (classes unused; its test split is the balanced one).
+function data.named(dataset, split, classes)
+  if dataset == "fashion-mnist" then return data.fashion_mnist{split = split, classes = classes} end
+  if dataset == "shapes" then return data.shapes{split = split} end
+  error("data.named: unknown data set '" .. tostring(dataset) .. "' (expected fashion-mnist or shapes)", 2)
+end
+
 data.Dataset = Dataset
 data.new_dataset = new_dataset
 return data

@@ -1,0 +1,131 @@
+-- stylex.benchmark — the shapes benchmark's yardstick (docs/benchmark.md):
+-- what a classifier really uses, found by intervening on the renderer, and
+-- the scores of a list of attributes against it.
+--
+--   benchmark.move(name, v)                 the value factor `name` is moved to
+--   benchmark.factor_effects(C, factors)    {name = share of images whose decision flips}
+--   benchmark.factors_used(effects, 0.10)   sorted names with a share >= the threshold
+--   benchmark.score(attributes, used, opts) recall@k, precision@k, purity, shortcut rank
+local sx = require "stylex"
+local data = require "stylex.data"
+
+local benchmark = {}
+
+benchmark.USED_THRESHOLD = 0.10
+benchmark.SHORTCUT = "marker"
+
+-- One intervention per factor, all else equal: a continuous factor is
+-- reflected about its range's centre (size and brightness thus always cross
+-- their label thresholds, which sit at the centres), a two-valued one toggles,
+-- shape goes to the next shape, the texture to another seed.
+function benchmark.move(name, v)
+  local r = sx.shapes.ranges[name]
+  if not r then error("benchmark.move: unknown factor '" .. tostring(name) .. "'", 2) end
+  if name == "shape" then return (v + 1) % 3 end
+  if name == "texture" then return (v + 8388608) % 16777216 end
+  if r.discrete then return r.hi - v + r.lo end
+  return r.lo + r.hi - v
+end
+
+-- Predicted classes (1-based table) of images [N, 1, 32, 32] in [-1, 1].
+local function predict(C, images, batch)
+  local out, n = {}, images:shape()[1]
+  for i = 1, n, batch do
+    local m = math.min(batch, n - i + 1)
+    local logits = C:classify(images:narrow(1, i, m))
+    for _, p in ipairs(logits:argmax(2):totable()) do out[#out + 1] = p end
+  end
+  return out
+end
+
+-- For each factor, the share of the images (factors [N, F]) whose predicted
+-- class changes when that factor alone is moved (benchmark.move).
+function benchmark.factor_effects(C, factors, opts)
+  opts = opts or {}
+  local batch = opts.batch or 200
+  local rows = factors:totable()
+  local base = predict(C, sx.shapes.render(factors) * 2 - 1, batch)
+  local effects = {}
+  for k, name in ipairs(sx.shapes.factors) do
+    local moved = {}
+    for i, r in ipairs(rows) do
+      local m = {table.unpack(r)}
+      m[k] = benchmark.move(name, m[k])
+      moved[i] = m
+    end
+    local pred = predict(C, sx.shapes.render(sx.tensor(moved)) * 2 - 1, batch)
+    local flips = 0
+    for i = 1, #rows do if pred[i] ~= base[i] then flips = flips + 1 end end
+    effects[name] = flips / #rows
+  end
+  return effects
+end
+
+function benchmark.factors_used(effects, threshold)
+  threshold = threshold or benchmark.USED_THRESHOLD
+  local used = {}
+  for _, name in ipairs(sx.shapes.factors) do
+    if (effects[name] or 0) >= threshold then used[#used + 1] = name end
+  end
+  return used
+end
+
+-- Scores a ranked list of attributes. Each attribute carries `changes`, a
+-- table factor name -> mean absolute change of that factor along the
+-- attribute's counterfactuals (oracle units divided by the factor's range),
+-- and optionally `single_flip`. `used` lists the factors the classifier uses.
+--   per attribute: dominant (the factor of largest change), purity (its share
+--     of the total change; 0 when nothing changes)
+--   recall: share of `used` that dominate at least one of the top k
+--   precision: share of the top k dominated by a used factor
+--   purity: mean purity of the top k
+--   shortcut_rank: 1-based rank of the first attribute dominated by the
+--     shortcut factor, or nil
+function benchmark.score(attributes, used, opts)
+  opts = opts or {}
+  local k = math.min(opts.k or 8, #attributes)
+  local shortcut = opts.shortcut or benchmark.SHORTCUT
+  local is_used = {}
+  for _, f in ipairs(used) do is_used[f] = true end
+  local per, dominated, precise, purity_sum, shortcut_rank = {}, {}, 0, 0, nil
+  for a, attr in ipairs(attributes) do
+    local best, best_v, total = nil, -1, 0
+    for _, f in ipairs(sx.shapes.factors) do
+      local v = attr.changes[f] or 0
+      if v < 0 then error("benchmark.score: attribute " .. a .. ": negative change for " .. f, 2) end
+      total = total + v
+      if v > best_v then best, best_v = f, v end
+    end
+    local purity = total > 0 and best_v / total or 0
+    if total == 0 then best = nil end
+    per[a] = {dominant = best, purity = purity, single_flip = attr.single_flip}
+    if best == shortcut and not shortcut_rank then shortcut_rank = a end
+    if a <= k then
+      purity_sum = purity_sum + purity
+      if best and is_used[best] then precise = precise + 1; dominated[best] = true end
+    end
+  end
+  local recalled = 0
+  for _, f in ipairs(used) do if dominated[f] then recalled = recalled + 1 end end
+  return {
+    k = k,
+    recall = #used > 0 and recalled / #used or 0,
+    precision = k > 0 and precise / k or 0,
+    purity = k > 0 and purity_sum / k or 0,
+    shortcut_rank = shortcut_rank,
+    attributes = per,
+  }
+end
+
+-- C's accuracy on held-out images of the correlated (training-like) split
+-- and on the balanced test split. The correlated images come from seed 1001,
+-- a stream no shipped training run uses.
+function benchmark.accuracies(C, opts)
+  opts = opts or {}
+  local classifier = require "stylex.classifier"
+  local correlated = classifier.evaluate(C, data.shapes{split = "train", n = opts.n or 2000, seed = 1001})
+  local balanced = classifier.evaluate(C, data.shapes{split = "test", n = opts.n or 2000, seed = opts.seed or 1})
+  return correlated, balanced
+end
+
+return benchmark
