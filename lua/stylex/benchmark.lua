@@ -128,4 +128,102 @@ function benchmark.accuracies(C, opts)
   return correlated, balanced
 end
 
+-- ---------------------------------------------------------------- oracles
+-- One network (the library's CNN classifier with 12 outputs) reads every
+-- readable factor back from an image: the continuous ones as regressions onto
+-- [0, 1] (outputs 1-5), stripes, shape and marker as classifications (6-7,
+-- 8-10, 11-12). Rotation (invisible on a plain circle) and the texture seed
+-- are nuisances with no oracle.
+benchmark.ORACLE_CONTINUOUS = {"size", "brightness", "squash", "pos_x", "pos_y"}
+benchmark.ORACLE_DISCRETE = {{name = "stripes", classes = 2}, {name = "shape", classes = 3},
+                             {name = "marker", classes = 2}}
+benchmark.ORACLE_OUTPUTS = 12
+
+local function column(name)
+  for k, v in ipairs(sx.shapes.factors) do if v == name then return k end end
+end
+
+-- Targets of a data set's factors [N, F]: continuous ones scaled to [0, 1]
+-- ([N, 5]) and the class index of each discrete one (a list of [N] tensors).
+function benchmark.oracle_targets(factors)
+  local rows = factors:totable()
+  local cont, disc = {}, {}
+  for j = 1, #benchmark.ORACLE_DISCRETE do disc[j] = {} end
+  for i, r in ipairs(rows) do
+    local c = {}
+    for j, name in ipairs(benchmark.ORACLE_CONTINUOUS) do
+      local rg = sx.shapes.ranges[name]
+      c[j] = (r[column(name)] - rg.lo) / (rg.hi - rg.lo)
+    end
+    cont[i] = c
+    for j, d in ipairs(benchmark.ORACLE_DISCRETE) do disc[j][i] = r[column(d.name)] end
+  end
+  local disc_t = {}
+  for j = 1, #disc do disc_t[j] = sx.tensor(disc[j]) end
+  return sx.tensor(cont), disc_t
+end
+
+-- The oracle's loss on outputs [N, 12]: mean squared error of the continuous
+-- readings plus the cross-entropy of each discrete one.
+function benchmark.oracle_loss(out, cont, disc)
+  local loss = sx.mse_loss(out:narrow(2, 1, 5), cont)
+  local at = 6
+  for j, d in ipairs(benchmark.ORACLE_DISCRETE) do
+    loss = loss + sx.cross_entropy(out:narrow(2, at, d.classes), disc[j])
+    at = at + d.classes
+  end
+  return loss
+end
+
+-- Reads the factors of images [N, 1, 32, 32] in [-1, 1]: a list of N tables
+-- name -> value in the factor's own units (discrete ones as class indices).
+function benchmark.read_factors(O, images, batch)
+  batch = batch or 200
+  local out, n = {}, images:shape()[1]
+  for i = 1, n, batch do
+    local m = math.min(batch, n - i + 1)
+    local o = O:classify(images:narrow(1, i, m)):totable()
+    for _, row in ipairs(o) do
+      local r = {}
+      for j, name in ipairs(benchmark.ORACLE_CONTINUOUS) do
+        local rg = sx.shapes.ranges[name]
+        r[name] = rg.lo + row[j] * (rg.hi - rg.lo)
+      end
+      local at = 6
+      for _, d in ipairs(benchmark.ORACLE_DISCRETE) do
+        local best = 0
+        for c = 1, d.classes - 1 do if row[at + c] > row[at + best] then best = c end end
+        r[d.name] = best
+        at = at + d.classes
+      end
+      out[#out + 1] = r
+    end
+  end
+  return out
+end
+
+-- Oracle quality on a data set with known factors: R^2 per continuous factor,
+-- accuracy per discrete one.
+function benchmark.oracle_quality(O, ds)
+  local read = benchmark.read_factors(O, ds.images)
+  local rows = ds.factors:totable()
+  local q = {}
+  for _, name in ipairs(benchmark.ORACLE_CONTINUOUS) do
+    local k, mean, ss_tot, ss_res = column(name), 0, 0, 0
+    for _, r in ipairs(rows) do mean = mean + r[k] end
+    mean = mean / #rows
+    for i, r in ipairs(rows) do
+      ss_tot = ss_tot + (r[k] - mean) ^ 2
+      ss_res = ss_res + (r[k] - read[i][name]) ^ 2
+    end
+    q[name] = {r2 = 1 - ss_res / ss_tot}
+  end
+  for _, d in ipairs(benchmark.ORACLE_DISCRETE) do
+    local k, hits = column(d.name), 0
+    for i, r in ipairs(rows) do if read[i][d.name] == r[k] then hits = hits + 1 end end
+    q[d.name] = {accuracy = hits / #rows}
+  end
+  return q
+end
+
 return benchmark
