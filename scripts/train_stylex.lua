@@ -20,7 +20,7 @@ local cjson = require "cjson"
 
 local usage = [[
 usage: stylex scripts/train_stylex.lua --preset NAME [options]
-  --preset NAME            fmnist-shoes | fmnist-tops | fmnist-10 (the classifier of models/NAME)
+  --preset NAME            fmnist-shoes | fmnist-tops | fmnist-10 | shapes (the classifier of models/NAME)
   --baseline               train the StyleSpace baseline (no classifier conditioning, no KL)
   --steps N                total training steps (default 10000)
   --resume                 continue from the run's checkpoint

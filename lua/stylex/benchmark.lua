@@ -226,4 +226,50 @@ function benchmark.oracle_quality(O, ds)
   return q
 end
 
+-- ---------------------------------------------------------------- attributes
+
+-- Measures one attribute (attfind's {coord, direction, class, ...}) on the
+-- effect table's images that C does not assign to attr.class: the oracle's
+-- reading of each factor on the regenerated image and on the image with the
+-- attribute applied at strength 1, and the share of those images whose
+-- decision becomes attr.class at strength 1 and 2.
+--   opts: labels (0-based predicted class per image; default argmax of
+--         tab.base_logits), batch = 50
+-- Returns {changes = {factor = mean |change| / range}, single_flip = {t1, t2}, n =}.
+-- A discrete factor's change is the share of images whose reading changes.
+function benchmark.measure_attribute(G, C, O, tab, attr, opts)
+  opts = opts or {}
+  local attfind = require "stylex.attfind"
+  local labels = attfind.labels(tab, opts.labels)
+  local rows = {}
+  for i, l in ipairs(labels) do if l ~= attr.class then rows[#rows + 1] = i end end
+  local batch = opts.batch or 50
+  local sums, flips, n = {}, {0, 0}, #rows
+  for first = 1, n, batch do
+    local idx = table.move(rows, first, math.min(first + batch - 1, n), 1, {})
+    sx.no_grad(function()
+      local base = benchmark.read_factors(O, attfind.apply_attributes(G, tab, {}, {images = idx}))
+      for t = 1, 2 do
+        local img = attfind.apply_attributes(G, tab, {attr}, {images = idx, strength = t})
+        for _, p in ipairs(C:logits(img):argmax(2):totable()) do
+          if p == attr.class then flips[t] = flips[t] + 1 end
+        end
+        if t == 1 then
+          local moved = benchmark.read_factors(O, img)
+          for r = 1, #idx do
+            for name, v in pairs(moved[r]) do
+              local rg = sx.shapes.ranges[name]
+              local d = rg.discrete and (v ~= base[r][name] and 1 or 0) or math.abs(v - base[r][name]) / (rg.hi - rg.lo)
+              sums[name] = (sums[name] or 0) + d
+            end
+          end
+        end
+      end
+    end)
+  end
+  local changes = {}
+  for name, v in pairs(sums) do changes[name] = v / math.max(n, 1) end
+  return {changes = changes, single_flip = {n > 0 and flips[1] / n or 0, n > 0 and flips[2] / n or 0}, n = n}
+end
+
 return benchmark
