@@ -306,6 +306,10 @@ local SUB = {
   ["sx.image.load"] = { kinds = { "path" }, valid = function() sx.image.save(sx.zeros{1, 4, 4}, tmp) return { tmp } end },
   ["sx.image.save"] = { kinds = { "tensor", "path" }, valid = function() return { sx.zeros{1, 4, 4}, tmp } end },
   ["sx.io.read_idx"] = { kinds = { "path" }, valid = function() return { "/nonexistent/file.idx" } end },
+  ["sx.shapes.sample"] = { kinds = { "int", "int", "int", "number", "number" },
+    valid = function() return { 1, 0, 2, 0.5, 0.5 } end },
+  ["sx.shapes.render"] = { kinds = { "tensor" }, valid = function() return { sx.shapes.sample(1, 0, 2, 0.5, 0.5) } end },
+  ["sx.shapes.label"] = { kinds = { "tensor" }, valid = function() return { sx.shapes.sample(1, 0, 2, 0.5, 0.5) } end },
   -- the classifier (lib/lua/classifier.c)
   ["sx.augment"] = { kinds = { "tensor", "aug_opts?" },
     valid = function() return { sx.zeros{2, 1, 4, 4}, { shift = 1, flip = 0.5, fill = -1 } } end,
