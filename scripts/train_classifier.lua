@@ -28,7 +28,7 @@ local PRESETS = {
   ["fmnist-tops"] = {classes = {0, 6}, epochs = 30, lr = 1e-3, val = 1000, shift = 2, flip = 0.5},
   ["fmnist-10"] = {classes = nil, epochs = 12, lr = 1e-3, val = 5000, shift = 2, flip = 0.5},
   -- No shift: the shortcut marker sits at a fixed corner (docs/benchmark.md).
-  shapes = {dataset = "shapes", epochs = 8, lr = 1e-3, val = 1000, shift = 0, flip = 0.0},
+  shapes = {dataset = "shapes", epochs = 3, lr = 1e-3, val = 1000, shift = 0, flip = 0.0},
 }
 
 local opts = cli.parse(arg, {preset = "", epochs = 0, lr = 0, batch = 64, val = 0, seed = 1, out = "",
