@@ -30,6 +30,10 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
   --style-mixing P         probability of style mixing on the random path (default 0; new runs only)
   --class-l1 X             L1 weight on the class columns of the style affines (default 0; given
                            with --resume it changes the resumed run's config from then on)
+  --lr-encoder X           the encoder's Adam rate (default lr/10 for StylEx, lr for the
+                           baseline; new runs only)
+  --wrec-detach            hold E(x) constant in the w-reconstruction term (default for the
+                           baseline; new runs only)
   --seed N                 random seed (default 1)
   --batch N                batch size, half random / half encoder path (default 32)
   --data DIR --labels CSV  train on an image folder instead (needs --classifier)
@@ -39,7 +43,8 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
 
 local opts = cli.parse(arg, {preset = "", baseline = false, steps = 10000, resume = false, run = "",
   checkpoint_minutes = 5, grid_every = 1000, seed = 1, batch = 32, data = "", labels = "", classifier = "",
-  out = "", export_only = false, style_mixing = 0, class_l1 = -1}, usage)
+  out = "", export_only = false, style_mixing = 0, class_l1 = -1, lr_encoder = 0,
+  wrec_detach = false}, usage)
 if opts.preset == "" and opts.data == "" then
   io.stderr:write("missing --preset (or --data/--labels/--classifier)\n\n", usage, "\n")
   os.exit(2)
@@ -75,7 +80,8 @@ else
   if opts.resume then print("no checkpoint at " .. ckpt_path .. "; starting fresh") end
   S = trainer.new(trainer.config{resolution = ccfg.resolution, img_channels = ccfg.img_channels,
     n_classes = ccfg.n_classes, baseline = opts.baseline, seed = math.tointeger(opts.seed),
-    batch = math.tointeger(opts.batch), style_mixing = opts.style_mixing}, C)
+    batch = math.tointeger(opts.batch), style_mixing = opts.style_mixing,
+    lr_encoder = opts.lr_encoder > 0 and opts.lr_encoder or nil, wrec_detach = opts.wrec_detach or nil}, C)
 end
 if opts.class_l1 >= 0 and S.cfg.w_class_l1 ~= opts.class_l1 then
   print(string.format("w_class_l1 %g (was %g) from step %d", opts.class_l1, S.cfg.w_class_l1, S.step))
