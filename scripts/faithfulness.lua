@@ -1,19 +1,32 @@
--- The shapes benchmark's scores (docs/benchmark.md), one JSON line on stdout:
---   build/stylex scripts/faithfulness.lua --model models/shapes [--n N]
+-- The shapes benchmark's scores (docs/ground-truth.md), one JSON line on stdout:
+--   build/stylex scripts/faithfulness.lua --model models/shapes [--n N] [--n-attfind N] [--k K]
 -- "classifier": what the classifier really uses, measured by moving one
--- factor at a time in the renderer on N balanced test images, and its
--- accuracies on the correlated and the balanced split.
+--   factor at a time in the renderer on N balanced test images, and its
+--   accuracies on the correlated and the balanced split.
+-- "stylex", "baseline" (for each model the folder holds): the top-k
+--   attributes per class that scripts/explain.lua shows (the effect table on
+--   the first --n-attfind test images, cached beside the model and shared with
+--   explain.lua), each measured by the factor oracles (oracles.safetensors)
+--   along its counterfactuals, and scored against the factors the classifier
+--   uses: recall@k, precision@k, purity, shortcut rank, single-attribute flips.
+-- "gradcam": the share of Grad-CAM's heat on the marker, on test images that
+--   carry it.
 local cjson = require "cjson"
 local cli = require "stylex.cli"
 local classifier = require "stylex.classifier"
 local benchmark = require "stylex.benchmark"
 local data = require "stylex.data"
+local evaluate = require "stylex.evaluate"
+local explain = require "stylex.explain"
 
 local usage = [[
 usage: stylex scripts/faithfulness.lua --model DIR [options]
-  --model DIR    a folder with classifier.safetensors trained on shapes (models/shapes)
-  --n N          balanced test images to intervene on (default 2000)]]
-local opts = cli.parse(arg, {model = "", n = 2000}, usage)
+  --model DIR      a folder with classifier.safetensors trained on shapes (models/shapes),
+                   oracles.safetensors and stylex.safetensors / baseline.safetensors
+  --n N            balanced test images to intervene on (default 2000)
+  --n-attfind N    test images of the effect tables (default 250, as explain.lua)
+  --k K            attributes per class scored (default 8)]]
+local opts = cli.parse(arg, {model = "", n = 2000, n_attfind = explain.defaults.n, k = 8}, usage)
 if opts.model == "" then
   io.stderr:write("missing --model DIR\n\n", usage, "\n")
   os.exit(2)
@@ -24,17 +37,68 @@ if meta.dataset ~= "shapes" then
     "', not on the shapes benchmark\n")
   os.exit(1)
 end
-local n = math.tointeger(opts.n)
+for _, p in ipairs(C:parameters()) do p:requires_grad(false) end
+local n, k = math.tointeger(opts.n), math.tointeger(opts.k)
 local test = data.shapes{split = "test", n = n}
 local effects = benchmark.factor_effects(C, test.factors)
+local used = benchmark.factors_used(effects)
 local correlated, balanced = benchmark.accuracies(C, {n = n})
 local out = {
   classifier = {
     factor_effects = effects,
-    factors_used = benchmark.factors_used(effects),
+    factors_used = used,
     accuracy = correlated,
     accuracy_balanced = balanced,
     n = n,
   },
 }
+io.stderr:write(string.format("classifier: uses %s; accuracy %.4f correlated, %.4f balanced\n",
+  table.concat(used, ", "), correlated, balanced))
+
+local function file_exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- The effect table's images: the first n_attfind of the classifier's test
+-- split, as explain.run takes them (so the cache serves both).
+local ds = classifier.test_set(meta)
+local n_tab = math.min(math.tointeger(opts.n_attfind), ds:size())
+local idx = {}
+for i = 1, n_tab do idx[i] = i end
+local x = ds:batch(idx)
+local ids = string.format("%s:1-%d", ds.name or "data", n_tab)
+local eopts = {}
+for key, v in pairs(explain.defaults) do eopts[key] = v end
+eopts.model = opts.model
+
+-- One model's attributes, measured and scored.
+local function attributes_of(which, O)
+  local path = opts.model .. "/" .. which .. ".safetensors"
+  if not file_exists(path) then return nil end
+  local G, E, gmeta = evaluate.load_model(path)
+  local tab = explain.effect_table(which, G, E, C, x, ids, eopts)
+  local per_class = explain.select(tab, eopts, k)
+  local t0 = cli.now()
+  local s = benchmark.score_attributes(G, C, O, tab, per_class, used, k)
+  local single = {}
+  for i, row in ipairs(s.attributes) do single[i] = row.single_flip end
+  io.stderr:write(string.format("%s (step %s): recall %.3f, precision %.3f, purity %.3f, shortcut rank %s (%.0f s)\n",
+    which, gmeta.step, s.recall, s.precision, s.purity, tostring(s.shortcut_rank), cli.now() - t0))
+  return {k = k, recall = s.recall, precision = s.precision, purity = s.purity,
+    shortcut_rank = s.shortcut_rank == nil and cjson.null or s.shortcut_rank,
+    single_flip = single, attributes = s.attributes, step = math.tointeger(tonumber(gmeta.step)), n_images = n_tab}
+end
+
+local oracles_path = opts.model .. "/oracles.safetensors"
+if file_exists(oracles_path) then
+  local O = benchmark.load_oracles(oracles_path)
+  out.stylex = attributes_of("stylex", O)
+  out.baseline = attributes_of("baseline", O)
+else
+  io.stderr:write("faithfulness: no ", oracles_path, " (scripts/train_oracles.lua); attributes not scored\n")
+end
+local heat = benchmark.marker_heat_share(C, test, {n = 500})
+out.gradcam = {marker_heat_share = heat.share, marker_area = heat.area, n = heat.n}
 print(cjson.encode(out))

@@ -12,13 +12,15 @@ local benchmark = require "stylex.benchmark"
 
 local usage = [[
 usage: stylex scripts/train_oracles.lua [options]
-  --epochs N     passes over the training renders (default 4)
+  --epochs N     passes over the training renders (default 8)
   --n N          training renders (default 30000; the marker in half of them)
   --batch N      batch size (default 64)
   --lr X         Adam learning rate (default 1e-3, cosine decay)
+  --dropout P    dropout before the fully connected layers (default 0: regressions are
+                 read off the same features every time)
   --seed S       seed of the training renders and of the weights (default 11)
   --out FILE     default models/shapes/oracles.safetensors]]
-local opts = cli.parse(arg, {epochs = 4, n = 30000, batch = 64, lr = 1e-3, seed = 11,
+local opts = cli.parse(arg, {epochs = 8, n = 30000, batch = 64, lr = 1e-3, dropout = 0, seed = 11,
   out = "models/shapes/oracles.safetensors"}, usage)
 local seed = math.tointeger(opts.seed)
 sx.manual_seed(seed)
@@ -27,7 +29,7 @@ local train = data.shapes{split = "test", n = math.tointeger(opts.n), seed = see
 local held = data.shapes{split = "test", n = 2000, seed = seed + 1}
 local cont, disc = benchmark.oracle_targets(train.factors)
 
-local cfg = {n_classes = benchmark.ORACLE_OUTPUTS, resolution = 32, img_channels = 1}
+local cfg = {n_classes = benchmark.ORACLE_OUTPUTS, resolution = 32, img_channels = 1, dropout = opts.dropout}
 local O = sx.models.Classifier(cfg)
 local optim = sx.optim.Adam(O:parameters(), {lr = opts.lr})
 local batch, epochs = math.tointeger(opts.batch), math.tointeger(opts.epochs)

@@ -1,4 +1,4 @@
--- stylex.benchmark — the shapes benchmark's yardstick (docs/benchmark.md):
+-- stylex.benchmark — the shapes benchmark's yardstick (docs/ground-truth.md):
 -- what a classifier really uses, found by intervening on the renderer, and
 -- the scores of a list of attributes against it.
 --
@@ -6,6 +6,9 @@
 --   benchmark.factor_effects(C, factors)    {name = share of images whose decision flips}
 --   benchmark.factors_used(effects, 0.10)   sorted names with a share >= the threshold
 --   benchmark.score(attributes, used, opts) recall@k, precision@k, purity, shortcut rank
+--   benchmark.score_classes(lists, used)    the same over one ranked list per class
+--   benchmark.measure_attribute(G, C, O, tab, attr)  an attribute's factor changes and flips
+--   benchmark.marker_heat_share(C, ds)      Grad-CAM's heat on the marker
 local sx = require "stylex"
 local data = require "stylex.data"
 
@@ -117,6 +120,102 @@ function benchmark.score(attributes, used, opts)
   }
 end
 
+-- Scores one ranked list of attributes per class (each as for
+-- benchmark.score) together: recall is the share of `used` that dominate at
+-- least one top-k attribute of any class, precision and purity are over all
+-- the classes' top-k attributes, shortcut_rank is the best rank any class
+-- gives a shortcut-dominated attribute (nil if none). per_class holds each
+-- list's own benchmark.score.
+function benchmark.score_classes(lists, used, opts)
+  opts = opts or {}
+  local per_class, dominated, n, precise, purity_sum, shortcut_rank = {}, {}, 0, 0, 0, nil
+  local is_used = {}
+  for _, f in ipairs(used) do is_used[f] = true end
+  for c, list in ipairs(lists) do
+    local s = benchmark.score(list, used, opts)
+    per_class[c] = s
+    for a = 1, s.k do
+      local d = s.attributes[a].dominant
+      n, purity_sum = n + 1, purity_sum + s.attributes[a].purity
+      if d and is_used[d] then precise = precise + 1; dominated[d] = true end
+    end
+    if s.shortcut_rank and (not shortcut_rank or s.shortcut_rank < shortcut_rank) then shortcut_rank = s.shortcut_rank end
+  end
+  local recalled = 0
+  for _, f in ipairs(used) do if dominated[f] then recalled = recalled + 1 end end
+  return {
+    k = opts.k or 8,
+    recall = #used > 0 and recalled / #used or 0,
+    precision = n > 0 and precise / n or 0,
+    purity = n > 0 and purity_sum / n or 0,
+    shortcut_rank = shortcut_rank,
+    per_class = per_class,
+  }
+end
+
+-- Measures (benchmark.measure_attribute) and scores (benchmark.score_classes)
+-- the attributes per class of an effect table, as attfind.per_class gives
+-- them, against the factors `used`; k attributes per class count.
+-- Returns the score with `attributes`, one row per attribute, class by class
+-- and best first: {class, rank, coord, layer_name, channel, direction,
+-- changes, dominant, purity, single_flip = {t1, t2}, n}.
+function benchmark.score_attributes(G, C, O, tab, per_class, used, k)
+  local lists, rows = {}, {}
+  for c, list in ipairs(per_class) do
+    lists[c] = {}
+    for r, a in ipairs(list) do
+      local m = benchmark.measure_attribute(G, C, O, tab, a)
+      lists[c][r] = {changes = m.changes, single_flip = m.single_flip}
+      rows[#rows + 1] = {class = a.class, rank = r, coord = a.coord, layer_name = a.layer_name, channel = a.channel,
+        direction = a.direction, changes = m.changes, single_flip = m.single_flip, n = m.n, list = c}
+    end
+  end
+  local s = benchmark.score_classes(lists, used, {k = k})
+  for _, row in ipairs(rows) do
+    local a = s.per_class[row.list].attributes[row.rank]
+    row.dominant, row.purity, row.list = a.dominant, a.purity, nil
+  end
+  s.attributes = rows
+  return s
+end
+
+-- The marker's region for Grad-CAM: its 3x3 pixels (rows and columns 1-3,
+-- 0-based) with a margin of one pixel, rows and columns 0-4.
+benchmark.MARKER_REGION = {first = 0, last = 4}
+
+-- Grad-CAM (stylex.gradcam, the classifier's last block) on the images of ds
+-- that carry the marker: per image the share of the map's total heat inside
+-- benchmark.MARKER_REGION for the class C predicts, averaged over images
+-- whose map is not zero everywhere. Returns {share =, area = the region's
+-- share of the image (what heat spread evenly would give), n =}.
+function benchmark.marker_heat_share(C, ds, opts)
+  opts = opts or {}
+  local gradcam = require "stylex.gradcam"
+  local col
+  for k, v in ipairs(ds.factor_names or {}) do if v == benchmark.SHORTCUT then col = k end end
+  if not col then error("benchmark.marker_heat_share: the data set has no marker factor", 2) end
+  local idx = {}
+  for i, r in ipairs(ds.factors:totable()) do
+    if r[col] > 0.5 and #idx < (opts.n or math.huge) then idx[#idx + 1] = i end
+  end
+  local R = ds.resolution
+  local lo, hi = benchmark.MARKER_REGION.first + 1, benchmark.MARKER_REGION.last + 1
+  local side = hi - lo + 1
+  local sum, counted, batch = 0, 0, opts.batch or 100
+  for first = 1, #idx, batch do
+    local x = ds:batch(table.move(idx, first, math.min(first + batch - 1, #idx), 1, {}))
+    local pred = sx.no_grad(function() return C:logits(x):argmax(2):totable() end)
+    local maps = gradcam.maps(C, x, pred)
+    local m = x:shape()[1]
+    local total = maps:reshape{m, R * R}:sum(2):totable()
+    local inside = maps:narrow(3, lo, side):narrow(4, lo, side):reshape{m, side * side}:sum(2):totable()
+    for i = 1, m do
+      if total[i] > 0 then sum, counted = sum + inside[i] / total[i], counted + 1 end
+    end
+  end
+  return {share = counted > 0 and sum / counted or 0, area = side * side / (R * R), n = counted}
+end
+
 -- C's accuracy on held-out images of the correlated (training-like) split
 -- and on the balanced test split. The correlated images come from seed 1001,
 -- a stream no shipped training run uses.
@@ -173,6 +272,19 @@ function benchmark.oracle_loss(out, cont, disc)
     at = at + d.classes
   end
   return loss
+end
+
+-- The oracles of scripts/train_oracles.lua: the network and its metadata.
+function benchmark.load_oracles(path)
+  local cjson = require "cjson"
+  local tensors, meta = sx.load(path)
+  if not tensors then error("benchmark.load_oracles: " .. tostring(meta), 2) end
+  if not meta or meta.format ~= "stylex-oracles-1" or not meta.config then
+    error("benchmark.load_oracles: " .. path .. " is not a stylex oracles file (scripts/train_oracles.lua)", 2)
+  end
+  local O = sx.models.Classifier(cjson.decode(meta.config))
+  O:load_state_dict(tensors)
+  return O, meta
 end
 
 -- Reads the factors of images [N, 1, 32, 32] in [-1, 1]: a list of N tables

@@ -42,6 +42,8 @@ explain.defaults = {
   batch = 64,             -- shifted copies per pass of the effect table
   seed = 1234,            -- noise of the held-out images
   baseline = true,        -- also the StyleSpace baseline, when baseline.safetensors exists
+  ground_truth = true,    -- the "Ground truth" section, for a classifier of the shapes benchmark
+                          --   with oracles.safetensors beside the model (docs/ground-truth.md)
   recompute = false,      -- ignore cached effect tables
   dataset = nil,          -- a stylex.data set instead of the classifier's test split
   command = nil,          -- the command line, for the report
@@ -85,10 +87,12 @@ local function latents(G, E, C, x)
   end)
 end
 
--- The effect table of model `which` ("stylex" | "baseline"), from the cache
--- or computed (and cached). Returns the table and its timing
--- {seconds=, passes=, passes_per_s=, cached=}.
-local function effect_table(which, G, E, C, x, ids, opts)
+-- The effect table of model `which` ("stylex" | "baseline") on images x
+-- (named by the string ids, for the cache key), from the cache beside
+-- opts.model or computed (and cached). opts: model (folder), seed, batch,
+-- recompute, log, as in explain.defaults. Returns the table and its timing
+-- {seconds=, passes=, passes_per_s=, cached=, path=}.
+function explain.effect_table(which, G, E, C, x, ids, opts)
   local N = x:shape()[1]
   local path = string.format("%s/%s.attfind-n%d.safetensors", opts.model, which, N)
   local key = {generator = fingerprint(G), images = ids, noise_seed = tostring(opts.seed)}
@@ -122,8 +126,9 @@ local function effect_table(which, G, E, C, x, ids, opts)
   return tab, timing
 end
 
--- Attributes per class with the policy (k of them).
-local function select(tab, opts, k)
+-- Attributes per class with opts.policy (k of them), read in opts.space, with
+-- opts.max_image_effect for the subset policy.
+function explain.select(tab, opts, k)
   local popts = {k = k}
   if type(opts.policy) == "string" then popts.space = opts.space end
   if opts.policy == "subset" then popts.max_image_effect = opts.max_image_effect end
@@ -234,6 +239,29 @@ local function reconstruction(G, E, C, x, m)
   end)
 end
 
+-- The shapes benchmark's ground truth (docs/ground-truth.md): what C uses,
+-- found by moving one factor at a time in the renderer on the factors of ds,
+-- and each shown attribute measured by the oracles O and scored.
+local function ground_truth(G, C, O, tab, shown, ds, k)
+  local benchmark = require "stylex.benchmark"
+  local effects = benchmark.factor_effects(C, ds.factors)
+  local used = benchmark.factors_used(effects)
+  local is_used = {}
+  for _, f in ipairs(used) do is_used[f] = true end
+  local factors = {}
+  for i, name in ipairs(ds.factor_names) do
+    factors[i] = {name = name, flip_share = effects[name], used = is_used[name] == true}
+  end
+  local s = benchmark.score_attributes(G, C, O, tab, shown, used, k)
+  local attrs = {}
+  for i, a in ipairs(s.attributes) do
+    attrs[i] = {class = a.class, rank = a.rank, layer_name = a.layer_name, channel = a.channel, coord = a.coord,
+      dominant = a.dominant, purity = a.purity, single_flip = a.single_flip, changes = a.changes}
+  end
+  return {n = ds:size(), factors = factors, used = used, k = k, recall = s.recall, precision = s.precision,
+    purity = s.purity, shortcut_rank = s.shortcut_rank, attributes = attrs}
+end
+
 -- The options whose default is nil (so not keys of explain.defaults).
 local NIL_DEFAULT = {model = true, max_image_effect = true, dataset = true, command = true, log = true}
 
@@ -298,10 +326,10 @@ function explain.run(opts)
     doc.reconstruction.perceptual, doc.reconstruction.agreement)
 
   -- StylEx: the table, the attributes, sufficiency
-  local tab, timing = effect_table("stylex", G, E, C, x, ids, opts)
+  local tab, timing = explain.effect_table("stylex", G, E, C, x, ids, opts)
   local labels = attfind.labels(tab)
-  local shown = select(tab, opts, opts.k)
-  local for_suff = select(tab, opts, opts.sufficiency_k)
+  local shown = explain.select(tab, opts, opts.k)
+  local for_suff = explain.select(tab, opts, opts.sufficiency_k)
   local sweep = sufficiency(G, C, tab, for_suff, opts)
   local suff = sweep[1]
   doc.attfind = {n_images = n, n_coords = tab.styles:shape()[2], policy = type(opts.policy) == "string" and
@@ -324,8 +352,8 @@ function explain.run(opts)
   local base_path = opts.model .. "/baseline.safetensors"
   if opts.baseline and file_exists(base_path) then
     local Gb, Eb, bmeta = evaluate.load_model(base_path)
-    local btab = effect_table("baseline", Gb, Eb, C, x, ids, opts)
-    local bsweep = sufficiency(Gb, C, btab, select(btab, opts, opts.sufficiency_k), opts)
+    local btab = explain.effect_table("baseline", Gb, Eb, C, x, ids, opts)
+    local bsweep = sufficiency(Gb, C, btab, explain.select(btab, opts, opts.sufficiency_k), opts)
     local bsuff = bsweep[1]
     doc.model.baseline_path, doc.model.baseline_step = base_path, math.tointeger(tonumber(bmeta.step))
     doc.sufficiency.baseline = bsuff.share
@@ -336,6 +364,17 @@ function explain.run(opts)
         r.share or 0, r.flipped, r.n)
     end
     for c = 0, K - 1 do doc.sufficiency.per_class[c + 1].baseline = bsuff.per_class[c + 1].share end
+  end
+
+  -- the ground truth, for a model of the shapes benchmark
+  local oracles_path = opts.model .. "/oracles.safetensors"
+  if opts.ground_truth and cmeta.dataset == "shapes" and ds.factors and file_exists(oracles_path) then
+    local benchmark = require "stylex.benchmark"
+    local t0 = cli.now()
+    doc.ground_truth = ground_truth(G, C, benchmark.load_oracles(oracles_path), tab, shown, ds, opts.k)
+    say(opts, "ground truth: the classifier uses %s; recall %.3f, precision %.3f, purity %.3f (%.1f s)",
+      table.concat(doc.ground_truth.used, ", "), doc.ground_truth.recall, doc.ground_truth.precision,
+      doc.ground_truth.purity, cli.now() - t0)
   end
 
   -- per class: attribute table, strips, the combined row

@@ -20,6 +20,9 @@
 --                             pred_orig?, prob_orig?, pred_recon?, prob_recon?},
 --          attfind? = {n_images, n_coords, policy, k, max_image_effect, seconds, passes, passes_per_s},
 --          sufficiency? = {stylex?, baseline?, k, n, strength?, by_strength?, per_class?},
+--          ground_truth? = {n, factors = {{name, flip_share, used}, ...}, k, recall, precision,
+--                           purity, shortcut_rank?, attributes = {{class, rank, layer_name,
+--                           channel, dominant?, purity, single_flip = {t1, t2}}, ...}},
 --          classes = {{class, name?, attributes = {...}, combined?}, ...}}
 --
 -- Images are tensors [N, C, R, R] in [-1, 1] with C = 1 or 3; Grad-CAM maps
@@ -140,6 +143,7 @@ local KIND = {
   number = function(v) return type(v) == "number" end,
   integer = is_int,
   table = function(v) return type(v) == "table" end,
+  boolean = function(v) return type(v) == "boolean" end,
   tensor = is_tensor,
 }
 
@@ -304,6 +308,34 @@ local function check(doc)
       field(e, "stylex", ep, "number", true)
       field(e, "baseline", ep, "number", true)
       field(e, "n", ep, "integer", true)
+    end
+  end
+
+  local gt = field(doc, "ground_truth", "doc", "table", true)
+  if gt then
+    local p = "doc.ground_truth"
+    field(gt, "n", p, "integer")
+    for i, f in ipairs(field(gt, "factors", p, "table")) do
+      local fp = string.format("%s.factors[%d]", p, i)
+      if type(f) ~= "table" then bad(fp, "must be a table, got " .. type(f)) end
+      field(f, "name", fp, "string")
+      field(f, "flip_share", fp, "number")
+      field(f, "used", fp, "boolean")
+    end
+    for _, k in ipairs{"recall", "precision", "purity"} do field(gt, k, p, "number") end
+    field(gt, "k", p, "integer")
+    field(gt, "shortcut_rank", p, "integer", true)
+    for i, a in ipairs(field(gt, "attributes", p, "table")) do
+      local ap = string.format("%s.attributes[%d]", p, i)
+      if type(a) ~= "table" then bad(ap, "must be a table, got " .. type(a)) end
+      local c = field(a, "class", ap, "integer")
+      if c < 0 or c >= K then bad(ap .. ".class", string.format("must be a class id in 0..%d, got %d", K - 1, c)) end
+      field(a, "rank", ap, "integer")
+      field(a, "layer_name", ap, "string")
+      field(a, "channel", ap, "integer")
+      field(a, "dominant", ap, "string", true)
+      field(a, "purity", ap, "number")
+      number_list(a, "single_flip", ap, 2)
     end
   end
 
@@ -547,6 +579,7 @@ local function section_toc(pg, doc, name_of)
   put(pg, '<nav class="toc">', '<a href="#classifier">Classifier</a>', '<a href="#generator">Generator</a>')
   if doc.reconstruction then put(pg, '<a href="#reconstruction">Reconstructions</a>') end
   if doc.sufficiency then put(pg, '<a href="#sufficiency">Sufficiency</a>') end
+  if doc.ground_truth then put(pg, '<a href="#ground-truth">Ground truth</a>') end
   for _, c in ipairs(doc.classes) do
     putf(pg, '<a href="#class-%d">%s</a>', c.class, esc(name_of(c.class)))
   end
@@ -653,6 +686,32 @@ local function section_sufficiency(pg, su, name_of)
     put(pg, '<p class="note">The same shares per class; n is the number of images counted for the class.</p>\n')
     data_table(pg, has_base and {"class", {"n"}, {"StylEx"}, {"baseline"}} or {"class", {"n"}, {"StylEx"}}, pr)
   end
+end
+
+local function section_ground_truth(pg, gt, name_of)
+  put(pg, '<h2 id="ground-truth">Ground truth</h2>\n')
+  putf(pg, "<p>The classifier was trained on the shapes benchmark (docs/ground-truth.md), whose images are " ..
+    "rendered from known factors. <i>Flip share</i>: of %s balanced test images rendered again with that factor " ..
+    "alone moved, the share whose decision changes; a factor is <i>used</i> at 0.10 or more.</p>\n", int(gt.n))
+  local rows = {}
+  for i, f in ipairs(gt.factors) do
+    rows[i] = {"<code>" .. esc(f.name) .. "</code>", {pct(f.flip_share)}, f.used and "used" or ""}
+  end
+  data_table(pg, {"factor", {"flip share"}, "classifier"}, rows)
+  putf(pg, "<p>Each attribute below, measured by the factor oracles along its counterfactuals at strength 1: its " ..
+    "<i>dominant</i> factor and <i>purity</i> (the dominant factor's share of the total change), and the share of " ..
+    "other-class images it alone flips at t = 1 and 2. Over the top %s of every class: recall %s (used factors " ..
+    "that dominate an attribute), precision %s (attributes dominated by a used factor), purity %s, shortcut rank " ..
+    "%s.</p>\n", int(gt.k), fixed(gt.recall, 3), fixed(gt.precision, 3), fixed(gt.purity, 3),
+    gt.shortcut_rank and int(gt.shortcut_rank) or "none")
+  local arows = {}
+  for i, a in ipairs(gt.attributes) do
+    arows[i] = {esc(name_of(a.class)), {int(a.rank)}, "<code>" .. esc(a.layer_name) .. "</code>", {int(a.channel)},
+      a.dominant and "<code>" .. esc(a.dominant) .. "</code>" or "–", {fixed(a.purity, 3)},
+      {pct(a.single_flip[1])}, {pct(a.single_flip[2])}}
+  end
+  data_table(pg, {"class", {"rank"}, "layer", {"channel"}, "dominant", {"purity"}, {"flips t = 1"}, {"flips t = 2"}},
+    arows)
 end
 
 local function section_attfind(pg, af)
@@ -908,6 +967,7 @@ local function build(dir, doc)
   if doc.reconstruction then section_reconstruction(pg, doc.reconstruction, rimgs, name_of) end
   if doc.sufficiency then section_sufficiency(pg, doc.sufficiency, name_of) end
   if doc.attfind then section_attfind(pg, doc.attfind) end
+  if doc.ground_truth then section_ground_truth(pg, doc.ground_truth, name_of) end
   local legend = legend_css()
   for ci, c in ipairs(doc.classes) do section_class(pg, c, cimgs[ci], name_of, legend) end
   put(pg, '<footer>Written by stylex.report. Every number on this page is in <a class="file" href="report.json">' ..

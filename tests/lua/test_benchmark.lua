@@ -60,4 +60,55 @@ T.test("score: recall, precision, purity, shortcut rank", function()
   T.raises("negative change", benchmark.score, {{changes = {size = -1}}}, {})
 end)
 
+T.test("score_classes: recall over the union, precision and purity pooled, best shortcut rank", function()
+  local used = {"size", "brightness", "stripes", "marker"}
+  local class0 = {
+    {changes = {size = 1.0}},                       -- size, purity 1
+    {changes = {shape = 0.3, size = 0.1}},          -- shape (unused), purity 0.75
+    {changes = {marker = 0.5, size = 0.5}},         -- a tie goes to size (first in factor order)
+  }
+  local class1 = {
+    {changes = {brightness = 0.2, squash = 0.2}},   -- brightness (first in order), purity 0.5
+    {changes = {marker = 1.0}},                     -- the shortcut at rank 2
+  }
+  local s = benchmark.score_classes({class0, class1}, used, {k = 3})
+  T.near(s.recall, 3 / 4, 1e-12)                    -- size, brightness, marker; stripes dominates nothing
+  T.near(s.precision, 4 / 5, 1e-12)                 -- all but shape, over 3 + 2 attributes
+  T.near(s.purity, (1 + 0.75 + 0.5 + 0.5 + 1) / 5, 1e-12)
+  T.eq(s.shortcut_rank, 2)
+  T.eq(#s.per_class, 2)
+  T.eq(s.per_class[1].shortcut_rank, nil)
+  T.eq(s.per_class[2].attributes[2].dominant, "marker")
+  -- with k = 1 only the first of each class counts
+  local s1 = benchmark.score_classes({class0, class1}, used, {k = 1})
+  T.near(s1.recall, 2 / 4, 1e-12)
+  T.near(s1.precision, 1, 1e-12)
+  T.eq(s1.shortcut_rank, 2)                         -- the rank is over the whole list, as in score
+end)
+
+T.test("marker_heat_share: a share of the heat, the region's area, only marked images", function()
+  sx.manual_seed(5)
+  local C = sx.models.Classifier{n_classes = 2, resolution = 32, img_channels = 1, channels = {8, 8, 8}, hidden = 16}
+  local data = require "stylex.data"
+  local ds = data.shapes{split = "test", n = 40, seed = 3}
+  local marked = 0
+  for _, r in ipairs(ds.factors:totable()) do if r[10] > 0.5 then marked = marked + 1 end end
+  local h = benchmark.marker_heat_share(C, ds, {batch = 16})
+  T.ok(h.share >= 0 and h.share <= 1, "share in [0, 1]: " .. h.share)
+  T.near(h.area, 25 / 1024, 1e-12)
+  T.ok(h.n <= marked and h.n > 0, "counts marked images with heat: " .. h.n .. " of " .. marked)
+  T.eq(benchmark.marker_heat_share(C, ds, {n = 3}).n <= 3, true)
+  local plain = data.new_dataset{images = ds.images, labels = ds.labels, classes = ds.classes, n_classes = 2,
+    channels = 1, resolution = 32}
+  T.raises("no marker factor", benchmark.marker_heat_share, C, plain)
+end)
+
+T.test("load_oracles: refuses a file that is not an oracles file", function()
+  local dir = T.tmpdir()
+  local path = dir .. "/not-oracles.safetensors"
+  assert(sx.save(path, {w = sx.zeros{2}}, {format = "something-else"}))
+  T.raises("not a stylex oracles file", benchmark.load_oracles, path)
+  T.raises("load_oracles", benchmark.load_oracles, dir .. "/missing.safetensors")
+end)
+
 T.done()

@@ -1,0 +1,149 @@
+-- tests/lua/test_ground_truth.lua — the shapes benchmark's whole chain as a
+-- smoke test: tiny shapes data -> a tiny classifier and tiny factor oracles
+-- -> a tiny StylEx and a tiny baseline (a few steps each, exported as shipped
+-- models) -> scripts/faithfulness.lua, whose JSON line must hold every part
+-- with figures in range; the effect tables it computes are cached where
+-- scripts/explain.lua finds them.
+local T = dofile("tests/lua/harness.lua")
+local sx = require "stylex"
+local cjson = require "cjson"
+local data = require "stylex.data"
+local trainer = require "stylex.trainer"
+local benchmark = require "stylex.benchmark"
+
+local dir = T.tmpdir()
+local host = arg[-1]
+local K_ATTR, N_TAB = 3, 12
+
+local train = data.shapes{split = "train", n = 640}
+
+-- A tiny classifier of shapes, 60 Adam steps.
+sx.manual_seed(21)
+local C = sx.models.Classifier{n_classes = 2, resolution = 32, img_channels = 1, channels = {8, 8, 8}, hidden = 16}
+do
+  local opt, step = sx.optim.Adam(C:parameters(), {lr = 3e-3}), 0
+  for x, y in train:batches(32, {shuffle = true, seed = 4, drop_last = true}) do
+    local loss = sx.cross_entropy(C:classify(x, {train = true}), y)
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+    step = step + 1
+    if step == 60 then break end
+  end
+end
+local cls_path = dir .. "/classifier.safetensors"
+assert(sx.save(cls_path, C:state_dict(), {format = "stylex-classifier-1", config = cjson.encode(C:config()),
+  classes = cjson.encode({0, 1}), class_names = cjson.encode(data.SHAPES_CLASSES), dataset = "shapes"}))
+
+-- Tiny oracles, 20 steps on balanced renders.
+do
+  local O = sx.models.Classifier{n_classes = benchmark.ORACLE_OUTPUTS, resolution = 32, img_channels = 1,
+    channels = {8, 8, 8}, hidden = 16}
+  local renders = data.shapes{split = "test", n = 320, seed = 9}
+  local cont, disc = benchmark.oracle_targets(renders.factors)
+  local opt, step = sx.optim.Adam(O:parameters(), {lr = 3e-3}), 0
+  for x, _, idx in renders:batches(32, {shuffle = true, seed = 5, drop_last = true}) do
+    local d = {}
+    for j = 1, #disc do d[j] = disc[j]:index_select(1, idx) end
+    local loss = benchmark.oracle_loss(O:classify(x, {train = true}), cont:index_select(1, idx), d)
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+    step = step + 1
+    if step == 20 then break end
+  end
+  assert(sx.save(dir .. "/oracles.safetensors", O:state_dict(), {format = "stylex-oracles-1",
+    config = cjson.encode(O:config())}))
+end
+
+-- A tiny StylEx (or baseline): a few training steps, exported.
+local function train_stylex(baseline)
+  local S = trainer.new(trainer.config{resolution = 32, img_channels = 1, n_classes = 2, channels = {16, 16, 8, 8},
+    z_dim = 16, w_dim = 16, mapping_layers = 2, batch = 8, baseline = baseline, seed = 2}, C)
+  for step = 1, 8 do
+    local idx = {}
+    for i = 1, 8 do idx[i] = (step * 8 + i) % train:size() + 1 end
+    assert(trainer.step(S, train:batch(idx)))
+  end
+  trainer.export(S, dir .. "/" .. (baseline and "baseline" or "stylex") .. ".safetensors",
+    {classifier = cls_path, classes = cjson.encode({0, 1}), class_names = cjson.encode(data.SHAPES_CLASSES),
+     dataset = "shapes"})
+end
+train_stylex(false)
+train_stylex(true)
+
+local function run(args)
+  local p = assert(io.popen(string.format("%q scripts/faithfulness.lua %s 2>%q", host, args, dir .. "/stderr")))
+  local text = p:read("a")
+  local ok = p:close()
+  return ok, text
+end
+
+local function in01(v, what) T.ok(type(v) == "number" and v >= 0 and v <= 1, what .. " in [0, 1]: " .. tostring(v)) end
+
+T.test("faithfulness.lua: every part of the line, figures in range", function()
+  local ok, text = run(string.format("--model %q --n 120 --n-attfind %d --k %d", dir, N_TAB, K_ATTR))
+  T.ok(ok, "exits 0; stderr: " .. (T.read_file(dir .. "/stderr") or ""))
+  local line = text:match("^(.-)\n?$")
+  if os.getenv("SX_SHOW") then print(line) end
+  local r = cjson.decode(line)
+  local c = r.classifier
+  for _, name in ipairs(sx.shapes.factors) do in01(c.factor_effects[name], "effect of " .. name) end
+  T.eq(type(c.factors_used), "table")
+  in01(c.accuracy, "accuracy")
+  in01(c.accuracy_balanced, "balanced accuracy")
+  for _, which in ipairs{"stylex", "baseline"} do
+    local s = r[which]
+    T.ok(s, which .. " is scored")
+    T.eq(s.k, K_ATTR)
+    for _, key in ipairs{"recall", "precision", "purity"} do in01(s[key], which .. " " .. key) end
+    T.ok(s.shortcut_rank == cjson.null or math.type(s.shortcut_rank) == "integer", which .. " shortcut rank")
+    T.ok(#s.attributes >= 1 and #s.attributes <= 2 * K_ATTR, which .. ": up to k attributes per class")
+    T.eq(#s.single_flip, #s.attributes)
+    for i, a in ipairs(s.attributes) do
+      in01(s.single_flip[i][1], which .. " flip at t = 1")
+      in01(s.single_flip[i][2], which .. " flip at t = 2")
+      T.ok(a.class == 0 or a.class == 1, "attribute class")
+      in01(a.purity, which .. " purity of attribute " .. i)
+      for name, v in pairs(a.changes) do T.ok(v >= 0, name .. " change is non-negative") end
+    end
+    T.ok(T.exists(string.format("%s/%s.attfind-n%d.safetensors", dir, which, N_TAB)), which .. " effect table cached")
+  end
+  in01(r.gradcam.marker_heat_share, "marker heat share")
+  T.ok(r.gradcam.n > 0, "Grad-CAM on marked images")
+end)
+
+T.test("explain: a shapes model's report has the Ground truth section", function()
+  local explain = require "stylex.explain"
+  local out = dir .. "/report"
+  local doc = explain.run{model = dir, out = out, n = N_TAB, k = K_ATTR, sufficiency_k = 2, examples = 1, batch = 32,
+    log = function() end}
+  local gt = doc.ground_truth
+  T.ok(gt, "doc.ground_truth is there")
+  T.eq(gt.n, 2000)
+  T.eq(#gt.factors, #sx.shapes.factors)
+  for _, f in ipairs(gt.factors) do
+    in01(f.flip_share, f.name .. " flip share")
+    T.eq(f.used, f.flip_share >= 0.10, f.name .. " is used exactly when its share is >= 0.10")
+  end
+  local shown = 0
+  for _, c in ipairs(doc.classes) do shown = shown + #c.attributes end
+  T.eq(#gt.attributes, shown, "one row per shown attribute")
+  local html = T.read_file(out .. "/index.html")
+  T.ok(html:find('id="ground-truth"', 1, true), "the page has the section")
+  T.ok(html:find("<code>marker</code>", 1, true), "the factor table lists the marker")
+  local r = cjson.decode(T.read_file(out .. "/report.json"))
+  T.eq(#r.ground_truth.factors, #sx.shapes.factors)
+end)
+
+T.test("faithfulness.lua: a classifier of another data set is refused", function()
+  local other = dir .. "/other"
+  os.execute("mkdir -p " .. other)
+  assert(sx.save(other .. "/classifier.safetensors", C:state_dict(), {format = "stylex-classifier-1",
+    config = cjson.encode(C:config()), classes = "[7,9]", class_names = '["a","b"]', dataset = "fashion-mnist"}))
+  local ok = run("--model " .. other)
+  T.ok(not ok, "exits non-zero")
+  T.ok((T.read_file(dir .. "/stderr") or ""):find("not on the shapes benchmark", 1, true), "says why")
+end)
+
+T.done()
