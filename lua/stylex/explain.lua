@@ -1,7 +1,8 @@
 -- stylex.explain — the explanation pipeline of SPEC §1.4-1.6 behind
 -- scripts/explain.lua: encode held-out images, the AttFind effect table
 -- (cached beside the model), the attributes per class, counterfactual strips
--- with Grad-CAM, sufficiency for StylEx and the StyleSpace baseline, and the
+-- with Grad-CAM, sufficiency for StylEx and the StyleSpace baseline, for a
+-- model of the shapes benchmark the ground truth (stylex.benchmark), and the
 -- report (stylex.report).
 --
 --   local explain = require "stylex.explain"
