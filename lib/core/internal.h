@@ -3,10 +3,10 @@
  * the op enum and descriptor table, autograd nodes, recording helpers, the
  * thread pool and reusable scratch buffers.
  *
- * Adding an op: add its SX_OP_ value here, its row in op_table.c (the static
- * assert on SX_OP_COUNT catches a missing row), its forward (which calls
- * sx_record) and backward side by side in lib/ops/, and its gradient checks in
- * tests/c/test_gradcheck.c.
+ * Adding an op: add its SX_OP_ value here, its row in op_table.c, its forward
+ * (which calls sx_record) and backward side by side in lib/ops/, its case in
+ * tests/c/test_op_table.c (which fails on an op without a row or a case) and
+ * its thorough gradient checks in tests/c/test_gradcheck.c.
  */
 #ifndef STYLEX_INTERNAL_H
 #define STYLEX_INTERNAL_H

@@ -114,11 +114,19 @@ static double project(sx_tensor *out, const float *r)
 }
 
 /* Checks up to max_elems entries of each input's gradient (chosen evenly).
- * Inputs must be contiguous leaves; those with requires_grad are checked.
+ * Inputs must be contiguous leaves; those with requires_grad are checked, and
+ * at least one must have it (else nothing would be checked: refused).
  * Returns the worst error relative to (atol + rtol*|numeric|), <= 1 passes. */
 __attribute__((unused)) static double gradcheck_ex(const char *what, check_fn f, void *ctx, int n, sx_tensor *const *xs, double eps,
                            double atol, double rtol, int max_elems)
 {
+    int nw = 0, which[16];
+    for (int i = 0; i < n; i++)
+        if (xs[i]->requires_grad) which[nw++] = i;
+    if (nw == 0) {
+        fprintf(stderr, "gradcheck %s: refused: none of the %d inputs requires grad\n", what, n);
+        return INFINITY;
+    }
     sx_tensor *out = f(xs, ctx);
     if (!out) {
         fprintf(stderr, "gradcheck %s: forward failed: %s\n", what, sx_last_error());
@@ -131,12 +139,7 @@ __attribute__((unused)) static double gradcheck_ex(const char *what, check_fn f,
     sx_tensor *rt = sx_tensor_from_data(out->ndim, out->shape, r);
 
     sx_tensor *want[16];
-    int nw = 0, which[16];
-    for (int i = 0; i < n; i++)
-        if (xs[i]->requires_grad) {
-            which[nw] = i;
-            want[nw++] = xs[i];
-        }
+    for (int k = 0; k < nw; k++) want[k] = xs[which[k]];
     sx_tensor *grads[16] = {0};
     double worst = 0;
     /* an output without a graph has zero gradient (e.g. the second

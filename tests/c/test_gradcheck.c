@@ -492,6 +492,23 @@ static void test_engine(void)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) sx_tensor_free(all[i]);
 }
 
+/* ---------------------------------------------------------------- the checker itself */
+
+/* A check with no input requiring grad compares nothing: it must fail, not
+ * pass (the refusal's message on stderr is expected). */
+static void test_gradcheck_refuses(void)
+{
+    sx_tensor *x = RANDN(100, 3, 4), *y = RANDN(101, 3, 4), *xy[2] = {x, y};
+    CHECK(!(gradcheck_ex("refused exp", call_unary, (void *)sx_exp, 1, &x, 1e-2, 2e-3, 2e-2, 40) <= 1.0));
+    CHECK(!(gradgradcheck_ex("refused exp", call_unary, (void *)sx_exp, 1, &x, 1e-2, 5e-3, 3e-2, 24) <= 1.0));
+    CHECK(!(gradcheck_ex("refused mul", call_binary, (void *)sx_mul, 2, xy, 1e-2, 2e-3, 2e-2, 40) <= 1.0));
+    /* one input requiring grad is enough */
+    sx_tensor_set_requires_grad(y, true);
+    CHECK(gradcheck_ex("mul, y only", call_binary, (void *)sx_mul, 2, xy, 1e-2, 2e-3, 2e-2, 40) <= 1.0);
+    sx_tensor_free(x);
+    sx_tensor_free(y);
+}
+
 static void test_rng(void)
 {
     sx_manual_seed(42);
@@ -526,6 +543,7 @@ int main(void)
     RUN(test_losses);
     RUN(test_pooling);
     RUN(test_engine);
+    RUN(test_gradcheck_refuses);
     RUN(test_rng);
     return check_summary("test_gradcheck");
 }

@@ -1,6 +1,7 @@
 -- tests/lua/test_gc.lua — tensors and graphs are freed: thousands of small
 -- graphs (with backward, double backward and failing calls) are built and
--- dropped, and sx.mem_live() returns to its starting value; a loop making
+-- dropped, and sx.mem_live() returns to its starting value; `<close>` and
+-- `:free()` each release at once (tested apart); a loop making
 -- large tensors without collectgarbage() stays bounded, because the binding
 -- tells Lua's GC about C memory. Also the script run under valgrind:
 --   valgrind --leak-check=full build/stylex tests/lua/test_gc.lua
@@ -45,14 +46,52 @@ T.test("graphs are freed", function()
   T.eq(settle(), start, "mem_live returns to its start")
 end)
 
-T.test("free and close release at once", function()
+-- The two releases are measured apart, each where the collector cannot have
+-- done the work instead: it is stopped, <close> is measured right after the
+-- scope ends (nothing is allocated in between, so not even the binding's GC
+-- steps run), and :free() while a live local still references the tensor.
+local function without_gc(f)
+  collectgarbage("stop")
+  local ok, err = pcall(f)
+  collectgarbage("restart")
+  if not ok then error(err, 0) end
+end
+
+T.test("<close> releases at the end of its scope", function()
   local start = settle()
-  for _ = 1, 200 do
-    local a <close> = sx.ones{100}
-    local b = a * 2
-    b:free()
-  end
-  T.eq(sx.mem_live() <= start + 200 * 400, true)
+  local held, left = math.huge, 0
+  without_gc(function()
+    for _ = 1, 200 do
+      do
+        local a <close> = sx.ones{1000}
+        held = math.min(held, sx.mem_live() - start)
+      end
+      left = math.max(left, sx.mem_live() - start)
+    end
+  end)
+  T.ok(held >= 4000, "the tensor is counted while in scope")
+  T.eq(left, 0, "<close>: bytes left after the scope ends, at worst over 200 scopes")
+  T.eq(settle(), start)
+end)
+
+T.test(":free() releases at once", function()
+  local start = settle()
+  local held, left, freed = math.huge, 0, true
+  without_gc(function()
+    for _ = 1, 200 do
+      local a = sx.ones{1000}
+      local b = a * 2
+      held = math.min(held, sx.mem_live() - start)
+      b:free()
+      a:free()
+      left = math.max(left, sx.mem_live() - start)
+      b:free() -- a second call does nothing
+      freed = freed and not pcall(sx.add, a, b) -- both are still referenced here
+    end
+  end)
+  T.ok(freed, "freed tensors refuse to be used")
+  T.ok(held >= 8000, "both tensors are counted before :free()")
+  T.eq(left, 0, ":free(): bytes left while the tensors are still referenced, at worst over 200 steps")
   T.eq(settle(), start)
 end)
 
