@@ -8,6 +8,9 @@
 -- stylex-model-1) or a training checkpoint (stylex-training-1; its EMA
 -- generator and encoder are used). Prints ONE JSON line on stdout:
 --   {"l1":..,"perceptual":..,"agreement":..,"fd_samples":..,"fd_recon":..,"n":..}
+-- On the shapes benchmark (with its factor oracles) the line also has
+-- "factor_fidelity": {factor: R^2 or accuracy of the oracles on the
+-- reconstructions, against the true factors} (benchmark.reconstruction_fidelity).
 -- Progress and what was loaded go to stderr.
 local cli = require "stylex.cli"
 local classifier = require "stylex.classifier"
@@ -26,11 +29,12 @@ usage: stylex scripts/eval_stylex.lua --checkpoint FILE [options]
   --classifier FILE   the classifier (default: the model's metadata, or for
                       runs/<preset>[-baseline]/ models/<preset>/classifier.safetensors)
   --data DIR --labels CSV   evaluate on an image folder (classifiers not trained on Fashion-MNIST)
+  --oracles FILE      shapes: the factor oracles (default models/shapes/oracles.safetensors)
   --record            also store the figures in the shipped model file's metadata
                       (key "eval", the JSON line below; the file is rewritten atomically)]]
 
 local opts = cli.parse(arg, {checkpoint = "", n = 1000, batch = 100, seed = 1234, classifier = "", data = "",
-  labels = "", record = false}, usage)
+  labels = "", record = false, oracles = "models/shapes/oracles.safetensors"}, usage)
 if opts.checkpoint == "" then
   io.stderr:write("missing --checkpoint\n\n", usage, "\n")
   os.exit(2)
@@ -75,6 +79,16 @@ local r = evaluate.stylex({G = G, E = E}, C, ds, {n = n, batch = opts.batch, see
 local parts = {}
 for i, k in ipairs{"l1", "perceptual", "agreement", "fd_samples", "fd_recon", "n"} do
   parts[i] = cjson.encode(k) .. ":" .. cjson.encode(r[k])
+end
+if ds.factors then
+  local benchmark = require "stylex.benchmark"
+  local O = benchmark.load_oracles(opts.oracles)
+  local q = benchmark.reconstruction_fidelity(G, E, C, O, ds, {n = n})
+  local f = {}
+  for _, name in ipairs(sx.shapes.factors) do
+    if q[name] then f[#f + 1] = cjson.encode(name) .. ":" .. cjson.encode(q[name].r2 or q[name].accuracy) end
+  end
+  parts[#parts + 1] = '"factor_fidelity":{' .. table.concat(f, ",") .. "}"
 end
 local line = "{" .. table.concat(parts, ",") .. "}"
 print(line)

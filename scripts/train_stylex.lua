@@ -30,6 +30,8 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
   --style-mixing P         probability of style mixing on the random path (default 0; new runs only)
   --class-l1 X             L1 weight on the class columns of the style affines (default 0; given
                            with --resume it changes the resumed run's config from then on)
+  --latent-loss X          weight of the encoder's latent regression L1(E(G(w)), w) on generated
+                           images (default 0; with --resume it changes the run's config from then on)
   --lr-encoder X           the encoder's Adam rate (default lr/10 for StylEx, lr for the
                            baseline; new runs only)
   --wrec-detach            hold E(x) constant in the w-reconstruction term (default for the
@@ -43,7 +45,7 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
 
 local opts = cli.parse(arg, {preset = "", baseline = false, steps = 10000, resume = false, run = "",
   checkpoint_minutes = 5, grid_every = 1000, seed = 1, batch = 32, data = "", labels = "", classifier = "",
-  out = "", export_only = false, style_mixing = 0, class_l1 = -1, lr_encoder = 0,
+  out = "", export_only = false, style_mixing = 0, class_l1 = -1, latent_loss = -1, lr_encoder = 0,
   wrec_detach = false}, usage)
 if opts.preset == "" and opts.data == "" then
   io.stderr:write("missing --preset (or --data/--labels/--classifier)\n\n", usage, "\n")
@@ -86,6 +88,10 @@ end
 if opts.class_l1 >= 0 and S.cfg.w_class_l1 ~= opts.class_l1 then
   print(string.format("w_class_l1 %g (was %g) from step %d", opts.class_l1, S.cfg.w_class_l1, S.step))
   S.cfg.w_class_l1 = opts.class_l1
+end
+if opts.latent_loss >= 0 and S.cfg.w_latent ~= opts.latent_loss then
+  print(string.format("w_latent %g (was %g) from step %d", opts.latent_loss, S.cfg.w_latent, S.step))
+  S.cfg.w_latent = opts.latent_loss
 end
 local cfg = S.cfg
 
@@ -198,6 +204,7 @@ while S.step < total do
   local line = string.format("D %.3f G %.3f L1 %.3f", (ema_losses.d_fake or 0) + (ema_losses.d_real or 0),
     ema_losses.g_adv or 0, ema_losses.rec_l1 or 0)
   if ema_losses.kl then line = line .. string.format(" KL %.4f", ema_losses.kl) end
+  if ema_losses.latent then line = line .. string.format(" lat %.3f", ema_losses.latent) end
   if ema_losses.class_l1 then line = line .. string.format(" class-L1 %.1f", ema_losses.class_l1) end
   progress(S.step, line)
   if grid_step then write_grids() end

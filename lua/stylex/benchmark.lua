@@ -9,6 +9,7 @@
 --   benchmark.score_classes(lists, used)    the same over one ranked list per class
 --   benchmark.measure_attribute(G, C, O, tab, attr)  an attribute's factor changes and flips
 --   benchmark.marker_heat_share(C, ds)      Grad-CAM's heat on the marker
+--   benchmark.reconstruction_fidelity(G, E, C, O, ds)  the oracles' quality on reconstructions
 local sx = require "stylex"
 local data = require "stylex.data"
 
@@ -315,10 +316,14 @@ function benchmark.read_factors(O, images, batch)
 end
 
 -- Oracle quality on a data set with known factors: R^2 per continuous factor,
--- accuracy per discrete one.
-function benchmark.oracle_quality(O, ds)
-  local read = benchmark.read_factors(O, ds.images)
+-- accuracy per discrete one, of the readings of `images` (default ds.images;
+-- e.g. their reconstructions, see reconstruction_fidelity) against ds.factors.
+function benchmark.oracle_quality(O, ds, images)
+  local read = benchmark.read_factors(O, images or ds.images)
   local rows = ds.factors:totable()
+  if #read ~= #rows then
+    error(string.format("benchmark.oracle_quality: %d images for %d rows of factors", #read, #rows), 2)
+  end
   local q = {}
   for _, name in ipairs(benchmark.ORACLE_CONTINUOUS) do
     local k, mean, ss_tot, ss_res = column(name), 0, 0, 0
@@ -336,6 +341,31 @@ function benchmark.oracle_quality(O, ds)
     q[d.name] = {accuracy = hits / #rows}
   end
   return q
+end
+
+-- How much of each factor survives the encoder and generator: the oracle
+-- quality (R^2 or accuracy against the true factors) of the reconstructions
+-- G(E(x), C(x)) of the first n images of ds (a shapes set with factors). An
+-- attribute can only be found for a factor the reconstruction keeps; the
+-- oracles' own quality on the originals is the ceiling.
+--   opts: n = 500, batch = 50
+function benchmark.reconstruction_fidelity(G, E, C, O, ds, opts)
+  opts = opts or {}
+  if not ds.factors then error("benchmark.reconstruction_fidelity: the data set has no factors (shapes)", 2) end
+  local n, batch = math.min(opts.n or 500, ds:size()), opts.batch or 50
+  local conditional = G:config().n_classes > 0
+  local rec = sx.no_grad(function()
+    local parts = {}
+    for first = 1, n, batch do
+      local b = {}
+      for i = first, math.min(first + batch - 1, n) do b[#b + 1] = i end
+      local x = ds:batch(b)
+      local p = conditional and sx.softmax(C:classify(x), 2) or nil
+      parts[#parts + 1] = G:synthesis(G:latent(E:encode(x), p))
+    end
+    return sx.cat(parts, 1)
+  end)
+  return benchmark.oracle_quality(O, {factors = ds.factors:narrow(1, 1, n)}, rec)
 end
 
 -- ---------------------------------------------------------------- attributes

@@ -14,6 +14,9 @@
 --     R1 penalty gamma/2 * |grad_x D(x, p)|^2 * r1_interval by double backward.
 --   G phase (G and E): adversarial loss on both paths, plus on the encoder
 --     path 1.0 L1(x, x') + 0.1 P(x, x') + 0.1 L1(E(x), E(x')) + 1.0 KL(C(x) || C(x')).
+--     With cfg.w_latent > 0 also the latent regression w_latent * L1(E(G(w)), w)
+--     on fresh random w (images made without a graph: only E learns from it;
+--     not in the paper, see trainer.latent_regression).
 --   EMA of the generator.
 -- Optional style mixing on the random path (cfg.style_mixing, default 0).
 -- With cfg.baseline the classifier does not condition G or D and there is no
@@ -39,6 +42,7 @@ local DEFAULTS = {
   ema_kimg = 10, ema_rampup = 0.05,
   style_mixing = 0,          -- probability of style mixing on the random path (StyleGAN2: 0.9)
   w_class_l1 = 0,            -- L1 on the class-probability columns of the style affines (not in the paper)
+  w_latent = 0,              -- latent regression of the encoder on generated images (not in the paper)
   baseline = false,
   wrec_detach = nil,         -- nil: true for the baseline (see above), false for StylEx
   seed = 1,
@@ -158,6 +162,19 @@ function trainer.w_reconstruction(S, rec, w)
   return sx.l1_loss(S.E:encode(rec), S.cfg.wrec_detach and w:detach() or w)
 end
 
+-- The latent regression L1(E(G(w, p)), w): n random w = mapping(z), their
+-- images made by G under no_grad (so only the encoder learns from the term),
+-- with p the given class probabilities. Unlike the reconstruction terms its
+-- target varies as much as the mapping's w does, so a constant encoder pays
+-- for it: a pull against the collapse of E (docs/method.md).
+function trainer.latent_regression(S, G, n, p)
+  local w, img = sx.no_grad(function()
+    local w = G:mapping(sx.randn{n, S.cfg.z_dim})
+    return w, G:synthesis(G:latent(w, p))
+  end)
+  return sx.l1_loss(S.E:encode(img), w)
+end
+
 -- How much the encoder's w varies over the images x against the mapping's w
 -- (of generator G, over as many random z): the standard deviation over the
 -- images, averaged over w's dimensions. An encoder whose spread is a small
@@ -234,6 +251,11 @@ function trainer.g_step(S, x, p)
     local perc = S.C:perceptual(x2, rec):mean()
     loss = loss + perc * cfg.w_perceptual
     out.rec_perceptual = perc:item()
+  end
+  if cfg.w_latent ~= 0 then
+    local lat = trainer.latent_regression(S, S.G, x2:shape()[1], p2)
+    loss = loss + lat * cfg.w_latent
+    out.latent = lat:item()
   end
   if cfg.w_class_l1 ~= 0 and not cfg.baseline then
     local pen = trainer.class_l1(S)
