@@ -11,8 +11,9 @@
 -- A model folder holds stylex.safetensors (scripts/train_stylex.lua's
 -- export), optionally baseline.safetensors (the same with --baseline), and
 -- the classifier named in their metadata. Effect tables are cached as
--- <model folder>/<stylex|baseline>.attfind-n<N>.safetensors, keyed by a
--- fingerprint of the generator's weights, the images and the noise seed; a
+-- <model folder>/<stylex|baseline>.attfind-n<N>.safetensors, keyed by
+-- fingerprints of the generator's and the encoder's weights, the images and
+-- the noise seed; a
 -- cache that does not match is recomputed (opts.recompute forces it).
 local sx = require "stylex"
 local cjson = require "cjson"
@@ -65,7 +66,7 @@ end
 -- A fingerprint of a module's weights: the sum of |w| of every tensor, in
 -- name order, printed to 9 digits. Different weights give a different
 -- string in practice; it guards the effect table cache.
-local function fingerprint(m)
+function explain.fingerprint(m)
   local sd = m:state_dict()
   local names = {}
   for k in pairs(sd) do names[#names + 1] = k end
@@ -96,10 +97,12 @@ end
 function explain.effect_table(which, G, E, C, x, ids, opts)
   local N = x:shape()[1]
   local path = string.format("%s/%s.attfind-n%d.safetensors", opts.model, which, N)
-  local key = {generator = fingerprint(G), images = ids, noise_seed = tostring(opts.seed)}
+  local key = {generator = explain.fingerprint(G), encoder = explain.fingerprint(E), images = ids,
+    noise_seed = tostring(opts.seed)}
   if not opts.recompute and file_exists(path) then
     local ok, tab = pcall(attfind.load, path)
-    if ok and tab and tab.meta.generator == key.generator and tab.meta.images == key.images and
+    if ok and tab and tab.meta.generator == key.generator and tab.meta.encoder == key.encoder and
+        tab.meta.images == key.images and
         tab.meta.noise_seed == key.noise_seed then
       say(opts, "%s: effect table from %s (computed in %ss)", which, path, tab.meta.seconds)
       return tab, {seconds = tonumber(tab.meta.seconds), passes = tonumber(tab.meta.passes),
@@ -120,7 +123,7 @@ function explain.effect_table(which, G, E, C, x, ids, opts)
   local timing = {seconds = seconds, passes = passes, passes_per_s = passes / seconds, cached = false, path = path}
   say(opts, "%s: effect table of %d images in %.1f s (%.0f generator + classifier passes/s)", which, N, seconds,
     timing.passes_per_s)
-  local ok, err = attfind.save(path, tab, {generator = key.generator, images = key.images,
+  local ok, err = attfind.save(path, tab, {generator = key.generator, encoder = key.encoder, images = key.images,
     noise_seed = key.noise_seed, seconds = string.format("%.1f", seconds), passes = tostring(passes),
     passes_per_s = string.format("%.1f", timing.passes_per_s), threads = tostring(sx.num_threads and sx.num_threads() or "")})
   if not ok then say(opts, "warning: could not cache the effect table at %s: %s", path, tostring(err)) end

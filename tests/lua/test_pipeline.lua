@@ -102,6 +102,17 @@ T.test("explain: tiny models to a report folder", function()
   local again = explain.run(opts)
   T.eq(again.attfind.cached, true)
   T.eq({again.sufficiency.stylex, again.sufficiency.baseline}, {doc.sufficiency.stylex, doc.sufficiency.baseline})
+
+  -- a model whose encoder changed (scripts/fit_encoder.lua) does not reuse the cache
+  local dir2 = dir .. "/refit"
+  os.execute("mkdir -p '" .. dir2 .. "' && cp '" .. dir .. "'/*.safetensors '" .. dir2 .. "/'")
+  local t, m = assert(sx.load(dir2 .. "/stylex.safetensors"))
+  for name, v in pairs(t) do if name:sub(1, 2) == "E." then t[name] = v * 1.01 end end
+  assert(sx.save(dir2 .. "/stylex.safetensors", t, m))
+  local o2 = {}
+  for k, v in pairs(opts) do o2[k] = v end
+  o2.model, o2.out = dir2, dir2 .. "/report"
+  T.eq(explain.run(o2).attfind.cached, false, "a new encoder: the effect table is recomputed")
 end)
 
 T.test("explain: bad options", function()

@@ -5,7 +5,9 @@
 --   N steps straight == N/2 + trainer.save + trainer.load + N/2, every tensor
 --   (networks, EMA, optimiser states) and the RNG state bit for bit;
 --   the latent regression (cfg.w_latent) trains only the encoder, and trained
---   alone it drives L1(E(G(w)), w) down;
+--   alone it drives L1(E(G(w)), w) down; the encoder fit lowers the
+--   reconstruction L1 through a frozen G, and scripts/fit_encoder.lua changes
+--   a model's encoder only;
 --   the NaN guard: a NaN image makes trainer.step return nil and a message and
 --   changes nothing;
 --   stylex.evaluate: an oracle model gives the known values, a tiny model gives
@@ -143,6 +145,27 @@ T.test("latent regression: only the encoder learns from it, and it falls", funct
   local x = rectangles(8)
   local out = trainer.step(S, x)
   T.ok(out and type(out.latent) == "number", "step returns loss latent")
+end)
+
+T.test("encoder fit: E alone learns to invert a frozen G", function()
+  local C = tiny_classifier()
+  local S = trainer.new(tiny_config(), C)
+  for _, q in ipairs(S.G_ema:parameters()) do q:requires_grad(false) end
+  local x = rectangles(8)
+  local function l1() return sx.no_grad(function() return select(2, trainer.encoder_fit_loss(S.G_ema, S.E, C, x, S.cfg)).rec_l1 end) end
+  local start = l1()
+  local opt = sx.optim.Adam(S.E:parameters(), { lr = 0.003, betas = { 0, 0.99 } })
+  local parts
+  for _ = 1, 100 do
+    local loss
+    loss, parts = trainer.encoder_fit_loss(S.G_ema, S.E, C, x, S.cfg)
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+  end
+  local final = l1()
+  T.ok(final < 0.8 * start, string.format("reconstruction L1 %.4f -> %.4f (want below 0.8x)", start, final))
+  T.ok(type(parts.kl) == "number" and type(parts.rec_perceptual) == "number", "StylEx: L1, P and KL")
 end)
 
 T.test("resume: N/2 + save + load + N/2 equals N straight, bit for bit", function()
@@ -501,6 +524,27 @@ T.test("scripts/eval_stylex.lua and train_stylex.lua end to end (image folder)",
   T.ok(io.open(dir .. "/run/recon_000004.png") and io.open(dir .. "/run/samples_000006.png"), "the grids")
   local _, meta = sx.load(dir .. "/baseline.safetensors")
   T.eq({ meta.step, meta.baseline, cjson.decode(meta.config).wrec_detach }, { "6", "true", true }, "the exported baseline")
+
+  -- scripts/fit_encoder.lua on the exported baseline: only the encoder changes
+  local before = assert(sx.load(dir .. "/baseline.safetensors"))
+  local q = assert(io.popen(string.format("'%s' scripts/fit_encoder.lua --model '%s/baseline.safetensors' --data '%s' "
+    .. "--labels '%s/labels.csv' --steps 3 --batch 4 --out '%s/fitted.safetensors' 2>&1", host, dir, dir, dir, dir)))
+  local fit_out = q:read("a")
+  T.ok(q:close(), "fit_encoder.lua runs: " .. fit_out)
+  local after, fmeta = sx.load(dir .. "/fitted.safetensors")
+  T.ok(after, "the fitted model is written")
+  if after then
+    local g_same, e_changed = true, false
+    for name, t in pairs(before) do
+      local d = (t - after[name]):abs():sum():item()
+      if name:sub(1, 2) == "G." and d ~= 0 then g_same = false end
+      if name:sub(1, 2) == "E." and d ~= 0 then e_changed = true end
+    end
+    T.ok(g_same, "the generator is unchanged")
+    T.ok(e_changed, "the encoder changed")
+    T.eq(cjson.decode(fmeta.encoder_fit).steps, 3, "encoder_fit records the settings")
+    T.ok(fmeta.command:find("&& build/stylex scripts/fit_encoder.lua", 1, true), "the command gains the fit")
+  end
   os.execute("rm -rf '" .. dir .. "'")
 end)
 
