@@ -1,6 +1,6 @@
 -- scripts/fit_encoder.lua — the encoder fit: a shipped StylEx (or baseline)
 -- model's encoder learns alone to invert its frozen EMA generator, on the
--- reconstruction terms of training without the adversarial one
+-- reconstruction L1 and perceptual terms of training (no adversarial, no KL)
 -- (trainer.encoder_fit_loss; docs/method.md, "The encoder fit").
 --
 --   build/stylex scripts/fit_encoder.lua --model models/shapes/stylex.safetensors [--steps 2000]
@@ -85,8 +85,7 @@ for step = 1, opts.steps do
   loss:backward()
   optim:step()
   for key, v in pairs(parts) do avg[key] = avg[key] and 0.98 * avg[key] + 0.02 * v or v end
-  progress(step, string.format("L1 %.4f P %.4f%s", avg.rec_l1, avg.rec_perceptual,
-    avg.kl and string.format(" KL %.4f", avg.kl) or ""))
+  progress(step, string.format("L1 %.4f P %.4f", avg.rec_l1, avg.rec_perceptual))
 end
 
 local tensors, m = assert(sx.load(opts.model))

@@ -176,26 +176,19 @@ function trainer.latent_regression(S, G, n, p)
 end
 
 -- The encoder fit (scripts/fit_encoder.lua): after training, E alone learns
--- to invert the frozen EMA generator G, on the encoder path's reconstruction
--- terms without the adversarial one: w_l1 L1(x, x') + w_perceptual P(x, x')
--- (+ w_kl KL(C(x) || C(x')) for StylEx), x' = G(E(x), p). Trained jointly,
--- the shapes encoders collapsed while G, which co-adapts, kept the images
--- plausible; the fit is a two-stage inversion (docs/method.md). Returns the
--- loss and a table of its parts (numbers). G's parameters must not require grad.
+-- to invert the frozen EMA generator G on the encoder path's image terms,
+-- w_l1 L1(x, x') + w_perceptual P(x, x'), x' = G(E(x), p), without the
+-- adversarial term and without the KL (with it the fit kept less of every
+-- factor, docs/method.md). Trained jointly, the shapes encoders collapsed
+-- while G, which co-adapts, kept the images plausible; the fit is a
+-- two-stage inversion. Returns the loss and a table of its parts (numbers).
+-- G's parameters must not require grad.
 function trainer.encoder_fit_loss(G, E, C, x, cfg)
   local p = G:config().n_classes > 0 and sx.no_grad(function() return sx.softmax(C:logits(x), 2) end) or nil
   local rec = G:synthesis(G:latent(E:encode(x), p))
   local l1 = sx.l1_loss(rec, x)
   local perc = C:perceptual(x, rec):mean()
-  local loss = l1 * cfg.w_l1 + perc * cfg.w_perceptual
-  local out = {rec_l1 = l1:item(), rec_perceptual = perc:item()}
-  if p then
-    local log_p = sx.no_grad(function() return sx.log_softmax(C:logits(x), 2) end)
-    local kl = sx.kl_div(log_p, sx.log_softmax(C:logits(rec), 2))
-    loss = loss + kl * cfg.w_kl
-    out.kl = kl:item()
-  end
-  return loss, out
+  return l1 * cfg.w_l1 + perc * cfg.w_perceptual, {rec_l1 = l1:item(), rec_perceptual = perc:item()}
 end
 
 -- How much the encoder's w varies over the images x against the mapping's w
