@@ -3,7 +3,7 @@
  * t:zero_grad, t:detach, t:op_name, sx.grad, sx.no_grad and the grad mode.
  * (The t.grad field is read by the tensor __index in module.c.)
  *
- * Grad mode is per C thread (lib/core/autograd.c): a coroutine switch does
+ * Grad mode is per C thread (lib/core/tensor.c): a coroutine switch does
  * not change it.
  */
 #include "lsx.h"

@@ -17,7 +17,6 @@
 #include "stylex_lua.h" /* luaopen_stylex, lsx_preload: the public embedding API */
 
 #define LSX_TENSOR "stylex.Tensor"
-#define LSX_VERSION "0.1.0" /* sx.version */
 
 typedef struct lsx_tensor {
     sx_tensor *t; /* owned reference; NULL once freed */

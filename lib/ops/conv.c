@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "../core/internal.h"
+#include "stylex/ops.h"
 
 /* Bytes of im2col buffer per tile: small enough to stay in a core's L2. */
 #define CONV_TILE_BYTES (384 * 1024)
