@@ -15,6 +15,7 @@
 
 #include "stylex.h"
 #include "stylex_lua.h" /* luaopen_stylex, lsx_preload: the public embedding API */
+#include "args.h"        /* the binding kit: options, guards, protected pushes */
 
 #define LSX_TENSOR "stylex.Tensor"
 
@@ -66,9 +67,6 @@ sx_tensor *lsx_check_tensor_like(lua_State *L, int idx);
 /* A non-empty list (table) of live tensors at idx, as a Lua-owned array of
  * borrowed pointers (pushed on the stack); *n gets the count. */
 sx_tensor **lsx_check_tensor_list(lua_State *L, int idx, int *n);
-/* Raises unless idx is nil/none or a table whose keys are all in names
- * (a NULL-terminated list); catches misspelt options. */
-void lsx_check_opts(lua_State *L, int idx, const char *const *names);
 
 /* Registers fns as methods of tensors (the table sx.Tensor) / as entries of
  * the "stylex.Tensor" metatable. The module table must be at -1. */

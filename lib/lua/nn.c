@@ -26,7 +26,6 @@
 #include "lsx.h"
 
 #define LSX_OPTIM "stylex.Optim"
-#define LSX_NAMED "stylex.NamedTensors"
 
 /* Longest dotted name and deepest nesting a walk accepts. */
 #define WALK_NAME_MAX 512
@@ -36,62 +35,17 @@ typedef struct lsx_optim {
     sx_optim *o; /* owned; NULL once freed */
 } lsx_optim;
 
-/* ---------------------------------------------------------------- argument errors */
-
-/* Raises "bad argument #arg to 'fn' (msg)" with fn fixed, so the message
- * names the function even when it is called through pcall or an alias. */
-static int arg_fail(lua_State *L, int arg, const char *fn, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    const char *msg = lua_pushvfstring(L, fmt, ap);
-    va_end(ap);
-    return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, fn, msg);
-}
-
 static void check_table(lua_State *L, int arg, const char *fn, const char *what)
 {
-    if (lua_type(L, arg) != LUA_TTABLE) arg_fail(L, arg, fn, "%s expected, got %s", what, luaL_typename(L, arg));
-}
-
-/* The options table at arg (nil allowed unless required) has only known keys. */
-static void check_opts(lua_State *L, int arg, const char *fn, const char *const *names, bool required)
-{
-    if (!required && lua_isnoneornil(L, arg)) return;
-    check_table(L, arg, fn, "table of options");
-    for (lua_pushnil(L); lua_next(L, arg); lua_pop(L, 1)) {
-        bool known = false;
-        if (lua_type(L, -2) == LUA_TSTRING)
-            for (int i = 0; names[i] && !known; i++) known = strcmp(lua_tostring(L, -2), names[i]) == 0;
-        if (known) continue;
-        luaL_Buffer b;
-        luaL_buffinit(L, &b);
-        for (int i = 0; names[i]; i++) {
-            if (i) luaL_addstring(&b, ", ");
-            luaL_addstring(&b, names[i]);
-        }
-        luaL_pushresult(&b);
-        arg_fail(L, arg, fn, "unknown option '%s' (options: %s)",
-                 lua_type(L, -3) == LUA_TSTRING ? lua_tostring(L, -3) : luaL_typename(L, -3), lua_tostring(L, -1));
-    }
+    if (lua_type(L, arg) != LUA_TTABLE) lsx_arg_fail(L, arg, fn, "%s expected, got %s", what, luaL_typename(L, arg));
 }
 
 /* ---------------------------------------------------------------- named tensor guard */
 
-static int named_gc(lua_State *L)
-{
-    sx_named_tensors_clear(luaL_checkudata(L, 1, LSX_NAMED));
-    return 0;
-}
+static void clear_named(void *nt) { sx_named_tensors_clear(nt); }
 
-/* Pushes an empty sx_named_tensors owned by Lua (cleared by __gc). */
-static sx_named_tensors *new_named(lua_State *L)
-{
-    sx_named_tensors *nt = lua_newuserdatauv(L, sizeof *nt, 0);
-    *nt = (sx_named_tensors){0};
-    luaL_setmetatable(L, LSX_NAMED);
-    return nt;
-}
+/* Pushes an empty sx_named_tensors owned by Lua (a guard: cleared when collected). */
+static sx_named_tensors *new_named(lua_State *L) { return lsx_guard_new(L, sizeof(sx_named_tensors), clear_named); }
 
 /* Appends (name, retained t) or raises. */
 static void named_push(lua_State *L, sx_named_tensors *nt, const char *name, sx_tensor *t, const char *fn)
@@ -107,10 +61,10 @@ static sx_named_tensors *check_tensor_map(lua_State *L, int idx, const char *fn)
     sx_named_tensors *nt = new_named(L);
     for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            arg_fail(L, idx, fn, "keys must be names (strings), got a %s key", luaL_typename(L, -2));
+            lsx_arg_fail(L, idx, fn, "keys must be names (strings), got a %s key", luaL_typename(L, -2));
         lsx_tensor *ud = luaL_testudata(L, -1, LSX_TENSOR);
         if (!ud || !ud->t)
-            arg_fail(L, idx, fn, "entry '%s' is %s, expected a tensor", lua_tostring(L, -2),
+            lsx_arg_fail(L, idx, fn, "entry '%s' is %s, expected a tensor", lua_tostring(L, -2),
                      ud ? "a freed tensor" : luaL_typename(L, -1));
         named_push(L, nt, lua_tostring(L, -2), ud->t, fn);
     }
@@ -141,12 +95,14 @@ lsx_module *lsx_new_module(lua_State *L)
     return ud;
 }
 
-static int push_module_protected(lua_State *L)
+static int make_module_ud(lua_State *L)
 {
     lsx_module *ud = lsx_new_module(L);
     ud->m = lua_touserdata(L, 1);
     return 1;
 }
+
+static void drop_module(void *m) { sx_module_free(m); }
 
 void lsx_push_module(lua_State *L, sx_module *m, const char *fn)
 {
@@ -154,12 +110,7 @@ void lsx_push_module(lua_State *L, sx_module *m, const char *fn)
         lsx_fail(L, fn);
         return;
     }
-    lua_pushcfunction(L, push_module_protected);
-    lua_pushlightuserdata(L, m);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        sx_module_free(m);
-        lua_error(L);
-    }
+    lsx_push_protected(L, m, make_module_ud, drop_module);
     lsx_gc_pace(L);
 }
 
@@ -386,7 +337,7 @@ static int l_state_dict(lua_State *L)
 static int l_load_state_dict(lua_State *L)
 {
     const char *fn = "load_state_dict";
-    if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TBOOLEAN) arg_fail(L, 3, fn, "strict must be a boolean");
+    if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TBOOLEAN) lsx_arg_fail(L, 3, fn, "strict must be a boolean");
     bool strict = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
     check_table(L, 2, fn, "table of name = tensor");
     sx_named_tensors *live = collect(L, 1, WALK_STATE, "load_state_dict");
@@ -421,13 +372,13 @@ static sx_tensor **check_list(lua_State *L, int idx, int *n, const char *what, c
 {
     check_table(L, idx, fn, "list of tensors or module");
     lua_Unsigned len = lua_rawlen(L, idx);
-    if (len > (lua_Unsigned)1 << 30) arg_fail(L, idx, fn, "list too long");
+    if (len > (lua_Unsigned)1 << 30) lsx_arg_fail(L, idx, fn, "list too long");
     sx_tensor **ts = lua_newuserdatauv(L, (len ? len : 1) * sizeof *ts, 0);
     for (lua_Unsigned i = 0; i < len; i++) {
         lua_rawgeti(L, idx, (lua_Integer)i + 1);
         lsx_tensor *ud = luaL_testudata(L, -1, LSX_TENSOR);
         if (!ud || !ud->t)
-            arg_fail(L, idx, fn, "%s[%d] is %s, expected a tensor", what, (int)i + 1,
+            lsx_arg_fail(L, idx, fn, "%s[%d] is %s, expected a tensor", what, (int)i + 1,
                      ud ? "a freed tensor" : luaL_typename(L, -1));
         ts[i] = ud->t;
         lua_pop(L, 1);
@@ -459,9 +410,9 @@ static void twins(lua_State *L, sx_named_tensors **a, sx_named_tensors **b, cons
 static int l_ema_update(lua_State *L)
 {
     const char *fn = "ema_update";
-    if (lua_type(L, 3) != LUA_TNUMBER) arg_fail(L, 3, fn, "number expected, got %s", luaL_typename(L, 3));
+    if (lua_type(L, 3) != LUA_TNUMBER) lsx_arg_fail(L, 3, fn, "number expected, got %s", luaL_typename(L, 3));
     lua_Number beta = lua_tonumber(L, 3);
-    if (!(beta >= 0 && beta <= 1)) arg_fail(L, 3, fn, "beta must be in [0, 1]");
+    if (!(beta >= 0 && beta <= 1)) lsx_arg_fail(L, 3, fn, "beta must be in [0, 1]");
     lsx_module *ea = luaL_testudata(L, 1, LSX_MODULE), *sa = luaL_testudata(L, 2, LSX_MODULE);
     if (ea && sa) {
         if (sx_module_ema_update(lsx_check_module(L, 1), lsx_check_module(L, 2), (float)beta) != SX_OK)
@@ -504,50 +455,6 @@ static int l_copy_params(lua_State *L)
     return 0;
 }
 
-/* ---------------------------------------------------------------- option fields */
-
-/* Field k of the options table at idx: nil gives def; required fields raise. */
-static int64_t field_int(lua_State *L, const char *fn, int idx, const char *k, int64_t def, bool required,
-                         int64_t lo, int64_t hi)
-{
-    int type = lua_getfield(L, idx, k);
-    if (type == LUA_TNIL) {
-        lua_pop(L, 1);
-        if (required) arg_fail(L, idx, fn, "field '%s' is required", k);
-        return def;
-    }
-    int ok = type == LUA_TNUMBER;
-    lua_Integer v = ok ? lua_tointegerx(L, -1, &ok) : 0;
-    if (!ok || v < lo || v > hi)
-        arg_fail(L, idx, fn, "field '%s' must be an integer in [%I, %I]", k, (lua_Integer)lo, (lua_Integer)hi);
-    lua_pop(L, 1);
-    return v;
-}
-
-static double field_num(lua_State *L, const char *fn, int idx, const char *k, double def, bool required)
-{
-    int type = lua_getfield(L, idx, k);
-    if (type == LUA_TNIL) {
-        lua_pop(L, 1);
-        if (required) arg_fail(L, idx, fn, "field '%s' is required", k);
-        return def;
-    }
-    if (type != LUA_TNUMBER) arg_fail(L, idx, fn, "field '%s' must be a number", k);
-    double v = lua_tonumber(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-static bool field_bool(lua_State *L, const char *fn, int idx, const char *k, bool def)
-{
-    int type = lua_getfield(L, idx, k);
-    if (type != LUA_TNIL && type != LUA_TBOOLEAN)
-        arg_fail(L, idx, fn, "field '%s' must be a boolean", k);
-    bool v = type == LUA_TNIL ? def : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
 /* ---------------------------------------------------------------- layers */
 
 /* sx.nn.Linear{in=, out=, bias=true, equalized=false, lr_mul=1, bias_init=0, init_std=} */
@@ -555,18 +462,18 @@ static int l_linear(lua_State *L)
 {
     static const char *const names[] = {"in", "out", "bias", "equalized", "lr_mul", "bias_init", "init_std", NULL};
     const char *fn = "Linear";
-    check_opts(L, 1, fn, names, true);
+    lsx_check_options(L, 1, fn, names, true);
     sx_linear_opts o = {
-        .in = field_int(L, fn, 1, "in", 0, true, 1, (int64_t)1 << 30),
-        .out = field_int(L, fn, 1, "out", 0, true, 1, (int64_t)1 << 30),
-        .no_bias = !field_bool(L, fn, 1, "bias", true),
-        .equalized = field_bool(L, fn, 1, "equalized", false),
-        .lr_mul = (float)field_num(L, fn, 1, "lr_mul", 1.0, false),
-        .bias_init = (float)field_num(L, fn, 1, "bias_init", 0.0, false),
-        .init_std = (float)field_num(L, fn, 1, "init_std", 0.0, false),
+        .in = lsx_opt_integer(L, 1, fn, "in", 0, 1, (int64_t)1 << 30, true),
+        .out = lsx_opt_integer(L, 1, fn, "out", 0, 1, (int64_t)1 << 30, true),
+        .no_bias = !lsx_opt_boolean(L, 1, fn, "bias", true),
+        .equalized = lsx_opt_boolean(L, 1, fn, "equalized", false),
+        .lr_mul = (float)lsx_opt_number(L, 1, fn, "lr_mul", 1.0, false, false),
+        .bias_init = (float)lsx_opt_number(L, 1, fn, "bias_init", 0.0, false, false),
+        .init_std = (float)lsx_opt_number(L, 1, fn, "init_std", 0.0, false, false),
     };
-    if (!(o.lr_mul > 0)) arg_fail(L, 1, fn, "field 'lr_mul' must be positive");
-    if (!(o.init_std >= 0)) arg_fail(L, 1, fn, "field 'init_std' must be >= 0");
+    if (!(o.lr_mul > 0)) lsx_arg_fail(L, 1, fn, "option 'lr_mul' must be positive");
+    if (!(o.init_std >= 0)) lsx_arg_fail(L, 1, fn, "option 'init_std' must be >= 0");
     lsx_module *ud = lsx_new_module(L);
     ud->m = sx_linear_layer_new(&o);
     if (!ud->m) return lsx_fail(L, fn);
@@ -581,24 +488,24 @@ static int l_conv2d(lua_State *L)
     static const char *const names[] = {"in",        "out",    "kernel",    "stride",    "padding",  "groups",
                                         "bias",      "equalized", "lr_mul", "bias_init", "init_std", NULL};
     const char *fn = "Conv2d";
-    check_opts(L, 1, fn, names, true);
+    lsx_check_options(L, 1, fn, names, true);
     sx_conv2d_layer_opts o = {
-        .in = field_int(L, fn, 1, "in", 0, true, 1, (int64_t)1 << 24),
-        .out = field_int(L, fn, 1, "out", 0, true, 1, (int64_t)1 << 24),
-        .kernel = (int)field_int(L, fn, 1, "kernel", 3, false, 1, 1024),
-        .stride = (int)field_int(L, fn, 1, "stride", 1, false, 1, 1024),
-        .groups = (int)field_int(L, fn, 1, "groups", 1, false, 1, 1 << 24),
-        .no_bias = !field_bool(L, fn, 1, "bias", true),
-        .equalized = field_bool(L, fn, 1, "equalized", false),
-        .lr_mul = (float)field_num(L, fn, 1, "lr_mul", 1.0, false),
-        .bias_init = (float)field_num(L, fn, 1, "bias_init", 0.0, false),
-        .init_std = (float)field_num(L, fn, 1, "init_std", 0.0, false),
+        .in = lsx_opt_integer(L, 1, fn, "in", 0, 1, (int64_t)1 << 24, true),
+        .out = lsx_opt_integer(L, 1, fn, "out", 0, 1, (int64_t)1 << 24, true),
+        .kernel = (int)lsx_opt_integer(L, 1, fn, "kernel", 3, 1, 1024, false),
+        .stride = (int)lsx_opt_integer(L, 1, fn, "stride", 1, 1, 1024, false),
+        .groups = (int)lsx_opt_integer(L, 1, fn, "groups", 1, 1, 1 << 24, false),
+        .no_bias = !lsx_opt_boolean(L, 1, fn, "bias", true),
+        .equalized = lsx_opt_boolean(L, 1, fn, "equalized", false),
+        .lr_mul = (float)lsx_opt_number(L, 1, fn, "lr_mul", 1.0, false, false),
+        .bias_init = (float)lsx_opt_number(L, 1, fn, "bias_init", 0.0, false, false),
+        .init_std = (float)lsx_opt_number(L, 1, fn, "init_std", 0.0, false, false),
     };
-    o.padding = (int)field_int(L, fn, 1, "padding", o.kernel / 2, false, 0, 1024);
-    if (!(o.lr_mul > 0)) arg_fail(L, 1, fn, "field 'lr_mul' must be positive");
-    if (!(o.init_std >= 0)) arg_fail(L, 1, fn, "field 'init_std' must be >= 0");
+    o.padding = (int)lsx_opt_integer(L, 1, fn, "padding", o.kernel / 2, 0, 1024, false);
+    if (!(o.lr_mul > 0)) lsx_arg_fail(L, 1, fn, "option 'lr_mul' must be positive");
+    if (!(o.init_std >= 0)) lsx_arg_fail(L, 1, fn, "option 'init_std' must be >= 0");
     if (o.in % o.groups || o.out % o.groups)
-        arg_fail(L, 1, fn, "field 'groups' (%d) must divide 'in' (%I) and 'out' (%I)", o.groups, (lua_Integer)o.in,
+        lsx_arg_fail(L, 1, fn, "option 'groups' (%d) must divide 'in' (%I) and 'out' (%I)", o.groups, (lua_Integer)o.in,
                  (lua_Integer)o.out);
     lsx_module *ud = lsx_new_module(L);
     ud->m = sx_conv2d_layer_new(&o);
@@ -775,15 +682,15 @@ static sx_tensor **group_list(lua_State *L, int list_idx, int arg, int group, in
 {
     list_idx = lua_absindex(L, list_idx);
     lua_Unsigned len = lua_rawlen(L, list_idx);
-    if (len > (lua_Unsigned)1 << 30) arg_fail(L, arg, fn, "list too long");
+    if (len > (lua_Unsigned)1 << 30) lsx_arg_fail(L, arg, fn, "list too long");
     sx_tensor **ts = lua_newuserdatauv(L, (len ? len : 1) * sizeof *ts, 0);
     for (lua_Unsigned i = 0; i < len; i++) {
         lua_rawgeti(L, list_idx, (lua_Integer)i + 1);
         lsx_tensor *ud = luaL_testudata(L, -1, LSX_TENSOR);
         if (!ud || !ud->t) {
             const char *got = ud ? "a freed tensor" : luaL_typename(L, -1);
-            if (group) arg_fail(L, arg, fn, "group %d: params[%d] is %s, expected a tensor", group, (int)i + 1, got);
-            arg_fail(L, arg, fn, "entry %d is %s, expected a tensor", (int)i + 1, got);
+            if (group) lsx_arg_fail(L, arg, fn, "group %d: params[%d] is %s, expected a tensor", group, (int)i + 1, got);
+            lsx_arg_fail(L, arg, fn, "entry %d is %s, expected a tensor", (int)i + 1, got);
         }
         ts[i] = ud->t;
         lua_pop(L, 1);
@@ -799,7 +706,7 @@ static sx_param_group *check_groups(lua_State *L, int *n_groups, bool **zero_lr,
 {
     check_table(L, 1, fn, "list of tensors or of {params=, lr=} groups");
     lua_Unsigned len = lua_rawlen(L, 1);
-    if (len == 0) arg_fail(L, 1, fn, "no parameters (expected a list of tensors or of {params=, lr=} groups)");
+    if (len == 0) lsx_arg_fail(L, 1, fn, "no parameters (expected a list of tensors or of {params=, lr=} groups)");
     lua_newtable(L); /* anchors the per-group arrays */
     int anchor = lua_gettop(L);
     lua_rawgeti(L, 1, 1);
@@ -821,13 +728,13 @@ static sx_param_group *check_groups(lua_State *L, int *n_groups, bool **zero_lr,
             lua_rawgeti(L, 1, g + 1);
             int gi = lua_gettop(L);
             if (lua_type(L, gi) != LUA_TTABLE)
-                arg_fail(L, 1, fn, "group %d is %s, expected a table {params=, lr=}", g + 1, luaL_typename(L, gi));
+                lsx_arg_fail(L, 1, fn, "group %d is %s, expected a table {params=, lr=}", g + 1, luaL_typename(L, gi));
             for (lua_pushnil(L); lua_next(L, gi); lua_pop(L, 1))
                 if (lua_type(L, -2) != LUA_TSTRING ||
                     (strcmp(lua_tostring(L, -2), "params") != 0 && strcmp(lua_tostring(L, -2), "lr") != 0))
-                    arg_fail(L, 1, fn, "group %d: unknown field (groups have 'params' and 'lr')", g + 1);
+                    lsx_arg_fail(L, 1, fn, "group %d: unknown field (groups have 'params' and 'lr')", g + 1);
             if (lua_getfield(L, gi, "params") != LUA_TTABLE)
-                arg_fail(L, 1, fn, "group %d: 'params' must be a list of tensors", g + 1);
+                lsx_arg_fail(L, 1, fn, "group %d: 'params' must be a list of tensors", g + 1);
             int n;
             sx_tensor **ts = group_list(L, -1, 1, g + 1, &n, fn);
             lua_rawseti(L, anchor, g + 1);
@@ -836,7 +743,7 @@ static sx_param_group *check_groups(lua_State *L, int *n_groups, bool **zero_lr,
             double lr = 0;
             if (type != LUA_TNIL) {
                 if (type != LUA_TNUMBER || !(lua_tonumber(L, -1) >= 0))
-                    arg_fail(L, 1, fn, "group %d: 'lr' must be a number >= 0", g + 1);
+                    lsx_arg_fail(L, 1, fn, "group %d: 'lr' must be a number >= 0", g + 1);
                 lr = lua_tonumber(L, -1);
             }
             lua_pop(L, 2);
@@ -871,30 +778,30 @@ static int l_adam(lua_State *L)
 {
     static const char *const names[] = {"lr", "betas", "eps", "weight_decay", "decoupled", NULL};
     const char *fn = "Adam";
-    check_opts(L, 2, fn, names, false);
+    lsx_check_options(L, 2, fn, names, false);
     sx_adam_opts o = sx_adam_defaults();
     if (!lua_isnoneornil(L, 2)) {
-        o.lr = (float)field_num(L, fn, 2, "lr", o.lr, false);
-        o.eps = (float)field_num(L, fn, 2, "eps", o.eps, false);
-        o.weight_decay = (float)field_num(L, fn, 2, "weight_decay", 0, false);
-        o.decoupled = field_bool(L, fn, 2, "decoupled", false);
+        o.lr = (float)lsx_opt_number(L, 2, fn, "lr", o.lr, false, false);
+        o.eps = (float)lsx_opt_number(L, 2, fn, "eps", o.eps, false, false);
+        o.weight_decay = (float)lsx_opt_number(L, 2, fn, "weight_decay", 0, false, false);
+        o.decoupled = lsx_opt_boolean(L, 2, fn, "decoupled", false);
         int type = lua_getfield(L, 2, "betas");
         if (type != LUA_TNIL) {
             if (type != LUA_TTABLE || lua_rawlen(L, -1) != 2)
-                arg_fail(L, 2, fn, "field 'betas' must be a list of two numbers");
+                lsx_arg_fail(L, 2, fn, "option 'betas' must be a list of two numbers");
             for (int k = 1; k <= 2; k++) {
                 if (lua_rawgeti(L, -1, k) != LUA_TNUMBER)
-                    arg_fail(L, 2, fn, "field 'betas' must be a list of two numbers");
+                    lsx_arg_fail(L, 2, fn, "option 'betas' must be a list of two numbers");
                 *(k == 1 ? &o.beta1 : &o.beta2) = (float)lua_tonumber(L, -1);
                 lua_pop(L, 1);
             }
         }
         lua_pop(L, 1);
     }
-    if (!(o.lr >= 0 && isfinite(o.lr))) arg_fail(L, 2, fn, "field 'lr' must be >= 0");
-    if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1)) arg_fail(L, 2, fn, "betas must be in [0, 1)");
-    if (!(o.eps > 0 && isfinite(o.eps))) arg_fail(L, 2, fn, "field 'eps' must be > 0");
-    if (!(o.weight_decay >= 0 && isfinite(o.weight_decay))) arg_fail(L, 2, fn, "field 'weight_decay' must be >= 0");
+    if (!(o.lr >= 0 && isfinite(o.lr))) lsx_arg_fail(L, 2, fn, "option 'lr' must be >= 0");
+    if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1)) lsx_arg_fail(L, 2, fn, "betas must be in [0, 1)");
+    if (!(o.eps > 0 && isfinite(o.eps))) lsx_arg_fail(L, 2, fn, "option 'eps' must be > 0");
+    if (!(o.weight_decay >= 0 && isfinite(o.weight_decay))) lsx_arg_fail(L, 2, fn, "option 'weight_decay' must be >= 0");
     int ng;
     bool *zero_lr;
     sx_param_group *groups = check_groups(L, &ng, &zero_lr, fn);
@@ -908,17 +815,17 @@ static int l_sgd(lua_State *L)
 {
     static const char *const names[] = {"lr", "momentum", "nesterov", "weight_decay", NULL};
     const char *fn = "SGD";
-    check_opts(L, 2, fn, names, true);
+    lsx_check_options(L, 2, fn, names, true);
     sx_sgd_opts o = {
-        .lr = (float)field_num(L, fn, 2, "lr", 0, true),
-        .momentum = (float)field_num(L, fn, 2, "momentum", 0, false),
-        .nesterov = field_bool(L, fn, 2, "nesterov", false),
-        .weight_decay = (float)field_num(L, fn, 2, "weight_decay", 0, false),
+        .lr = (float)lsx_opt_number(L, 2, fn, "lr", 0, false, true),
+        .momentum = (float)lsx_opt_number(L, 2, fn, "momentum", 0, false, false),
+        .nesterov = lsx_opt_boolean(L, 2, fn, "nesterov", false),
+        .weight_decay = (float)lsx_opt_number(L, 2, fn, "weight_decay", 0, false, false),
     };
-    if (!(o.lr >= 0 && isfinite(o.lr))) arg_fail(L, 2, fn, "field 'lr' must be >= 0");
-    if (!(o.momentum >= 0 && o.momentum < 1)) arg_fail(L, 2, fn, "field 'momentum' must be in [0, 1)");
-    if (o.nesterov && !(o.momentum > 0)) arg_fail(L, 2, fn, "nesterov needs momentum > 0");
-    if (!(o.weight_decay >= 0 && isfinite(o.weight_decay))) arg_fail(L, 2, fn, "field 'weight_decay' must be >= 0");
+    if (!(o.lr >= 0 && isfinite(o.lr))) lsx_arg_fail(L, 2, fn, "option 'lr' must be >= 0");
+    if (!(o.momentum >= 0 && o.momentum < 1)) lsx_arg_fail(L, 2, fn, "option 'momentum' must be in [0, 1)");
+    if (o.nesterov && !(o.momentum > 0)) lsx_arg_fail(L, 2, fn, "nesterov needs momentum > 0");
+    if (!(o.weight_decay >= 0 && isfinite(o.weight_decay))) lsx_arg_fail(L, 2, fn, "option 'weight_decay' must be >= 0");
     int ng;
     bool *zero_lr;
     sx_param_group *groups = check_groups(L, &ng, &zero_lr, fn);
@@ -1096,11 +1003,6 @@ static void new_class(lua_State *L, const char *tname, const luaL_Reg *meta, con
 
 void lsx_open_nn(lua_State *L)
 {
-    luaL_newmetatable(L, LSX_NAMED);
-    lua_pushcfunction(L, named_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
-
     subtable(L, "nn");
     luaL_setfuncs(L, nn_fns, 0);
     new_class(L, LSX_MODULE, module_metamethods, module_methods);
