@@ -9,8 +9,9 @@
  *   m:config()                                    -> the configuration table
  *   sx.augment(x, {shift=0, flip=0, fill=-1})     -> shifted/mirrored copy
  *
- * The classifier methods live in sx.nn.Module (the methods of every module)
- * and refuse modules that are not classifiers.
+ * The classifier methods live in sx.nn.Classifier, the method table of
+ * modules of type "Classifier" (which falls back to sx.nn.Module); called
+ * directly on another module they refuse it.
  */
 #include <string.h>
 
@@ -181,9 +182,6 @@ void lsx_open_classifier(lua_State *L)
     lua_pushcfunction(L, l_classifier);
     lua_setfield(L, -2, "Classifier");
     lua_pop(L, 1);
-    /* methods shared by module userdata: sx.nn.Module */
-    lua_getfield(L, -1, "nn");
-    lua_getfield(L, -1, "Module");
-    luaL_setfuncs(L, classifier_methods, 0);
-    lua_pop(L, 2);
+    /* the methods of Classifier modules: sx.nn.Classifier */
+    lsx_add_module_methods(L, "Classifier", "Classifier", classifier_methods);
 }

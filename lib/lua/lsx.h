@@ -74,7 +74,7 @@ void lsx_add_methods(lua_State *L, const luaL_Reg *fns);
 void lsx_add_metamethods(lua_State *L, const luaL_Reg *fns);
 
 
-/* A module userdata (metatable "stylex.Module", lib/lua/nn.c) holds one
+/* A module userdata (metatable "stylex.Module", lib/lua/nn_module.c) holds one
  * reference to an sx_module; its user value 1 is a cache table (parameter
  * name -> tensor userdata; key 1: child name -> module userdata), so
  * m:parameters() and m:child(name) return the same objects every time. */
@@ -93,6 +93,10 @@ lsx_module *lsx_new_module(lua_State *L);
 void lsx_push_module(lua_State *L, sx_module *m, const char *fn);
 /* The module at argument idx; raises "bad argument #idx (module expected, got X)". */
 sx_module *lsx_check_module(lua_State *L, int idx);
+/* Adds fns to the method table of modules of type `type` (m->type; the
+ * table is made on first use and falls back to sx.nn.Module); with a name,
+ * the table is also sx.nn[name]. The module table must be at -1. */
+void lsx_add_module_methods(lua_State *L, const char *type, const char *name, const luaL_Reg *fns);
 
 /* Each binding file registers its functions into the module table at -1. */
 void lsx_open_tensor(lua_State *L);

@@ -13,8 +13,9 @@
  *   sx.models.modulated_conv2d(x, weight, styles, {up=1, demodulate=true})
  *   sx.models.upsample2d(x), sx.models.downsample2d(x)   [1,3,3,1] FIR resampling
  *
- * Methods of module userdata (in sx.nn.Module; they refuse other modules):
- *   m:config()                     config table (classifiers keep their own config())
+ * Methods of the module types (sx.nn.Generator, sx.nn.Discriminator,
+ * sx.nn.Encoder; each falls back to sx.nn.Module, so no type has another's):
+ *   m:config()                     config table
  *   G:mapping(z)                   -> w [N, w_dim]
  *   G:latent(w, p)                 -> cat(w, p) [N, w_dim + n_classes] (p nil if unconditional)
  *   G:synthesis(latent, noise)     -> image (noise: nil = fresh, or a list of L tensors)
@@ -170,23 +171,10 @@ static int l_encoder(lua_State *L)
  * names 'config' (a C function called from C has no name in Lua's messages). */
 static int m_config(lua_State *L)
 {
-    sx_module *m = lsx_check_module(L, 1);
-    const sx_stylegan_config *c = sx_stylegan_config_of(m);
-    if (c) {
-        push_config(L, c);
-        return 1;
-    }
-    if (!sx_classifier_config_of(m))
-        return luaL_argerror(L, 1, lua_pushfstring(L, "module is not a Classifier or a StyleGAN network (got %s)",
-                                                   m->type ? m->type : "NULL"));
-    if (lua_isfunction(L, lua_upvalueindex(1))) {
-        int n = lua_gettop(L);
-        lua_pushvalue(L, lua_upvalueindex(1));
-        lua_insert(L, 1);
-        lua_call(L, n, LUA_MULTRET);
-        return lua_gettop(L);
-    }
-    return luaL_argerror(L, 1, sx_last_error());
+    const sx_stylegan_config *c = sx_stylegan_config_of(lsx_check_module(L, 1));
+    if (!c) return luaL_argerror(L, 1, sx_last_error());
+    push_config(L, c);
+    return 1;
 }
 
 /* ---------------------------------------------------------------- tensors in tables */
@@ -534,7 +522,11 @@ static const luaL_Reg model_fns[] = {
     {NULL, NULL},
 };
 
-static const luaL_Reg stylegan_methods[] = {
+/* The method tables of the StyleGAN module types: a Generator has the
+ * whole generator side; its parts (G:child("mapping"), G:child("synthesis"))
+ * the calls that accept them. */
+static const luaL_Reg generator_methods[] = {
+    {"config", m_config},
     {"mapping", m_mapping},
     {"latent", m_latent},
     {"synthesis", m_synthesis},
@@ -546,7 +538,36 @@ static const luaL_Reg stylegan_methods[] = {
     {"styles_flat", m_styles_flat},
     {"styles_with_flat", m_styles_with_flat},
     {"from_styles", m_from_styles},
+    {NULL, NULL},
+};
+
+static const luaL_Reg mapping_methods[] = {
+    {"config", m_config},
+    {"mapping", m_mapping},
+    {NULL, NULL},
+};
+
+static const luaL_Reg synthesis_methods[] = {
+    {"config", m_config},
+    {"synthesis", m_synthesis},
+    {"noise", m_noise},
+    {"style_layout", m_style_layout},
+    {"locate", m_locate},
+    {"styles", m_styles},
+    {"styles_flat", m_styles_flat},
+    {"styles_with_flat", m_styles_with_flat},
+    {"from_styles", m_from_styles},
+    {NULL, NULL},
+};
+
+static const luaL_Reg discriminator_methods[] = {
+    {"config", m_config},
     {"discriminate", m_discriminate},
+    {NULL, NULL},
+};
+
+static const luaL_Reg encoder_methods[] = {
+    {"config", m_config},
     {"encode", m_encode},
     {NULL, NULL},
 };
@@ -561,12 +582,10 @@ void lsx_open_models(lua_State *L)
     }
     luaL_setfuncs(L, model_fns, 0);
     lua_pop(L, 1);
-    /* methods shared by module userdata: sx.nn.Module */
-    lua_getfield(L, -1, "nn");
-    lua_getfield(L, -1, "Module");
-    luaL_setfuncs(L, stylegan_methods, 0);
-    lua_getfield(L, -1, "config");
-    lua_pushcclosure(L, m_config, 1);
-    lua_setfield(L, -2, "config");
-    lua_pop(L, 2);
+    /* per-type methods: sx.nn.Generator, sx.nn.Discriminator, sx.nn.Encoder */
+    lsx_add_module_methods(L, "Generator", "Generator", generator_methods);
+    lsx_add_module_methods(L, "MappingNetwork", NULL, mapping_methods);
+    lsx_add_module_methods(L, "SynthesisNetwork", NULL, synthesis_methods);
+    lsx_add_module_methods(L, "Discriminator", "Discriminator", discriminator_methods);
+    lsx_add_module_methods(L, "Encoder", "Encoder", encoder_methods);
 }
