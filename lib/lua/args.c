@@ -181,6 +181,25 @@ void lsx_push_take_list(lua_State *L, int n, sx_tensor **slots)
     }
 }
 
+/* ---------------------------------------------------------------- registration */
+
+void lsx_subtable(lua_State *L, const char *name)
+{
+    if (lua_getfield(L, -1, name) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, name);
+    }
+}
+
+void lsx_register(lua_State *L, const char *sub, const luaL_Reg *fns)
+{
+    lsx_subtable(L, sub);
+    luaL_setfuncs(L, fns, 0);
+    lua_pop(L, 1);
+}
+
 /* ---------------------------------------------------------------- protected pushes */
 
 void lsx_push_protected(lua_State *L, void *obj, lua_CFunction make, void (*drop)(void *))

@@ -59,6 +59,14 @@ void lsx_push_take(lua_State *L, sx_tensor **slot);
 /* Pushes a list {1..n} of tensors taken from slots. */
 void lsx_push_take_list(lua_State *L, int n, sx_tensor **slots);
 
+/* ---------------------------------------------------------------- registration */
+
+/* Pushes the sub-table `name` of the table at -1 (made if absent). */
+void lsx_subtable(lua_State *L, const char *name);
+/* Registers fns into the sub-table `sub` of the module table at -1 (made if
+ * absent). */
+void lsx_register(lua_State *L, const char *sub, const luaL_Reg *fns);
+
 /* ---------------------------------------------------------------- protected pushes */
 
 /* Runs make(L) (which pushes one value built around obj, found as light

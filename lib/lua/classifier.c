@@ -173,15 +173,7 @@ void lsx_open_classifier(lua_State *L)
 {
     lua_pushcfunction(L, l_augment);
     lua_setfield(L, -2, "augment");
-    if (lua_getfield(L, -1, "models") != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "models");
-    }
-    lua_pushcfunction(L, l_classifier);
-    lua_setfield(L, -2, "Classifier");
-    lua_pop(L, 1);
+    lsx_register(L, "models", (const luaL_Reg[]){{"Classifier", l_classifier}, {NULL, NULL}});
     /* the methods of Classifier modules: sx.nn.Classifier */
     lsx_add_module_methods(L, "Classifier", "Classifier", classifier_methods);
 }

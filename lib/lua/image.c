@@ -322,12 +322,5 @@ static const luaL_Reg image_fns[] = {
 
 void lsx_open_image(lua_State *L)
 {
-    if (lua_getfield(L, -1, "image") != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "image");
-    }
-    luaL_setfuncs(L, image_fns, 0);
-    lua_pop(L, 1);
+    lsx_register(L, "image", image_fns);
 }

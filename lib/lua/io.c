@@ -218,21 +218,9 @@ static const luaL_Reg io_fns[] = {
 
 /* Adds fns to the sub-table `name` of the table at -1, creating it if needed
  * (the Lua half of the library adds its own entries, e.g. sx.image.grid). */
-static void add_subtable(lua_State *L, const char *name, const luaL_Reg *fns)
-{
-    if (lua_getfield(L, -1, name) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, name);
-    }
-    luaL_setfuncs(L, fns, 0);
-    lua_pop(L, 1);
-}
-
 void lsx_open_io(lua_State *L)
 {
     luaL_setfuncs(L, module_fns, 0);
-    add_subtable(L, "image", image_fns);
-    add_subtable(L, "io", io_fns);
+    lsx_register(L, "image", image_fns);
+    lsx_register(L, "io", io_fns);
 }

@@ -522,25 +522,9 @@ static const luaL_Reg model_fns[] = {
     {NULL, NULL},
 };
 
-/* The method tables of the StyleGAN module types: a Generator has the
- * whole generator side; its parts (G:child("mapping"), G:child("synthesis"))
- * the calls that accept them. */
-static const luaL_Reg generator_methods[] = {
-    {"config", m_config},
-    {"mapping", m_mapping},
-    {"latent", m_latent},
-    {"synthesis", m_synthesis},
-    {"generate", m_generate},
-    {"noise", m_noise},
-    {"style_layout", m_style_layout},
-    {"locate", m_locate},
-    {"styles", m_styles},
-    {"styles_flat", m_styles_flat},
-    {"styles_with_flat", m_styles_with_flat},
-    {"from_styles", m_from_styles},
-    {NULL, NULL},
-};
-
+/* The method tables of the StyleGAN module types. The generator's parts
+ * (G:child("mapping"), G:child("synthesis")) have the calls that accept
+ * them; a Generator has both parts' and its own. */
 static const luaL_Reg mapping_methods[] = {
     {"config", m_config},
     {"mapping", m_mapping},
@@ -560,6 +544,12 @@ static const luaL_Reg synthesis_methods[] = {
     {NULL, NULL},
 };
 
+static const luaL_Reg generator_methods[] = {
+    {"latent", m_latent},
+    {"generate", m_generate},
+    {NULL, NULL},
+};
+
 static const luaL_Reg discriminator_methods[] = {
     {"config", m_config},
     {"discriminate", m_discriminate},
@@ -574,15 +564,10 @@ static const luaL_Reg encoder_methods[] = {
 
 void lsx_open_models(lua_State *L)
 {
-    if (lua_getfield(L, -1, "models") != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "models");
-    }
-    luaL_setfuncs(L, model_fns, 0);
-    lua_pop(L, 1);
+    lsx_register(L, "models", model_fns);
     /* per-type methods: sx.nn.Generator, sx.nn.Discriminator, sx.nn.Encoder */
+    lsx_add_module_methods(L, "Generator", "Generator", mapping_methods);
+    lsx_add_module_methods(L, "Generator", "Generator", synthesis_methods);
     lsx_add_module_methods(L, "Generator", "Generator", generator_methods);
     lsx_add_module_methods(L, "MappingNetwork", NULL, mapping_methods);
     lsx_add_module_methods(L, "SynthesisNetwork", NULL, synthesis_methods);

@@ -319,17 +319,6 @@ static const luaL_Reg nn_fns[] = {
     {NULL, NULL},
 };
 
-/* The sub-table `name` of the table at -1 (created if absent), pushed. */
-void nn_subtable(lua_State *L, const char *name)
-{
-    if (lua_getfield(L, -1, name) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, name);
-    }
-}
-
 /* A metatable with metamethods and an __index table of methods; the methods
  * table is left on the stack. */
 void nn_new_class(lua_State *L, const char *tname, const luaL_Reg *meta, const luaL_Reg *methods)
@@ -345,7 +334,7 @@ void nn_new_class(lua_State *L, const char *tname, const luaL_Reg *meta, const l
 
 void lsx_open_nn(lua_State *L)
 {
-    nn_subtable(L, "nn");
+    lsx_subtable(L, "nn");
     luaL_setfuncs(L, nn_fns, 0);
     nn_open_module(L); /* sx.nn.Module: the methods of every module userdata */
     lua_pop(L, 1);

@@ -35,8 +35,6 @@ int nn_named_parameters(lua_State *L);
 int nn_state_dict(lua_State *L);
 int nn_load_state_dict(lua_State *L);
 int nn_zero_grad(lua_State *L);
-/* The sub-table `name` of the table at -1 (created if absent), pushed. */
-void nn_subtable(lua_State *L, const char *name);
 /* A metatable with metamethods and an __index table of methods; the methods
  * table is left on the stack. */
 void nn_new_class(lua_State *L, const char *tname, const luaL_Reg *meta, const luaL_Reg *methods);

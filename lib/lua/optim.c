@@ -313,7 +313,7 @@ static const luaL_Reg optim_fns[] = {
 
 void nn_open_optim(lua_State *L)
 {
-    nn_subtable(L, "optim");
+    lsx_subtable(L, "optim");
     luaL_setfuncs(L, optim_fns, 0);
     nn_new_class(L, LSX_OPTIM, optim_metamethods, optim_methods);
     lua_setfield(L, -2, "Optimizer"); /* sx.optim.Optimizer: the methods of optimisers */

@@ -237,10 +237,7 @@ local function tiny()
   return G, C, lat
 end
 
-local function max_abs_diff(a, b)
-  local d = (a - b):abs():max()
-  return d:item()
-end
+local max_abs_diff = T.max_abs_diff
 
 T.test("effects: the table, progress, noise", function()
   local G, C, lat = tiny()

@@ -6,11 +6,7 @@
 local T = dofile("tests/lua/harness.lua")
 local sx = require "stylex"
 
-local function max_abs_diff(a, b)
-  local d = (a - b):abs():max(1)
-  while d:dim() > 0 do d = d:max(1) end
-  return d:item()
-end
+local max_abs_diff = T.max_abs_diff
 
 T.test("Linear and Conv2d shapes", function()
   sx.manual_seed(1)

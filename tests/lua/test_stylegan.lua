@@ -8,11 +8,7 @@ local sx = require "stylex"
 assert(sx.models and sx.models.Generator,
        "sx.models.Generator is missing: luaopen_stylex must call lsx_open_models (lib/lua/models.c)")
 
-local function max_abs_diff(a, b)
-  local d = (a - b):abs():max(1)
-  while d:dim() > 0 do d = d:max(1) end
-  return d:item()
-end
+local max_abs_diff = T.max_abs_diff
 
 T.test("configs", function()
   local c = sx.models.stylegan_config()
