@@ -126,6 +126,27 @@ sx_tensor *lsx_opt_tensor(lua_State *L, int idx, const char *fn, const char *k)
     return t;
 }
 
+sx_tensor **lsx_tensor_array(lua_State *L, int list_idx, int arg, const char *fn, const char *label, int *n)
+{
+    list_idx = lua_absindex(L, list_idx);
+    lua_Unsigned len = lua_rawlen(L, list_idx);
+    if (len > (lua_Unsigned)1 << 30) lsx_arg_fail(L, arg, fn, "list too long");
+    sx_tensor **ts = lua_newuserdatauv(L, (len ? len : 1) * sizeof *ts, 0);
+    for (lua_Unsigned i = 0; i < len; i++) {
+        lua_rawgeti(L, list_idx, (lua_Integer)i + 1);
+        lsx_tensor *ud = luaL_testudata(L, -1, LSX_TENSOR);
+        if (!ud || !ud->t) {
+            const char *got = ud ? "a freed tensor" : luaL_typename(L, -1);
+            if (label) lsx_arg_fail(L, arg, fn, "%s[%d] is %s, expected a tensor", label, (int)i + 1, got);
+            lsx_arg_fail(L, arg, fn, "entry %d is %s, expected a tensor", (int)i + 1, got);
+        }
+        ts[i] = ud->t;
+        lua_pop(L, 1);
+    }
+    *n = (int)len;
+    return ts;
+}
+
 /* ---------------------------------------------------------------- guards */
 
 typedef struct lsx_guard {

@@ -44,6 +44,12 @@ bool lsx_opt_boolean(lua_State *L, int idx, const char *fn, const char *k, bool 
 /* A live tensor (borrowed: the options table keeps it referenced), or NULL when absent. */
 sx_tensor *lsx_opt_tensor(lua_State *L, int idx, const char *fn, const char *k);
 
+/* The list (table) at list_idx of live tensors, as a Lua-owned array of
+ * borrowed pointers (pushed; the list keeps the tensors alive); *n gets its
+ * length (0 allowed). A bad entry raises, as argument arg of fn,
+ * "<label>[i] is X, expected a tensor" ("entry i is X, ..." when label is NULL). */
+sx_tensor **lsx_tensor_array(lua_State *L, int list_idx, int arg, const char *fn, const char *label, int *n);
+
 /* ---------------------------------------------------------------- guards */
 
 /* A guard is a Lua-owned box for C results on their way to Lua: a userdata

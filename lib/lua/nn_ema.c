@@ -25,20 +25,7 @@ static bool is_tensor_list(lua_State *L, int idx)
 static sx_tensor **check_list(lua_State *L, int idx, int *n, const char *what, const char *fn)
 {
     nn_check_table(L, idx, fn, "list of tensors or module");
-    lua_Unsigned len = lua_rawlen(L, idx);
-    if (len > (lua_Unsigned)1 << 30) lsx_arg_fail(L, idx, fn, "list too long");
-    sx_tensor **ts = lua_newuserdatauv(L, (len ? len : 1) * sizeof *ts, 0);
-    for (lua_Unsigned i = 0; i < len; i++) {
-        lua_rawgeti(L, idx, (lua_Integer)i + 1);
-        lsx_tensor *ud = luaL_testudata(L, -1, LSX_TENSOR);
-        if (!ud || !ud->t)
-            lsx_arg_fail(L, idx, fn, "%s[%d] is %s, expected a tensor", what, (int)i + 1,
-                     ud ? "a freed tensor" : luaL_typename(L, -1));
-        ts[i] = ud->t;
-        lua_pop(L, 1);
-    }
-    *n = (int)len;
-    return ts;
+    return lsx_tensor_array(L, idx, idx, fn, what, n);
 }
 
 /* Live (name, tensor) lists of two twins (modules, Lua modules); raises

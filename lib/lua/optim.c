@@ -29,23 +29,9 @@ static sx_optim *check_optim(lua_State *L, int idx)
  * argument arg; errors say which group and entry. Pushes the array. */
 static sx_tensor **group_list(lua_State *L, int list_idx, int arg, int group, int *n, const char *fn)
 {
-    list_idx = lua_absindex(L, list_idx);
-    lua_Unsigned len = lua_rawlen(L, list_idx);
-    if (len > (lua_Unsigned)1 << 30) lsx_arg_fail(L, arg, fn, "list too long");
-    sx_tensor **ts = lua_newuserdatauv(L, (len ? len : 1) * sizeof *ts, 0);
-    for (lua_Unsigned i = 0; i < len; i++) {
-        lua_rawgeti(L, list_idx, (lua_Integer)i + 1);
-        lsx_tensor *ud = luaL_testudata(L, -1, LSX_TENSOR);
-        if (!ud || !ud->t) {
-            const char *got = ud ? "a freed tensor" : luaL_typename(L, -1);
-            if (group) lsx_arg_fail(L, arg, fn, "group %d: params[%d] is %s, expected a tensor", group, (int)i + 1, got);
-            lsx_arg_fail(L, arg, fn, "entry %d is %s, expected a tensor", (int)i + 1, got);
-        }
-        ts[i] = ud->t;
-        lua_pop(L, 1);
-    }
-    *n = (int)len;
-    return ts;
+    char label[40];
+    if (group) snprintf(label, sizeof label, "group %d: params", group);
+    return lsx_tensor_array(L, list_idx, arg, fn, group ? label : NULL, n);
 }
 
 /* Reads argument 1 (a list of tensors, or a list of {params=, lr=} groups)
