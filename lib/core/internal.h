@@ -126,7 +126,7 @@ int sx_thread_index(void);
 /* ---- scratch buffers, one set per pool thread, reused across calls.
  * Returns a buffer of at least `count` floats for slot `slot` of thread
  * `thread`; valid until the next call with the same (thread, slot). */
-/* Slots in use: 0-2 conv (lib/ops/conv.c), 3 upfirdn2d. */
+/* Slots in use: 0-2 conv (lib/ops/conv_kernels.c), 3 upfirdn2d. */
 #define SX_SCRATCH_SLOTS 4
 float *sx_scratch(int thread, int slot, size_t count);
 
