@@ -154,6 +154,22 @@ static void conv_add_bias(float *y, const float *b, int64_t N, int64_t C, int64_
         }
 }
 
+/* How every op of the family ends: frees the contiguous copies tmp[0..2]
+ * (NULL entries allowed); on success records the node of op on out, with
+ * inputs in[0..n_in); NULL (out freed) when !ok. */
+static sx_tensor *conv_finish(sx_tensor *out, bool ok, sx_tensor *const *tmp, sx_op_kind op, int n_in,
+                              sx_tensor *const *in, const conv_opts *o, int64_t kh, int64_t kw)
+{
+    for (int i = 0; i < 3; i++) sx_tensor_free(tmp[i]);
+    if (!ok) {
+        sx_tensor_free(out);
+        return NULL;
+    }
+    sx_node *node = sx_record(&out, op, n_in, in);
+    if (node) conv_node_fill(node, o, kh, kw);
+    return out;
+}
+
 /* ---------------------------------------------------------------- conv2d */
 
 sx_tensor *sx_conv2d(sx_tensor *x, sx_tensor *w, sx_tensor *b, const sx_conv2d_opts *opts)
@@ -198,17 +214,8 @@ sx_tensor *sx_conv2d(sx_tensor *x, sx_tensor *w, sx_tensor *b, const sx_conv2d_o
                 sx_shape_str(x, sx_, sizeof sx_), sx_shape_str(w, sw, sizeof sw));
         ok = false;
     }
-    sx_tensor_free(xc);
-    sx_tensor_free(wc);
-    sx_tensor_free(bc);
-    if (!ok) {
-        sx_tensor_free(y);
-        return NULL;
-    }
-    sx_tensor *in[3] = {x, w, b};
-    sx_node *node = sx_record(&y, SX_OP_CONV2D, b ? 3 : 2, in);
-    if (node) conv_node_fill(node, &o, kh, kw);
-    return y;
+    return conv_finish(y, ok, (sx_tensor *[3]){xc, wc, bc}, SX_OP_CONV2D, b ? 3 : 2, (sx_tensor *[3]){x, w, b}, &o, kh,
+                       kw);
 }
 
 /* Sum of g [N, C, H, W] over N, H, W -> [C]: the gradient of a bias. */
@@ -283,17 +290,8 @@ sx_tensor *sx_conv_transpose2d(sx_tensor *x, sx_tensor *w, sx_tensor *b, const s
         ok = false;
     }
     if (ok && bc) conv_add_bias(sx_tensor_data(y), sx_tensor_data(bc), g.N, Cout, Hy * Wy);
-    sx_tensor_free(xc);
-    sx_tensor_free(wc);
-    sx_tensor_free(bc);
-    if (!ok) {
-        sx_tensor_free(y);
-        return NULL;
-    }
-    sx_tensor *in[3] = {x, w, b};
-    sx_node *node = sx_record(&y, SX_OP_CONV_TRANSPOSE2D, b ? 3 : 2, in);
-    if (node) conv_node_fill(node, &o, kh, kw);
-    return y;
+    return conv_finish(y, ok, (sx_tensor *[3]){xc, wc, bc}, SX_OP_CONV_TRANSPOSE2D, b ? 3 : 2, (sx_tensor *[3]){x, w, b},
+                       &o, kh, kw);
 }
 
 sx_status sx_conv_transpose2d_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
@@ -350,16 +348,8 @@ sx_tensor *sx_conv2d_weight(sx_tensor *x, sx_tensor *gy, int kh, int kw, const s
                 sx_shape_str(x, sx_, sizeof sx_), sx_shape_str(gy, sg, sizeof sg));
         ok = false;
     }
-    sx_tensor_free(xc);
-    sx_tensor_free(gc);
-    if (!ok) {
-        sx_tensor_free(dw);
-        return NULL;
-    }
-    sx_tensor *in[2] = {x, gy};
-    sx_node *node = sx_record(&dw, SX_OP_CONV2D_WEIGHT, 2, in);
-    if (node) conv_node_fill(node, &o, kh, kw);
-    return dw;
+    return conv_finish(dw, ok, (sx_tensor *[3]){xc, gc, NULL}, SX_OP_CONV2D_WEIGHT, 2, (sx_tensor *[2]){x, gy}, &o, kh,
+                       kw);
 }
 
 sx_status sx_conv2d_weight_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
