@@ -22,7 +22,7 @@ LDFLAGS += $(SAN)
 LIBS    := -lopenblas -lpng -lz -lm -lpthread
 LUALIBS := -llua5.4 -l:liblua5.4-cjson.so.0
 
-CORE_SRC := $(wildcard lib/core/*.c lib/ops/*.c lib/nn/*.c lib/io/*.c lib/data/*.c lib/models/*.c)
+CORE_SRC := $(wildcard lib/core/*.c lib/ops/*.c lib/autograd/*.c lib/nn/*.c lib/io/*.c lib/data/*.c lib/models/*.c)
 BIND_SRC := $(wildcard lib/lua/*.c)
 LUA_SRC  := $(sort $(wildcard lua/stylex/*.lua))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)

@@ -12,6 +12,7 @@
 #include "stylex/ops.h"
 #include "stylex/nn.h"
 #include "stylex/io.h"
+#include "stylex/json.h"
 #include "stylex/image.h"
 #include "stylex/classifier.h"
 #include "stylex/stylegan.h"

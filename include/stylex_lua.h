@@ -15,6 +15,9 @@
 
 #include <lua.h>
 
+/* The version of the library and its Lua face (sx.version). */
+#define STYLEX_VERSION "0.1.0"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -20,7 +20,7 @@ if opts.out == "" then
 end
 local ds = data.shapes{split = opts.split, n = opts.n > 0 and math.tointeger(opts.n) or nil,
                        seed = math.tointeger(opts.seed)}
-os.execute("mkdir -p '" .. opts.out:gsub("'", "'\\''") .. "'")
+assert(require("stylex.util").mkdir_p(opts.out))
 local n = ds:size()
 local csv = assert(io.open(opts.out .. "/labels.csv.tmp", "w"))
 csv:write("file,label,", table.concat(ds.factor_names, ","), "\n")

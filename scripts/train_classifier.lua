@@ -95,7 +95,7 @@ local seconds = cli.now() - t0
 local test_acc = evaluate(test)
 print(string.format("test accuracy %.4f on %d images (%.0f s of training)", test_acc, test:size(), seconds))
 
-os.execute("mkdir -p '" .. out_dir .. "'")
+assert(require("stylex.util").mkdir_p(out_dir))
 local meta = {
   format = "stylex-classifier-1",
   preset = opts.preset,

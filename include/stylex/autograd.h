@@ -18,9 +18,8 @@
 extern "C" {
 #endif
 
-/* Grad mode (per thread, default on). set returns the previous value. */
-bool sx_grad_enabled(void);
-bool sx_set_grad_enabled(bool on);
+/* Grad mode (sx_grad_enabled, sx_set_grad_enabled) is declared in
+ * stylex/tensor.h: the ops consult it, below the engine. */
 
 /* Marks a leaf as requiring (or not) a gradient. Turning it off on an op's
  * output fails (use sx_detach); turning it on there is a no-op. */

@@ -104,6 +104,12 @@ void sx_tensor_copy_to(const sx_tensor *t, float *out);
 /* Writes "[2, 3, 4]" into buf (for error messages); returns buf. */
 const char *sx_shape_str(const sx_tensor *t, char *buf, size_t n);
 
+/* Grad mode (per thread, default on): while on, an op whose input requires
+ * grad records a node on its output (stylex/autograd.h). set returns the
+ * previous value. */
+bool sx_grad_enabled(void);
+bool sx_set_grad_enabled(bool on);
+
 /* A fresh contiguous copy detached from any graph (not differentiable). */
 sx_tensor *sx_tensor_copy(const sx_tensor *t);
 /* The same tensor if contiguous (new reference), else a copy; differentiable. */

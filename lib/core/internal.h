@@ -1,10 +1,13 @@
 /*
  * lib/core/internal.h — what the library's own files share and users never see:
- * the op enum and descriptor table, autograd nodes, recording helpers, the
- * thread pool and reusable scratch buffers.
+ * the op enum, graph nodes, tensor construction helpers, the thread pool and
+ * reusable scratch buffers; and the declarations of the recording helpers and
+ * the op table, which the ops layer defines (lib/ops/record.c, op_table.c).
+ * This header includes nothing above lib/core: a file that calls ops includes
+ * stylex/ops.h itself.
  *
- * Adding an op: add its SX_OP_ value here, its row in op_table.c, its forward
- * (which calls sx_record) and backward side by side in lib/ops/, its case in
+ * Adding an op: add its SX_OP_ value here, its row in lib/ops/op_table.c, its
+ * forward (which calls sx_record) and backward side by side in lib/ops/, its case in
  * tests/c/test_op_table.c (which fails on an op without a row or a case) and
  * its thorough gradient checks in tests/c/test_gradcheck.c.
  */
@@ -13,8 +16,6 @@
 
 #include <stdatomic.h>
 
-#include "stylex/autograd.h"
-#include "stylex/ops.h"
 #include "stylex/tensor.h"
 
 typedef enum sx_op_kind {
@@ -81,9 +82,10 @@ typedef struct sx_op_desc {
     sx_backward_fn backward;
 } sx_op_desc;
 
+/* Defined in lib/ops/op_table.c. */
 extern const sx_op_desc sx_op_table[SX_OP_COUNT];
 
-/* If grad mode is on and some input requires grad, attaches a new node to out
+/* Recording (lib/ops/record.c). If grad mode is on and some input requires grad, attaches a new node to out
  * (retaining the inputs) and returns it for the caller to fill attributes;
  * returns NULL when nothing is recorded. On allocation failure frees out, sets
  * *out_p to NULL and returns NULL: callers check *out_p. */
@@ -92,6 +94,7 @@ sx_node *sx_record(sx_tensor **out_p, sx_op_kind op, int n_inputs, sx_tensor *co
 bool sx_needs_record(int n_inputs, sx_tensor *const *inputs);
 /* Stores a retained reference to t in node->saved[slot]. */
 void sx_node_save(sx_node *node, int slot, sx_tensor *t);
+/* Frees a node and drops its references (lib/core/tensor.c). */
 void sx_node_free(sx_node *node);
 
 /* Tensor construction helpers. */
@@ -123,7 +126,7 @@ int sx_thread_index(void);
 /* ---- scratch buffers, one set per pool thread, reused across calls.
  * Returns a buffer of at least `count` floats for slot `slot` of thread
  * `thread`; valid until the next call with the same (thread, slot). */
-/* Slots in use: 0-2 conv (lib/ops/conv.c), 3 upfirdn2d. */
+/* Slots in use: 0-2 conv (lib/ops/conv_kernels.c), 3 upfirdn2d. */
 #define SX_SCRATCH_SLOTS 4
 float *sx_scratch(int thread, int slot, size_t count);
 

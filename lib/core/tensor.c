@@ -486,6 +486,19 @@ sx_tensor *sx_tensor_copy(const sx_tensor *t)
     return o;
 }
 
+/* ---------------------------------------------------------------- grad mode */
+
+static _Thread_local bool grad_mode = true;
+
+bool sx_grad_enabled(void) { return grad_mode; }
+
+bool sx_set_grad_enabled(bool on)
+{
+    bool prev = grad_mode;
+    grad_mode = on;
+    return prev;
+}
+
 sx_tensor *sx_detach(sx_tensor *t)
 {
     if (!sx_check_arg("detach", 1, t)) return NULL;

@@ -11,6 +11,7 @@
  * the arguments are also passed to the script as `...`. An error prints its
  * message and a traceback on stderr and exits with status 1.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "../lua/lsx.h"
+#include "stylex_lua.h"
 
 int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);
@@ -125,7 +126,7 @@ static int pmain(lua_State *L)
     luaL_openlibs(L);
     preload(L);
     create_arg_table(L, argc, argv, script);
-    if (version) printf("stylex %s (%s)\n", LSX_VERSION, LUA_RELEASE);
+    if (version) printf("stylex %s (%s)\n", STYLEX_VERSION, LUA_RELEASE);
 
     int end = script ? script : argc;
     bool ran = version;

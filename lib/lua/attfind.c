@@ -27,39 +27,22 @@
 
 #include "lsx.h"
 
-#define LSX_AF_GUARD "stylex.AttFindGuard"
-
 typedef struct af_guard {
     sx_attfind_result r;                      /* shapes in attfind.h */
     sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS]; /* default noise [1, 1, r_l, r_l] */
     sx_tensor *img;                           /* apply's images */
 } af_guard;
 
-static int guard_gc(lua_State *L)
+static void clear_guard(void *p)
 {
-    af_guard *g = luaL_checkudata(L, 1, LSX_AF_GUARD);
+    af_guard *g = p;
     sx_attfind_result_clear(&g->r);
     for (int l = 0; l < SX_STYLEGAN_MAX_LAYERS; l++) sx_tensor_free(g->noise[l]);
     sx_tensor_free(g->img);
     memset(g, 0, sizeof *g);
-    return 0;
 }
 
-static af_guard *new_guard(lua_State *L)
-{
-    af_guard *g = lua_newuserdatauv(L, sizeof *g, 0);
-    memset(g, 0, sizeof *g);
-    luaL_setmetatable(L, LSX_AF_GUARD);
-    return g;
-}
-
-/* Pushes *slot as a tensor userdata, taking it from the guard. */
-static void push_take(lua_State *L, sx_tensor **slot)
-{
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = *slot;
-    *slot = NULL;
-}
+static af_guard *new_guard(lua_State *L) { return lsx_guard_new(L, sizeof(af_guard), clear_guard); }
 
 /* The StyleSpace layout of the generator at argument arg. */
 static sx_style_layout check_layout(lua_State *L, int arg)
@@ -88,18 +71,6 @@ static bool read_noise(lua_State *L, int idx, const sx_style_layout *lay, sx_ten
     }
     lua_pop(L, 1); /* the list stays referenced by the options table */
     return true;
-}
-
-/* An optional tensor field of the options table idx (NULL if absent). */
-static sx_tensor *opt_tensor(lua_State *L, int idx, const char *key, const char *fn, int arg)
-{
-    if (!lua_istable(L, idx)) return NULL;
-    sx_tensor *t = NULL;
-    if (lua_getfield(L, idx, key) != LUA_TNIL && !(t = lsx_to_tensor(L, -1)))
-        luaL_error(L, "bad argument #%d to '%s' (%s must be a live tensor, got %s)", arg, fn, key,
-                   luaL_typename(L, -1));
-    lua_pop(L, 1);
-    return t;
 }
 
 /* ---------------------------------------------------------------- effects */
@@ -161,18 +132,9 @@ static int l_effects(lua_State *L)
     sx_attfind_opts o = {0};
     sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS] = {0};
     bool has_noise = read_noise(L, 4, &lay, noise, fn, 4);
-    o.style_min = opt_tensor(L, 4, "style_min", fn, 4);
-    o.style_max = opt_tensor(L, 4, "style_max", fn, 4);
-    if (lua_istable(L, 4)) {
-        if (lua_getfield(L, 4, "batch") != LUA_TNIL) {
-            int ok = 0;
-            lua_Integer b = lua_tointegerx(L, -1, &ok);
-            if (!ok || lua_type(L, -1) != LUA_TNUMBER || b < 1 || b > 65536)
-                luaL_error(L, "bad argument #4 to '%s' (batch must be an integer in 1..65536)", fn);
-            o.batch = (int)b;
-        }
-        lua_pop(L, 1);
-    }
+    o.style_min = lsx_opt_tensor(L, 4, fn, "style_min");
+    o.style_max = lsx_opt_tensor(L, 4, fn, "style_max");
+    o.batch = (int)lsx_opt_integer(L, 4, fn, "batch", 0, 1, 65536, false);
     /* stack: 5 progress function or nil, 6 error slot, 7 guard */
     if (lua_istable(L, 4)) lua_getfield(L, 4, "progress");
     else lua_pushnil(L);
@@ -194,15 +156,15 @@ static int l_effects(lua_State *L)
     if (st != SX_OK) return lsx_fail(L, "attfind_effects");
 
     lua_createtable(L, 0, 8);
-    push_take(L, &g->r.effect);
+    lsx_push_take(L, &g->r.effect);
     lua_setfield(L, -2, "effect");
-    push_take(L, &g->r.base_logits);
+    lsx_push_take(L, &g->r.base_logits);
     lua_setfield(L, -2, "base_logits");
-    push_take(L, &g->r.style_min);
+    lsx_push_take(L, &g->r.style_min);
     lua_setfield(L, -2, "style_min");
-    push_take(L, &g->r.style_max);
+    lsx_push_take(L, &g->r.style_max);
     lua_setfield(L, -2, "style_max");
-    push_take(L, &g->r.styles);
+    lsx_push_take(L, &g->r.styles);
     lua_setfield(L, -2, "styles");
     lua_pushvalue(L, 3);
     lua_setfield(L, -2, "latents");
@@ -211,7 +173,7 @@ static int l_effects(lua_State *L)
     } else {
         lua_createtable(L, lay.n_layers, 0);
         for (int l = 0; l < lay.n_layers; l++) {
-            push_take(L, &g->noise[l]);
+            lsx_push_take(L, &g->noise[l]);
             lua_rawseti(L, -2, l + 1);
         }
     }
@@ -278,17 +240,11 @@ static int l_apply(lua_State *L)
     lsx_check_opts(L, 5, keys);
     sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS] = {0};
     bool has_noise = read_noise(L, 5, &lay, noise, fn, 5);
-    bool add = false;
-    if (lua_istable(L, 5)) {
-        if (lua_getfield(L, 5, "add") != LUA_TNIL && !lua_isboolean(L, -1))
-            luaL_error(L, "bad argument #5 to '%s' (add must be a boolean, got %s)", fn, luaL_typename(L, -1));
-        add = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-    }
+    bool add = lsx_opt_boolean(L, 5, fn, "add", false);
     af_guard *g = new_guard(L);
     g->img = sx_attfind_apply(G, lat, has_noise ? noise : NULL, n, coords, v, add);
     if (!g->img) return lsx_fail(L, "attfind_apply");
-    push_take(L, &g->img);
+    lsx_push_take(L, &g->img);
     lsx_gc_pace(L);
     return 1;
 }
@@ -301,10 +257,6 @@ static const luaL_Reg attfind_fns[] = {
 
 void lsx_open_attfind(lua_State *L)
 {
-    luaL_newmetatable(L, LSX_AF_GUARD);
-    lua_pushcfunction(L, guard_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
     luaL_newlib(L, attfind_fns);
     lua_setfield(L, -2, "attfind");
 }

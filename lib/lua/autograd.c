@@ -3,7 +3,7 @@
  * t:zero_grad, t:detach, t:op_name, sx.grad, sx.no_grad and the grad mode.
  * (The t.grad field is read by the tensor __index in module.c.)
  *
- * Grad mode is per C thread (lib/core/autograd.c): a coroutine switch does
+ * Grad mode is per C thread (lib/core/tensor.c): a coroutine switch does
  * not change it.
  */
 #include "lsx.h"
@@ -68,16 +68,7 @@ static sx_tensor **tensor_or_list(lua_State *L, int idx, int *n, bool *single)
 }
 
 /* Reads boolean option `name` of the table at idx. */
-static bool opt_flag(lua_State *L, int idx, const char *name)
-{
-    if (lua_isnoneornil(L, idx)) return false;
-    int type = lua_getfield(L, idx, name);
-    if (type != LUA_TNIL && type != LUA_TBOOLEAN)
-        luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be a boolean", name));
-    bool v = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
+static bool opt_flag(lua_State *L, int idx, const char *name) { return lsx_opt_boolean(L, idx, NULL, name, false); }
 
 /* grad_outputs: a tensor (one output) or a list with one entry (or nil) per output. */
 static sx_tensor **check_grad_outputs(lua_State *L, int idx, int n_out)

@@ -9,8 +9,9 @@
  *   m:config()                                    -> the configuration table
  *   sx.augment(x, {shift=0, flip=0, fill=-1})     -> shifted/mirrored copy
  *
- * The classifier methods live in sx.nn.Module (the methods of every module)
- * and refuse modules that are not classifiers.
+ * The classifier methods live in sx.nn.Classifier, the method table of
+ * modules of type "Classifier" (which falls back to sx.nn.Module); called
+ * directly on another module they refuse it.
  */
 #include <string.h>
 
@@ -25,19 +26,7 @@ static sx_module *check_classifier(lua_State *L, int idx)
 
 static int int_field(lua_State *L, int idx, const char *k, int def, int lo, int hi)
 {
-    int t = lua_getfield(L, idx, k);
-    int v = def;
-    if (t != LUA_TNIL) {
-        int isint = 0;
-        lua_Integer x = t == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
-        if (!isint)
-            luaL_error(L, "bad argument #1 to 'Classifier' (%s must be an integer, got %s)", k,
-                       t == LUA_TNUMBER ? "a fraction" : luaL_typename(L, -1));
-        if (x < lo || x > hi) luaL_error(L, "bad argument #1 to 'Classifier' (%s = %I outside %d..%d)", k, x, lo, hi);
-        v = (int)x;
-    }
-    lua_pop(L, 1);
-    return v;
+    return (int)lsx_opt_integer(L, idx, "Classifier", k, def, lo, hi, false);
 }
 
 /* sx.models.Classifier{...} */
@@ -81,11 +70,7 @@ static int l_classifier(lua_State *L)
     return 1;
 }
 
-static void push_owned(lua_State *L, sx_tensor *t)
-{
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = t;
-}
+static void clear_output(void *o) { sx_classifier_output_clear(o); }
 
 /* m:classify(x, {train=, features=}) -> logits, penultimate, features */
 static int m_classify(lua_State *L)
@@ -102,19 +87,14 @@ static int m_classify(lua_State *L)
         features = lua_toboolean(L, -1);
         lua_pop(L, 2);
     }
-    sx_classifier_output o;
-    if (sx_classifier_forward(m, x, train, features, &o) != SX_OK) return lsx_fail(L, "classify");
-    /* hand every tensor to a userdata before anything can raise */
-    lua_createtable(L, o.n_features, 0);
-    for (int b = 0; b < o.n_features; b++) {
-        push_owned(L, o.features[b]);
-        o.features[b] = NULL;
-        lua_rawseti(L, -2, b + 1);
-    }
-    push_owned(L, o.logits);
-    push_owned(L, o.penultimate);
-    o.logits = o.penultimate = NULL;
-    lua_rotate(L, -3, 2); /* logits, penultimate, features */
+    lua_settop(L, 3);
+    /* the results land in a guard, so a memory error below frees what Lua
+     * does not hold yet */
+    sx_classifier_output *o = lsx_guard_new(L, sizeof *o, clear_output);
+    if (sx_classifier_forward(m, x, train, features, o) != SX_OK) return lsx_fail(L, "classify");
+    lsx_push_take(L, &o->logits);
+    lsx_push_take(L, &o->penultimate);
+    lsx_push_take_list(L, o->n_features, o->features);
     lsx_gc_pace(L);
     return 3;
 }
@@ -193,18 +173,7 @@ void lsx_open_classifier(lua_State *L)
 {
     lua_pushcfunction(L, l_augment);
     lua_setfield(L, -2, "augment");
-    if (lua_getfield(L, -1, "models") != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "models");
-    }
-    lua_pushcfunction(L, l_classifier);
-    lua_setfield(L, -2, "Classifier");
-    lua_pop(L, 1);
-    /* methods shared by module userdata: sx.nn.Module */
-    lua_getfield(L, -1, "nn");
-    lua_getfield(L, -1, "Module");
-    luaL_setfuncs(L, classifier_methods, 0);
-    lua_pop(L, 2);
+    lsx_register(L, "models", (const luaL_Reg[]){{"Classifier", l_classifier}, {NULL, NULL}});
+    /* the methods of Classifier modules: sx.nn.Classifier */
+    lsx_add_module_methods(L, "Classifier", "Classifier", classifier_methods);
 }

@@ -40,32 +40,13 @@ static int get_opt(lua_State *L, int idx, const char *name)
 /* Integer option in [lo, hi], def when absent. */
 static lua_Integer opt_int(lua_State *L, int idx, const char *name, lua_Integer lo, lua_Integer hi, lua_Integer def)
 {
-    int type = get_opt(L, idx, name);
-    lua_Integer v = def;
-    if (type != LUA_TNIL) {
-        int ok = type == LUA_TNUMBER;
-        if (ok) v = lua_tointegerx(L, -1, &ok);
-        if (!ok || v < lo || v > hi)
-            luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be an integer in %I..%I, got %s", name, lo, hi,
-                                                  type == LUA_TNUMBER ? lua_tostring(L, -1) : luaL_typename(L, -1)));
-    }
-    lua_pop(L, 1);
-    return v;
+    return lsx_opt_integer(L, idx, NULL, name, def, lo, hi, false);
 }
 
 /* Finite number option, def when absent. */
 static double opt_number(lua_State *L, int idx, const char *name, double def)
 {
-    int type = get_opt(L, idx, name);
-    double v = def;
-    if (type != LUA_TNIL) {
-        if (!finite_number(L, -1))
-            luaL_argerror(L, idx, lua_pushfstring(L, "option '%s' must be a finite number, got %s", name,
-                                                  type == LUA_TNUMBER ? lua_tostring(L, -1) : luaL_typename(L, -1)));
-        v = lua_tonumber(L, -1);
-    }
-    lua_pop(L, 1);
-    return v;
+    return lsx_opt_number(L, idx, NULL, name, def, true, false);
 }
 
 /* Reads a colour option (a number, or a table of exactly C numbers) into a
@@ -341,12 +322,5 @@ static const luaL_Reg image_fns[] = {
 
 void lsx_open_image(lua_State *L)
 {
-    if (lua_getfield(L, -1, "image") != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "image");
-    }
-    luaL_setfuncs(L, image_fns, 0);
-    lua_pop(L, 1);
+    lsx_register(L, "image", image_fns);
 }

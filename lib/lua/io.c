@@ -13,7 +13,6 @@
 
 #include "lsx.h"
 
-#define LSX_ST_GUARD "stylex.SafetensorsGuard"
 
 /* nil, msg for I/O failures; a Lua error for everything else. */
 static int io_failure(lua_State *L, sx_status st)
@@ -131,23 +130,20 @@ static int l_save(lua_State *L)
 
 /* ---------------------------------------------------------------- sx.load */
 
-/* Owns an sx_safetensors while its content is turned into Lua values, so a
+/* A guard owns the sx_safetensors while its content is turned into Lua values, so a
  * Lua error part way (out of memory) frees it. */
-static int st_guard_gc(lua_State *L)
+static void clear_loaded(void *box)
 {
-    sx_safetensors **box = luaL_checkudata(L, 1, LSX_ST_GUARD);
-    sx_safetensors_free(*box);
-    *box = NULL;
-    return 0;
+    sx_safetensors **b = box;
+    sx_safetensors_free(*b);
+    *b = NULL;
 }
 
 /* sx.load(path) -> {name = tensor, ...}, {key = "value", ...} | nil, msg */
 static int l_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    sx_safetensors **box = lua_newuserdatauv(L, sizeof *box, 0);
-    *box = NULL;
-    luaL_setmetatable(L, LSX_ST_GUARD);
+    sx_safetensors **box = lsx_guard_new(L, sizeof *box, clear_loaded);
     sx_status st = sx_safetensors_load(path, box);
     if (st != SX_OK) return io_failure(L, st);
     sx_safetensors *c = *box;
@@ -222,28 +218,9 @@ static const luaL_Reg io_fns[] = {
 
 /* Adds fns to the sub-table `name` of the table at -1, creating it if needed
  * (the Lua half of the library adds its own entries, e.g. sx.image.grid). */
-static void add_subtable(lua_State *L, const char *name, const luaL_Reg *fns)
-{
-    if (lua_getfield(L, -1, name) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, name);
-    }
-    luaL_setfuncs(L, fns, 0);
-    lua_pop(L, 1);
-}
-
 void lsx_open_io(lua_State *L)
 {
-    if (luaL_newmetatable(L, LSX_ST_GUARD)) {
-        lua_pushcfunction(L, st_guard_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, st_guard_gc);
-        lua_setfield(L, -2, "__close");
-    }
-    lua_pop(L, 1);
     luaL_setfuncs(L, module_fns, 0);
-    add_subtable(L, "image", image_fns);
-    add_subtable(L, "io", io_fns);
+    lsx_register(L, "image", image_fns);
+    lsx_register(L, "io", io_fns);
 }

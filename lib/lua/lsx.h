@@ -15,9 +15,9 @@
 
 #include "stylex.h"
 #include "stylex_lua.h" /* luaopen_stylex, lsx_preload: the public embedding API */
+#include "args.h"        /* the binding kit: options, guards, protected pushes */
 
 #define LSX_TENSOR "stylex.Tensor"
-#define LSX_VERSION "0.1.0" /* sx.version */
 
 typedef struct lsx_tensor {
     sx_tensor *t; /* owned reference; NULL once freed */
@@ -67,9 +67,6 @@ sx_tensor *lsx_check_tensor_like(lua_State *L, int idx);
 /* A non-empty list (table) of live tensors at idx, as a Lua-owned array of
  * borrowed pointers (pushed on the stack); *n gets the count. */
 sx_tensor **lsx_check_tensor_list(lua_State *L, int idx, int *n);
-/* Raises unless idx is nil/none or a table whose keys are all in names
- * (a NULL-terminated list); catches misspelt options. */
-void lsx_check_opts(lua_State *L, int idx, const char *const *names);
 
 /* Registers fns as methods of tensors (the table sx.Tensor) / as entries of
  * the "stylex.Tensor" metatable. The module table must be at -1. */
@@ -77,7 +74,7 @@ void lsx_add_methods(lua_State *L, const luaL_Reg *fns);
 void lsx_add_metamethods(lua_State *L, const luaL_Reg *fns);
 
 
-/* A module userdata (metatable "stylex.Module", lib/lua/nn.c) holds one
+/* A module userdata (metatable "stylex.Module", lib/lua/nn_module.c) holds one
  * reference to an sx_module; its user value 1 is a cache table (parameter
  * name -> tensor userdata; key 1: child name -> module userdata), so
  * m:parameters() and m:child(name) return the same objects every time. */
@@ -96,6 +93,10 @@ lsx_module *lsx_new_module(lua_State *L);
 void lsx_push_module(lua_State *L, sx_module *m, const char *fn);
 /* The module at argument idx; raises "bad argument #idx (module expected, got X)". */
 sx_module *lsx_check_module(lua_State *L, int idx);
+/* Adds fns to the method table of modules of type `type` (m->type; the
+ * table is made on first use and falls back to sx.nn.Module); with a name,
+ * the table is also sx.nn[name]. The module table must be at -1. */
+void lsx_add_module_methods(lua_State *L, const char *type, const char *name, const luaL_Reg *fns);
 
 /* Each binding file registers its functions into the module table at -1. */
 void lsx_open_tensor(lua_State *L);

@@ -27,12 +27,5 @@ static const luaL_Reg metrics_fns[] = {
 
 void lsx_open_metrics(lua_State *L)
 {
-    if (lua_getfield(L, -1, "metrics") != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "metrics");
-    }
-    luaL_setfuncs(L, metrics_fns, 0);
-    lua_pop(L, 1);
+    lsx_register(L, "metrics", metrics_fns);
 }

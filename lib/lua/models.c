@@ -13,8 +13,9 @@
  *   sx.models.modulated_conv2d(x, weight, styles, {up=1, demodulate=true})
  *   sx.models.upsample2d(x), sx.models.downsample2d(x)   [1,3,3,1] FIR resampling
  *
- * Methods of module userdata (in sx.nn.Module; they refuse other modules):
- *   m:config()                     config table (classifiers keep their own config())
+ * Methods of the module types (sx.nn.Generator, sx.nn.Discriminator,
+ * sx.nn.Encoder; each falls back to sx.nn.Module, so no type has another's):
+ *   m:config()                     config table
  *   G:mapping(z)                   -> w [N, w_dim]
  *   G:latent(w, p)                 -> cat(w, p) [N, w_dim + n_classes] (p nil if unconditional)
  *   G:synthesis(latent, noise)     -> image (noise: nil = fresh, or a list of L tensors)
@@ -41,8 +42,6 @@
 
 #include "lsx.h"
 
-#define LSX_SG_GUARD "stylex.StyleGANGuard"
-
 /* C-owned results on their way to Lua: whatever is still here when the guard
  * is collected (after an error) is freed. */
 typedef struct sg_guard {
@@ -51,61 +50,22 @@ typedef struct sg_guard {
     sx_tensor *t[SX_STYLEGAN_MAX_LAYERS]; /* loose results: an image, or noise [n, 1, r_l, r_l] */
 } sg_guard;
 
-static int guard_gc(lua_State *L)
+static void clear_guard(void *p)
 {
-    sg_guard *g = luaL_checkudata(L, 1, LSX_SG_GUARD);
+    sg_guard *g = p;
     sx_styles_clear(&g->st);
     sx_synthesis_cache_clear(&g->cache);
     for (int i = 0; i < SX_STYLEGAN_MAX_LAYERS; i++) sx_tensor_free(g->t[i]);
     memset(g, 0, sizeof *g);
-    return 0;
 }
 
-static sg_guard *new_guard(lua_State *L)
-{
-    sg_guard *g = lua_newuserdatauv(L, sizeof *g, 0);
-    memset(g, 0, sizeof *g);
-    luaL_setmetatable(L, LSX_SG_GUARD);
-    return g;
-}
-
-/* Pushes *slot as a tensor userdata (nil if NULL), taking it from the guard. */
-static void push_take(lua_State *L, sx_tensor **slot)
-{
-    if (!*slot) {
-        lua_pushnil(L);
-        return;
-    }
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = *slot;
-    *slot = NULL;
-}
-
-/* Pushes a list of n tensors taken from slots. */
-static void push_list(lua_State *L, int n, sx_tensor **slots)
-{
-    lua_createtable(L, n, 0);
-    for (int i = 0; i < n; i++) {
-        push_take(L, &slots[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-}
+static sg_guard *new_guard(lua_State *L) { return lsx_guard_new(L, sizeof(sg_guard), clear_guard); }
 
 /* ---------------------------------------------------------------- config */
 
 static int cfg_int(lua_State *L, int idx, const char *fn, const char *k, int def, int lo, int hi)
 {
-    int v = def;
-    if (lua_getfield(L, idx, k) != LUA_TNIL) {
-        int ok = 0;
-        lua_Integer x = lua_tointegerx(L, -1, &ok);
-        if (!ok || lua_type(L, -1) != LUA_TNUMBER)
-            luaL_error(L, "bad argument #1 to '%s' (%s must be an integer, got %s)", fn, k, luaL_typename(L, -1));
-        if (x < lo || x > hi) luaL_error(L, "bad argument #1 to '%s' (%s = %I outside %d..%d)", fn, k, x, lo, hi);
-        v = (int)x;
-    }
-    lua_pop(L, 1);
-    return v;
+    return (int)lsx_opt_integer(L, idx, fn, k, def, lo, hi, false);
 }
 
 /* The config from the options table at idx (nil: all defaults). */
@@ -129,12 +89,7 @@ static sx_stylegan_config read_config(lua_State *L, int idx, const char *fn)
     c.mapping_layers = cfg_int(L, idx, fn, "mapping_layers", c.mapping_layers, 1, SX_STYLEGAN_MAX_MAPPING);
     c.mbstd_group = cfg_int(L, idx, fn, "mbstd_group", c.mbstd_group, 0, 1024);
     c.mbstd_channels = cfg_int(L, idx, fn, "mbstd_channels", c.mbstd_channels, 1, 8192);
-    if (lua_getfield(L, idx, "mapping_lr_mul") != LUA_TNIL) {
-        if (lua_type(L, -1) != LUA_TNUMBER)
-            luaL_error(L, "bad argument #1 to '%s' (mapping_lr_mul must be a number)", fn);
-        c.mapping_lr_mul = (float)lua_tonumber(L, -1);
-    }
-    lua_pop(L, 1);
+    c.mapping_lr_mul = (float)lsx_opt_number(L, idx, fn, "mapping_lr_mul", c.mapping_lr_mul, false, false);
     if (lua_getfield(L, idx, "channels") != LUA_TNIL) {
         int n = 0;
         while ((4 << n) <= res) n++;
@@ -216,23 +171,10 @@ static int l_encoder(lua_State *L)
  * names 'config' (a C function called from C has no name in Lua's messages). */
 static int m_config(lua_State *L)
 {
-    sx_module *m = lsx_check_module(L, 1);
-    const sx_stylegan_config *c = sx_stylegan_config_of(m);
-    if (c) {
-        push_config(L, c);
-        return 1;
-    }
-    if (!sx_classifier_config_of(m))
-        return luaL_argerror(L, 1, lua_pushfstring(L, "module is not a Classifier or a StyleGAN network (got %s)",
-                                                   m->type ? m->type : "NULL"));
-    if (lua_isfunction(L, lua_upvalueindex(1))) {
-        int n = lua_gettop(L);
-        lua_pushvalue(L, lua_upvalueindex(1));
-        lua_insert(L, 1);
-        lua_call(L, n, LUA_MULTRET);
-        return lua_gettop(L);
-    }
-    return luaL_argerror(L, 1, sx_last_error());
+    const sx_stylegan_config *c = sx_stylegan_config_of(lsx_check_module(L, 1));
+    if (!c) return luaL_argerror(L, 1, sx_last_error());
+    push_config(L, c);
+    return 1;
 }
 
 /* ---------------------------------------------------------------- tensors in tables */
@@ -296,9 +238,9 @@ static void read_styles(lua_State *L, int idx, const sx_style_layout *lay, sx_st
 static void push_styles(lua_State *L, sx_styles *st)
 {
     lua_createtable(L, 0, 2);
-    push_list(L, st->n_layers, st->conv);
+    lsx_push_take_list(L, st->n_layers, st->conv);
     lua_setfield(L, -2, "conv");
-    push_list(L, st->n_levels, st->rgb);
+    lsx_push_take_list(L, st->n_levels, st->rgb);
     lua_setfield(L, -2, "rgb");
 }
 
@@ -369,7 +311,7 @@ static int m_noise(lua_State *L)
     sx_style_layout lay = check_layout(L, m, "noise");
     sg_guard *g = new_guard(L);
     if (sx_synthesis_noise(m, n, g->t) != SX_OK) return lsx_fail(L, "noise");
-    push_list(L, lay.n_layers, g->t);
+    lsx_push_take_list(L, lay.n_layers, g->t);
     lsx_gc_pace(L);
     return 1;
 }
@@ -490,15 +432,15 @@ static int m_from_styles(lua_State *L)
     g->t[0] = sx_synthesis_from_styles(m, &st, has_noise ? noise : NULL, from, has_cache ? &cache : NULL,
                                        keep ? &g->cache : NULL);
     if (!g->t[0]) return lsx_fail(L, fn);
-    push_take(L, &g->t[0]);
+    lsx_push_take(L, &g->t[0]);
     if (!keep) {
         lsx_gc_pace(L);
         return 1;
     }
     lua_createtable(L, 0, 2);
-    push_list(L, g->cache.n_layers, g->cache.x);
+    lsx_push_take_list(L, g->cache.n_layers, g->cache.x);
     lua_setfield(L, -2, "x");
-    push_list(L, g->cache.n_levels, g->cache.img);
+    lsx_push_take_list(L, g->cache.n_levels, g->cache.img);
     lua_setfield(L, -2, "img");
     lsx_gc_pace(L);
     return 2;
@@ -580,11 +522,18 @@ static const luaL_Reg model_fns[] = {
     {NULL, NULL},
 };
 
-static const luaL_Reg stylegan_methods[] = {
+/* The method tables of the StyleGAN module types. The generator's parts
+ * (G:child("mapping"), G:child("synthesis")) have the calls that accept
+ * them; a Generator has both parts' and its own. */
+static const luaL_Reg mapping_methods[] = {
+    {"config", m_config},
     {"mapping", m_mapping},
-    {"latent", m_latent},
+    {NULL, NULL},
+};
+
+static const luaL_Reg synthesis_methods[] = {
+    {"config", m_config},
     {"synthesis", m_synthesis},
-    {"generate", m_generate},
     {"noise", m_noise},
     {"style_layout", m_style_layout},
     {"locate", m_locate},
@@ -592,31 +541,36 @@ static const luaL_Reg stylegan_methods[] = {
     {"styles_flat", m_styles_flat},
     {"styles_with_flat", m_styles_with_flat},
     {"from_styles", m_from_styles},
+    {NULL, NULL},
+};
+
+static const luaL_Reg generator_methods[] = {
+    {"latent", m_latent},
+    {"generate", m_generate},
+    {NULL, NULL},
+};
+
+static const luaL_Reg discriminator_methods[] = {
+    {"config", m_config},
     {"discriminate", m_discriminate},
+    {NULL, NULL},
+};
+
+static const luaL_Reg encoder_methods[] = {
+    {"config", m_config},
     {"encode", m_encode},
     {NULL, NULL},
 };
 
 void lsx_open_models(lua_State *L)
 {
-    luaL_newmetatable(L, LSX_SG_GUARD);
-    lua_pushcfunction(L, guard_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
-    if (lua_getfield(L, -1, "models") != LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "models");
-    }
-    luaL_setfuncs(L, model_fns, 0);
-    lua_pop(L, 1);
-    /* methods shared by module userdata: sx.nn.Module */
-    lua_getfield(L, -1, "nn");
-    lua_getfield(L, -1, "Module");
-    luaL_setfuncs(L, stylegan_methods, 0);
-    lua_getfield(L, -1, "config");
-    lua_pushcclosure(L, m_config, 1);
-    lua_setfield(L, -2, "config");
-    lua_pop(L, 2);
+    lsx_register(L, "models", model_fns);
+    /* per-type methods: sx.nn.Generator, sx.nn.Discriminator, sx.nn.Encoder */
+    lsx_add_module_methods(L, "Generator", "Generator", mapping_methods);
+    lsx_add_module_methods(L, "Generator", "Generator", synthesis_methods);
+    lsx_add_module_methods(L, "Generator", "Generator", generator_methods);
+    lsx_add_module_methods(L, "MappingNetwork", NULL, mapping_methods);
+    lsx_add_module_methods(L, "SynthesisNetwork", NULL, synthesis_methods);
+    lsx_add_module_methods(L, "Discriminator", "Discriminator", discriminator_methods);
+    lsx_add_module_methods(L, "Encoder", "Encoder", encoder_methods);
 }

@@ -153,7 +153,7 @@ int luaopen_stylex(lua_State *L)
     lua_pop(L, 2);
 
     luaL_setfuncs(L, module_fns, 0);
-    lua_pushliteral(L, LSX_VERSION);
+    lua_pushliteral(L, STYLEX_VERSION);
     lua_setfield(L, -2, "version");
     lsx_open_tensor(L);
     lsx_open_ops(L);

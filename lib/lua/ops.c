@@ -320,27 +320,24 @@ static int l_argmax(lua_State *L)
     return lsx_result(L, ud, "argmax");
 }
 
-static int l_sum_to(lua_State *L)
+/* An op of a tensor and a shape (argument 2): reshape, expand, sum_to. */
+typedef sx_tensor *(*shape_op)(sx_tensor *x, int n, const int64_t *shape);
+
+static int shape_call(lua_State *L, shape_op op, const char *name)
 {
     sx_tensor *x = lsx_check_tensor(L, 1);
     int64_t shape[SX_MAX_DIMS];
     int n = lsx_check_shape(L, 2, shape, SX_MAX_DIMS);
     lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_sum_to(x, n, shape);
-    return lsx_result(L, ud, "sum_to");
+    ud->t = op(x, n, shape);
+    return lsx_result(L, ud, name);
 }
+
+static int l_sum_to(lua_State *L) { return shape_call(L, sx_sum_to, "sum_to"); }
 
 /* ---------------------------------------------------------------- shape */
 
-static int l_reshape(lua_State *L)
-{
-    sx_tensor *x = lsx_check_tensor(L, 1);
-    int64_t shape[SX_MAX_DIMS];
-    int n = lsx_check_shape(L, 2, shape, SX_MAX_DIMS);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_reshape(x, n, shape);
-    return lsx_result(L, ud, "reshape");
-}
+static int l_reshape(lua_State *L) { return shape_call(L, sx_reshape, "reshape"); }
 
 static int l_permute(lua_State *L)
 {
@@ -375,15 +372,7 @@ static int l_transpose(lua_State *L)
     return lsx_result(L, ud, "transpose");
 }
 
-static int l_expand(lua_State *L)
-{
-    sx_tensor *x = lsx_check_tensor(L, 1);
-    int64_t shape[SX_MAX_DIMS];
-    int n = lsx_check_shape(L, 2, shape, SX_MAX_DIMS);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_expand(x, n, shape);
-    return lsx_result(L, ud, "expand");
-}
+static int l_expand(lua_State *L) { return shape_call(L, sx_expand, "expand"); }
 
 /* t:narrow(dim, start, length): elements start .. start+length-1 (1-based). */
 static int l_narrow(lua_State *L)

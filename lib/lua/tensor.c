@@ -59,12 +59,14 @@ int lsx_result(lua_State *L, lsx_tensor *ud, const char *fn)
 
 /* Allocates the userdata under protection, so that t is freed (not leaked)
  * if Lua runs out of memory. */
-static int push_protected(lua_State *L)
+static int make_tensor_ud(lua_State *L)
 {
     lsx_tensor *ud = lsx_new_tensor(L);
     ud->t = lua_touserdata(L, 1);
     return 1;
 }
+
+static void drop_tensor(void *t) { sx_tensor_free(t); }
 
 void lsx_push_tensor(lua_State *L, sx_tensor *t, const char *fn)
 {
@@ -72,12 +74,7 @@ void lsx_push_tensor(lua_State *L, sx_tensor *t, const char *fn)
         lsx_fail(L, fn);
         return;
     }
-    lua_pushcfunction(L, push_protected);
-    lua_pushlightuserdata(L, t);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        sx_tensor_free(t);
-        lua_error(L);
-    }
+    lsx_push_protected(L, t, make_tensor_ud, drop_tensor);
     lsx_gc_pace(L);
 }
 
@@ -156,31 +153,6 @@ int lsx_check_shape(lua_State *L, int idx, int64_t *out, int max)
         lua_pop(L, 1);
     }
     return (int)n;
-}
-
-void lsx_check_opts(lua_State *L, int idx, const char *const *names)
-{
-    if (lua_isnoneornil(L, idx)) return;
-    if (lua_type(L, idx) != LUA_TTABLE) luaL_typeerror(L, idx, "table of options");
-    idx = lua_absindex(L, idx);
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        bool known = false;
-        if (lua_type(L, -1) == LUA_TSTRING)
-            for (int i = 0; names[i] && !known; i++) known = strcmp(lua_tostring(L, -1), names[i]) == 0;
-        if (!known) {
-            luaL_Buffer b;
-            luaL_buffinit(L, &b);
-            for (int i = 0; names[i]; i++) {
-                if (i) luaL_addstring(&b, ", ");
-                luaL_addstring(&b, names[i]);
-            }
-            luaL_pushresult(&b);
-            const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2);
-            luaL_argerror(L, idx, lua_pushfstring(L, "unknown option '%s' (options: %s)", key, lua_tostring(L, -1)));
-        }
-    }
 }
 
 void lsx_add_methods(lua_State *L, const luaL_Reg *fns)

@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include "../core/internal.h"
+#include "stylex/autograd.h"
+#include "stylex/ops.h"
 #include "stylex/attfind.h"
 #include "stylex/classifier.h"
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../core/internal.h"
+#include "stylex/ops.h"
 #include "stylex/classifier.h"
 
 sx_classifier_config sx_classifier_default_config(int n_classes)

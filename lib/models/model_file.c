@@ -13,8 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../io/io_internal.h"
 #include "stylex/autograd.h"
+#include "stylex/io.h"
+#include "stylex/json.h"
 #include "stylex/model_file.h"
 
 /* ---------------------------------------------------------------- meta */

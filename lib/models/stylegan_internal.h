@@ -2,7 +2,8 @@
  * lib/models/stylegan_internal.h — what the StyleGAN model files share
  * (stylegan.c: config, mapping, generator, resampling; synthesis.c:
  * synthesis network and StyleSpace; discriminator.c: D and E): the module
- * impl, the layer geometry and small helpers for chains of ops.
+ * impl, the layer geometry and small helpers for chains of ops, all defined
+ * in stylegan_common.c.
  */
 #ifndef STYLEX_STYLEGAN_INTERNAL_H
 #define STYLEX_STYLEGAN_INTERNAL_H
@@ -10,6 +11,7 @@
 #include <math.h>
 
 #include "../core/internal.h"
+#include "stylex/ops.h"
 #include "stylex/stylegan.h"
 
 #define SG_SQRT2 1.41421356237309515f

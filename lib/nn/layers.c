@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../core/internal.h"
+#include "stylex/ops.h"
 #include "stylex/nn.h"
 
 /* The stored weight: N(0, s^2)/lr_mul (equalized) or He-uniform/lr_mul. */

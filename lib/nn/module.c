@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "../core/internal.h"
+#include "stylex/autograd.h"
+#include "stylex/ops.h"
 #include "stylex/nn.h"
 
 /* Longest dotted name handled (deeper trees are refused with an error). */

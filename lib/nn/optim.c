@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "../core/internal.h"
+#include "stylex/autograd.h"
+#include "stylex/ops.h"
 #include "stylex/nn.h"
 
 /* Largest step count a float32 holds exactly. */

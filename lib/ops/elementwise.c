@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../core/internal.h"
+#include "stylex/ops.h"
 
 /* ---------------------------------------------------------------- broadcasting */
 

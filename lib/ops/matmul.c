@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../core/internal.h"
+#include "stylex/ops.h"
 
 /* How to hand a 2-D (last two dims) operand to sgemm without copying. */
 typedef struct {

@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "../core/internal.h"
+#include "stylex/ops.h"
 
 /* Frees every tensor in the NULL-terminated-by-count list. */
 static void drop(int n, sx_tensor **ts)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../core/internal.h"
+#include "stylex/ops.h"
 
 /* Output shape with reduced dims set to 1 (keepdim form); mask[d] = reduced. */
 static bool reduce_setup(const char *fn, const sx_tensor *x, int n_dims, const int *dims, bool *mask,

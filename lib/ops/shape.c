@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../core/internal.h"
+#include "stylex/ops.h"
 
 /* ---------------------------------------------------------------- reshape */
 

@@ -54,6 +54,7 @@
 #include <string.h>
 
 #include "../core/internal.h"
+#include "stylex/ops.h"
 
 /* Limits beyond which arguments are refused as absurd. */
 #define UFD_MAX_FACTOR 256

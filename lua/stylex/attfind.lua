@@ -381,24 +381,15 @@ end
 
 -- ---------------------------------------------------------------- progress
 
--- A progress function for attfind.effects: a line on io.stderr (or `out`)
--- rewritten at most once a second, "label: 12.3% (41234/336250 passes,
--- 118 passes/s), 5:48 elapsed, ETA 41:30", ended with a newline when done.
+-- A progress function for attfind.effects: cli.progress's line on io.stderr
+-- (or `out`), "label 41234/336250 passes | 5m48s elapsed, ETA 41m30s",
+-- rewritten at most once a second and ended with a newline when done.
 function attfind.progress_printer(label, out)
-  out = out or io.stderr
-  local start, last = os.time(), -1
-  local function mmss(s) return string.format("%d:%02d", s // 60, s % 60) end
+  local cli = require "stylex.cli"
+  local p
   return function(done, total)
-    local now = os.time()
-    if now == last and done < total then return end
-    last = now
-    local el = now - start
-    local rate = el > 0 and done / el or 0
-    local eta = rate > 0 and math.floor((total - done) / rate + 0.5) or 0
-    out:write(string.format("\r%s: %5.1f%% (%d/%d passes, %.0f passes/s), %s elapsed, ETA %s ", label or "attfind",
-      100 * done / total, done, total, rate, mmss(el), rate > 0 and mmss(eta) or "?"))
-    if done >= total then out:write("\n") end
-    out:flush()
+    p = p or cli.progress(total, label or "attfind", 1.0, 0, out)
+    p(done, "passes")
   end
 end
 

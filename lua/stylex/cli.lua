@@ -52,8 +52,11 @@ end
 -- A progress line redrawn in place: call p(done, text) often; it prints at
 -- most every `interval` seconds (and always at the end), with ETA. `start`
 -- is the count already done before this run (a resumed run): the rate, and
--- so the ETA, counts only the work done since.
-function cli.progress(total, label, interval, start)
+-- so the ETA, counts only the work done since. `out` is io.stderr unless
+-- given. The one progress printer of the scripts and modules
+-- (attfind.progress_printer is built on it).
+function cli.progress(total, label, interval, start, out)
+  out = out or io.stderr
   local t0 = cli.now()
   start = start or 0
   local last = -math.huge
@@ -64,10 +67,10 @@ function cli.progress(total, label, interval, start)
     last = now
     local elapsed = now - t0
     local eta = done > start and elapsed * (total - done) / (done - start) or 0
-    io.stderr:write(string.format("\r%s %d/%d %s | %s elapsed, ETA %s\027[K", label, done, total, text or "",
+    out:write(string.format("\r%s %d/%d %s | %s elapsed, ETA %s\027[K", label, done, total, text or "",
       cli.format_seconds(elapsed), cli.format_seconds(eta)))
-    if done >= total or force then io.stderr:write("\n") end
-    io.stderr:flush()
+    if done >= total or force then out:write("\n") end
+    out:flush()
   end
 end
 

@@ -21,14 +21,14 @@ local sx = require "stylex"
 
 local gradcam = {}
 
-local TENSOR_MT = getmetatable(sx.zeros{})
+local is_tensor = require("stylex.util").is_tensor
 
 local function bad(n, msg)
   error(string.format("bad argument #%d to 'maps' (%s)", n, msg), 3)
 end
 
 local function describe(v)
-  return getmetatable(v) == TENSOR_MT and "a tensor" or "a " .. type(v)
+  return is_tensor(v) and "a tensor" or "a " .. type(v)
 end
 
 -- The classifier's config, or an error naming argument 1.
@@ -42,7 +42,7 @@ end
 
 -- x's batch size, after checking x is a live [N, C, R, R] tensor for cfg.
 local function check_images(x, cfg)
-  if getmetatable(x) ~= TENSOR_MT then bad(2, "tensor expected, got " .. describe(x)) end
+  if not is_tensor(x) then bad(2, "tensor expected, got " .. describe(x)) end
   local ok, s = pcall(x.shape, x)
   if not ok then bad(2, "tensor has been freed") end
   if #s ~= 4 or s[1] < 1 or s[2] ~= cfg.img_channels or s[3] ~= cfg.resolution or s[4] ~= cfg.resolution then
@@ -59,7 +59,7 @@ local function check_classes(class, N, K)
     per_image = false
     list = {}
     for i = 1, N do list[i] = class end
-  elseif getmetatable(class) == TENSOR_MT then
+  elseif is_tensor(class) then
     local ok, t = pcall(class.totable, class)
     if not ok then bad(3, "tensor has been freed") end
     if type(t) ~= "table" or #t ~= N or type(t[1]) ~= "number" then
@@ -143,6 +143,50 @@ function gradcam.maps(C, x, class, opts)
   sx.set_grad_enabled(prev)
   if not ok then error(maps, 0) end
   return maps, weights
+end
+
+-- ---------------------------------------------------------------- colour map
+
+-- The heat-map colour ramp: evenly spaced RGB stops, dark violet through red
+-- and orange to pale yellow (brightness rises monotonically, so the order of
+-- values survives printing in grey). Used for the PNG overlays and, as a CSS
+-- gradient, for the legend on the page.
+gradcam.RAMP = {
+  {0.00, 0.00, 0.02}, {0.16, 0.04, 0.33}, {0.40, 0.07, 0.43}, {0.62, 0.16, 0.38},
+  {0.82, 0.29, 0.22}, {0.95, 0.50, 0.06}, {0.98, 0.75, 0.15}, {0.99, 0.99, 0.70},
+}
+
+-- map [N, 1, H, W] in [0, 1] -> [N, 3, H, W]: piecewise-linear interpolation
+-- of gradcam.RAMP, as a sum of hat functions max(0, 1 - |v (K-1) - k|) over the stops.
+function gradcam.colorize(map)
+  local K = #gradcam.RAMP
+  local x = map * (K - 1)
+  local chans = {sx.zeros_like(map), sx.zeros_like(map), sx.zeros_like(map)}
+  for k = 1, K do
+    local hat = (1 - (x - (k - 1)):abs()):relu()
+    for c = 1, 3 do chans[c] = chans[c] + hat * gradcam.RAMP[k][c] end
+  end
+  return sx.cat(chans, 2)
+end
+
+-- Grad-CAM overlays: frames [N, C, R, R] in [0, 1], maps [N, 1, R, R] in
+-- [0, 1] -> [N, 3, R, R]: the ramp blended over the grey image, more opaque
+-- where the map is hot so that cold regions still show the picture.
+function gradcam.overlay(frames01, maps)
+  local grey = frames01:size(2) == 1 and frames01 or frames01:mean(2, true)
+  local v = sx.image.to_unit(maps, 0, 1)
+  local alpha = v * 0.6 + 0.2
+  return grey * (1 - alpha) + gradcam.colorize(v) * alpha
+end
+
+-- The ramp as a CSS gradient, for the legend beside the overlays.
+function gradcam.ramp_css()
+  local stops = {}
+  for k, c in ipairs(gradcam.RAMP) do
+    stops[k] = string.format("rgb(%d,%d,%d) %d%%", math.floor(c[1] * 255 + 0.5), math.floor(c[2] * 255 + 0.5),
+      math.floor(c[3] * 255 + 0.5), math.floor(100 * (k - 1) / (#gradcam.RAMP - 1) + 0.5))
+  end
+  return "linear-gradient(to right, " .. table.concat(stops, ", ") .. ")"
 end
 
 return gradcam

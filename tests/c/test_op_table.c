@@ -1,5 +1,5 @@
 /*
- * tests/c/test_op_table.c — walks the op table (lib/core/op_table.c) from 0 to
+ * tests/c/test_op_table.c — walks the op table (lib/ops/op_table.c) from 0 to
  * SX_OP_COUNT: every op kind must have a row (a name and a backward) and a
  * case below, whose output that op makes, passing gradcheck and
  * gradgradcheck. An op added to the enum without a row, or without a case

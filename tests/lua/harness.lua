@@ -102,6 +102,25 @@ function T.read_file(path)
   return s
 end
 
+function T.write_file(path, bytes)
+  local f = assert(io.open(path, "wb"))
+  f:write(bytes)
+  f:close()
+end
+
+-- Fresh file names: tmp(suffix) is base .. suffix for one os.tmpname() base;
+-- made lists every name handed out (and the base), for the caller to remove.
+function T.tmpfiles()
+  local base = os.tmpname()
+  local made = { base }
+  local function tmp(suffix)
+    local p = base .. suffix
+    made[#made + 1] = p
+    return p
+  end
+  return tmp, made
+end
+
 function T.exists(path)
   local f = io.open(path, "rb")
   if f then f:close() end
@@ -127,5 +146,8 @@ function T.done()
   end
   print(string.format("%s: %d checks passed", name, T.checks))
 end
+
+-- The largest |a - b| over all elements of two tensors.
+function T.max_abs_diff(a, b) return (a - b):abs():max():item() end
 
 return T

@@ -237,10 +237,7 @@ local function tiny()
   return G, C, lat
 end
 
-local function max_abs_diff(a, b)
-  local d = (a - b):abs():max()
-  return d:item()
-end
+local max_abs_diff = T.max_abs_diff
 
 T.test("effects: the table, progress, noise", function()
   local G, C, lat = tiny()
@@ -301,10 +298,10 @@ T.test("effects and apply: bad arguments", function()
   local G, C, lat = tiny()
   local D = sx.models.Discriminator{resolution = 8, n_classes = 2, channels = {4, 3}}
   T.raises("unknown option 'batches'", sx.attfind.effects, G, C, lat, {batches = 2})
-  T.raises("batch must be an integer in 1..65536", sx.attfind.effects, G, C, lat, {batch = 0})
+  T.raises("option 'batch' must be an integer in 1..65536", sx.attfind.effects, G, C, lat, {batch = 0})
   T.raises("progress must be a function", sx.attfind.effects, G, C, lat, {progress = 1})
   T.raises("noise must be a list of 3 tensors", sx.attfind.effects, G, C, lat, {noise = {}})
-  T.raises("style_min must be a live tensor", sx.attfind.effects, G, C, lat, {style_min = 1})
+  T.raises("option 'style_min' must be a live tensor", sx.attfind.effects, G, C, lat, {style_min = 1})
   T.raises("generator expected", sx.attfind.effects, D, C, lat)
   T.raises("latents [3, 6], expected [N, 7]", sx.attfind.effects, G, C, sx.zeros{3, 6})
   T.raises("not a Classifier", sx.attfind.effects, G, G, lat)
@@ -314,7 +311,7 @@ T.test("effects and apply: bad arguments", function()
   T.raises("values [1, 1], expected [3 or 1, 2]", sx.attfind.apply, G, lat, {1, 2}, {1})
   T.raises("no values expected", sx.attfind.apply, G, lat, {}, {1})
   T.raises("unknown option 'mode'", sx.attfind.apply, G, lat, {1}, 0, {mode = "add"})
-  T.raises("add must be a boolean", sx.attfind.apply, G, lat, {1}, 0, {add = 1})
+  T.raises("option 'add' must be a boolean", sx.attfind.apply, G, lat, {1}, 0, {add = 1})
 end)
 
 T.test("apply and apply_attributes agree with the table", function()

@@ -316,16 +316,16 @@ local SUB = {
     wrong = function() return { { sx.zeros{4, 4} }, { sx.zeros{1, 1, 4, 4}, { flip = 2 } } } end },
   ["sx.models.Classifier"] = { kinds = { "classifier_config" },
     valid = function() return { { n_classes = 2, resolution = 8, channels = { 2 }, hidden = 2 } } end },
-  ["sx.nn.Module.classify"] = { kinds = { "classifier", "tensor", "classify_opts?" },
+  ["sx.nn.Classifier.classify"] = { kinds = { "classifier", "tensor", "classify_opts?" },
     valid = function() return { tiny_classifier(), sx.zeros{1, 1, 8, 8}, { train = true, features = true } } end,
     wrong = function() return { { tiny_classifier(), sx.zeros{1, 1, 4, 4} }, { tiny_classifier(), sx.zeros{1, 3, 8, 8} } } end },
-  ["sx.nn.Module.logits"] = { kinds = { "classifier", "tensor" },
+  ["sx.nn.Classifier.logits"] = { kinds = { "classifier", "tensor" },
     valid = function() return { tiny_classifier(), sx.zeros{2, 1, 8, 8} } end,
     wrong = function() return { { tiny_classifier(), sx.zeros{8, 8} } } end },
-  ["sx.nn.Module.perceptual"] = { kinds = { "classifier", "tensor", "tensor" },
+  ["sx.nn.Classifier.perceptual"] = { kinds = { "classifier", "tensor", "tensor" },
     valid = function() return { tiny_classifier(), sx.zeros{2, 1, 8, 8}, sx.ones{2, 1, 8, 8} } end,
     wrong = function() return { { tiny_classifier(), sx.zeros{2, 1, 8, 8}, sx.ones{1, 1, 8, 8} } } end },
-  ["sx.nn.Module.config"] = { kinds = { "classifier" }, valid = function() return { tiny_classifier() } end },
+  ["sx.nn.Classifier.config"] = { kinds = { "classifier" }, valid = function() return { tiny_classifier() } end },
 }
 
 -- sx.nn and sx.optim (lib/lua/nn.c)
@@ -466,6 +466,8 @@ BAD.discriminator = sg_bad({ { d = "a Generator", v = SG }, { d = "an Encoder", 
   { d = "a freed Discriminator", f = freed_module(function() return sx.models.Discriminator(sg_cfg()) end) } })
 BAD.encoder = sg_bad({ { d = "a Generator", v = SG }, { d = "a Discriminator", v = SD },
   { d = "a freed Encoder", f = freed_module(function() return sx.models.Encoder(sg_cfg()) end) } })
+-- any StyleGAN network (config() of Generator, Discriminator and Encoder)
+BAD.stylegan = sg_bad({ { d = "a freed Generator", f = freed_module(function() return sx.models.Generator(sg_cfg()) end) } })
 local function bad_cfg(d, extra) return { d = d, f = function() return sg_cfg(extra) end } end
 BAD.stylegan_config = with(common, BOOL, NUMBER, {
   bad_cfg("resolution 12", { resolution = 12 }), bad_cfg("resolution 4", { resolution = 4 }),
@@ -551,48 +553,51 @@ SUB["sx.models.upsample2d"] = sg_fn({ "tensor" }, function() return { sx.randn{1
   function() return { { sx.randn{2, 4, 4} }, { sx.zeros{1, 1, 0, 4} }, { sx.zeros{1, 1, 1, 4, 4} } } end)
 SUB["sx.models.downsample2d"] = sg_fn({ "tensor" }, function() return { sx.randn{1, 2, 4, 4} } end,
   function() return { { sx.randn{2, 4, 4} }, { sx.randn{1, 1, 1, 1} } } end)
-SUB["sx.nn.Module.mapping"] = sg_fn({ "generator", "tensor" }, function() return { SG, z() } end,
+SUB["sx.nn.Generator.mapping"] = sg_fn({ "generator", "tensor" }, function() return { SG, z() } end,
   function() return { { SG, sx.randn{2, 7} }, { SG, sx.randn{8} }, { SG, sx.randn{2, 8, 1} } } end)
-SUB["sx.nn.Module.latent"] = sg_fn({ "generator", "tensor", "tensor?" }, function() return { SGc, z(), probs() } end,
+SUB["sx.nn.Generator.latent"] = sg_fn({ "generator", "tensor", "tensor?" }, function() return { SGc, z(), probs() } end,
   function()
     return { { SGc, z() }, { SG, z(), probs() }, { SGc, z(), sx.randn{3, 2} }, { SGc, z(), sx.randn{2, 3} },
       { SGc, sx.randn{2, 7}, probs() }, { SGc, sx.randn{8}, probs() } }
   end)
-SUB["sx.nn.Module.synthesis"] = sg_fn({ "generator", "tensor", "noise?" }, function() return { SG, z(), sg_noise() } end,
+SUB["sx.nn.Generator.synthesis"] = sg_fn({ "generator", "tensor", "noise?" }, function() return { SG, z(), sg_noise() } end,
   function() return { { SG, sx.randn{2, 7} }, { SGc, z() }, { SG, sx.randn{8} }, { SG, sx.randn{3, 8}, sg_noise() } } end)
-SUB["sx.nn.Module.generate"] = sg_fn({ "generator", "tensor", "tensor?", "noise?" },
+SUB["sx.nn.Generator.generate"] = sg_fn({ "generator", "tensor", "tensor?", "noise?" },
   function() return { SGc, z(), probs(), sg_noise() } end,
   function()
     return { { SGc, z() }, { SG, z(), probs() }, { SGc, sx.randn{2, 7}, probs() }, { SGc, z(), sx.randn{3, 2} },
       { SGc, z(), sx.randn{2, 3} } }
   end)
-SUB["sx.nn.Module.noise"] = sg_fn({ "generator", "batch" }, function() return { SG, 2 } end)
-SUB["sx.nn.Module.style_layout"] = sg_fn({ "generator" }, function() return { SG } end)
-SUB["sx.nn.Module.locate"] = sg_fn({ "generator", "coord" }, function() return { SG, 24 } end,
+SUB["sx.nn.Generator.noise"] = sg_fn({ "generator", "batch" }, function() return { SG, 2 } end)
+SUB["sx.nn.Generator.style_layout"] = sg_fn({ "generator" }, function() return { SG } end)
+SUB["sx.nn.Generator.locate"] = sg_fn({ "generator", "coord" }, function() return { SG, 24 } end,
   function() return { { SG, 25 }, { SG, 0 }, { SG, -1 } } end)
-SUB["sx.nn.Module.styles"] = sg_fn({ "generator", "tensor" }, function() return { SG, z() } end,
+SUB["sx.nn.Generator.styles"] = sg_fn({ "generator", "tensor" }, function() return { SG, z() } end,
   function() return { { SGc, z() }, { SG, sx.randn{2, 10} }, { SG, sx.randn{8} } } end)
-SUB["sx.nn.Module.styles_flat"] = sg_fn({ "generator", "styles" }, function() return { SG, sg_styles() } end)
+SUB["sx.nn.Generator.styles_flat"] = sg_fn({ "generator", "styles" }, function() return { SG, sg_styles() } end)
 -- conv is replaced by the flat slices and rgb is kept as given: a styles table
 -- without conv layers (or without rgb) is fine here
-SUB["sx.nn.Module.styles_with_flat"] = sg_fn({ "generator", "styles_base", "tensor" },
+SUB["sx.nn.Generator.styles_with_flat"] = sg_fn({ "generator", "styles_base", "tensor" },
   function() return { SG, sg_styles(), sx.randn{2, 24} } end,
   function()
     local st = sg_styles()
     return { { SG, st, sx.randn{2, 23} }, { SG, st, sx.randn{24} }, { SG, st, sx.randn{2, 24, 1} } }
   end)
-SUB["sx.nn.Module.from_styles"] = sg_fn({ "generator", "styles", "from_opts?" },
+SUB["sx.nn.Generator.from_styles"] = sg_fn({ "generator", "styles", "from_opts?" },
   function() return { SG, sg_styles(), { noise = sg_noise(), from_layer = 1, keep_cache = true } } end,
   function()
     return { { SG, sx.models.Generator(sg_cfg{ channels = { 4, 4 } }):styles(z()) }, { SG, sg_styles(), { noise = sg_noise(3) } },
       { SG, SG:styles(sx.randn{3, 8}), { from_layer = 2, cache = sg_cache() } } }
   end)
-SUB["sx.nn.Module.discriminate"] = sg_fn({ "discriminator", "tensor", "tensor?" }, function() return { SDc, img(), probs() } end,
+SUB["sx.nn.Discriminator.discriminate"] = sg_fn({ "discriminator", "tensor", "tensor?" }, function() return { SDc, img(), probs() } end,
   function()
     return { { SDc, img() }, { SD, img(), probs() }, { SDc, img(), sx.randn{3, 2} }, { SDc, img(), sx.randn{2, 3} },
       { SDc, sx.randn{2, 1, 16, 16}, probs() }, { SDc, sx.randn{2, 3, 8, 8}, probs() }, { SDc, sx.randn{1, 8, 8}, probs() } }
   end)
-SUB["sx.nn.Module.encode"] = sg_fn({ "encoder", "tensor" }, function() return { SE, img() } end,
+SUB["sx.nn.Generator.config"] = sg_fn({ "stylegan" }, function() return { SG } end)
+SUB["sx.nn.Discriminator.config"] = sg_fn({ "stylegan" }, function() return { SD } end)
+SUB["sx.nn.Encoder.config"] = sg_fn({ "stylegan" }, function() return { SE } end)
+SUB["sx.nn.Encoder.encode"] = sg_fn({ "encoder", "tensor" }, function() return { SE, img() } end,
   function() return { { SE, sx.randn{2, 1, 16, 16} }, { SE, sx.randn{2, 3, 8, 8} }, { SE, sx.randn{1, 8, 8} } } end)
 
 -- AttFind (lib/lua/attfind.c): the tiny conditional generator SGc (latents

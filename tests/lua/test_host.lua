@@ -16,11 +16,7 @@ local function run(cmd)
   return out, code
 end
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = T.write_file
 
 T.test("host: arg table and script arguments", function()
   T.ok(host and io.open(host) ~= nil, "arg[-1] is the host executable: " .. tostring(host))

@@ -6,19 +6,8 @@ local T = dofile("tests/lua/harness.lua")
 local sx = require "stylex"
 local data = require "stylex.data"
 
-local base = os.tmpname() -- a fresh file; everything we make is base .. suffix
-local made = { base }
-local function tmp(suffix)
-  local p = base .. suffix
-  made[#made + 1] = p
-  return p
-end
-
-local function write_file(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
+local tmp, made = T.tmpfiles() -- everything we make is named by tmp(suffix)
+local write_file = T.write_file
 
 local function minmax(t)
   local v = t:contiguous():reshape{ t:numel() }:totable()

@@ -7,19 +7,9 @@
 local T = dofile("tests/lua/harness.lua")
 local sx = require "stylex"
 
-local base = os.tmpname()  -- a fresh file; our files are base .. suffix
-local made = { base }
-local function tmp(suffix)
-  local p = base .. suffix
-  made[#made + 1] = p
-  return p
-end
-
-local function write_file(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
+local tmp, made = T.tmpfiles() -- our files are named by tmp(suffix)
+local base = made[1]
+local write_file = T.write_file
 
 local function read_file(path) return assert(T.read_file(path)) end
 

@@ -6,11 +6,7 @@
 local T = dofile("tests/lua/harness.lua")
 local sx = require "stylex"
 
-local function max_abs_diff(a, b)
-  local d = (a - b):abs():max(1)
-  while d:dim() > 0 do d = d:max(1) end
-  return d:item()
-end
+local max_abs_diff = T.max_abs_diff
 
 T.test("Linear and Conv2d shapes", function()
   sx.manual_seed(1)
@@ -39,15 +35,15 @@ T.test("Linear and Conv2d shapes", function()
 end)
 
 T.test("argument errors", function()
-  T.raises("bad argument #1 to 'Linear' (field 'in' is required)", sx.nn.Linear, {out = 2})
-  T.raises("bad argument #1 to 'Linear' (field 'out' must be an integer", sx.nn.Linear, {["in"] = 2, out = 0})
+  T.raises("bad argument #1 to 'Linear' (option 'in' is required)", sx.nn.Linear, {out = 2})
+  T.raises("bad argument #1 to 'Linear' (option 'out' must be an integer", sx.nn.Linear, {["in"] = 2, out = 0})
   T.raises("bad argument #1 to 'Linear' (unknown option 'outs'", sx.nn.Linear, {["in"] = 2, outs = 3})
   T.raises("bad argument #1 to 'Linear' (table of options expected, got number)", sx.nn.Linear, 5)
-  T.raises("bad argument #1 to 'Linear' (field 'bias' must be a boolean)", sx.nn.Linear,
+  T.raises("bad argument #1 to 'Linear' (option 'bias' must be a boolean", sx.nn.Linear,
     {["in"] = 2, out = 2, bias = 1})
-  T.raises("bad argument #1 to 'Conv2d' (field 'groups' (3) must divide", sx.nn.Conv2d,
+  T.raises("bad argument #1 to 'Conv2d' (option 'groups' (3) must divide", sx.nn.Conv2d,
     {["in"] = 4, out = 6, groups = 3})
-  T.raises("bad argument #1 to 'Conv2d' (field 'lr_mul' must be positive)", sx.nn.Conv2d,
+  T.raises("bad argument #1 to 'Conv2d' (option 'lr_mul' must be positive)", sx.nn.Conv2d,
     {["in"] = 4, out = 6, lr_mul = 0})
   local lin = sx.nn.Linear{["in"] = 2, out = 2}
   T.raises("tensor expected", function() lin("x") end)
@@ -57,7 +53,7 @@ T.test("argument errors", function()
   T.raises("bad argument #1 to 'Adam' (group 1: 'lr' must be a number >= 0)", sx.optim.Adam,
     {{params = lin:parameters(), lr = -1}})
   T.raises("bad argument #2 to 'Adam' (betas must be in [0, 1))", sx.optim.Adam, lin:parameters(), {betas = {1, 0.9}})
-  T.raises("bad argument #2 to 'SGD' (field 'lr' is required)", sx.optim.SGD, lin:parameters(), {momentum = 0.9})
+  T.raises("bad argument #2 to 'SGD' (option 'lr' is required)", sx.optim.SGD, lin:parameters(), {momentum = 0.9})
   T.raises("same tensor", sx.optim.SGD, {lin:parameters()[1], lin:parameters()[1]}, {lr = 1})
   T.raises("bad argument #3 to 'ema_update' (beta must be in [0, 1])", sx.nn.ema_update, lin, lin, 2)
   lin:free()

@@ -8,11 +8,7 @@ local sx = require "stylex"
 assert(sx.models and sx.models.Generator,
        "sx.models.Generator is missing: luaopen_stylex must call lsx_open_models (lib/lua/models.c)")
 
-local function max_abs_diff(a, b)
-  local d = (a - b):abs():max(1)
-  while d:dim() > 0 do d = d:max(1) end
-  return d:item()
-end
+local max_abs_diff = T.max_abs_diff
 
 T.test("configs", function()
   local c = sx.models.stylegan_config()
@@ -43,7 +39,9 @@ T.test("shapes of G, D and E", function()
     local w = E:encode(img)
     T.eq(w:shape(), {2, 128}, "encode")
     T.eq(G:synthesis(G:latent(w, p)):shape(), {2, ch, res, res}, "encoder path")
-    T.raises("module is a Encoder, expected a Generator", function() return E:latent(w, p) end)
+    -- an Encoder has no generator methods; called directly, they refuse it
+    T.eq(E.latent, nil, "E:latent does not exist")
+    T.raises("module is a Encoder, expected a Generator", function() return sx.nn.Generator.latent(E, w, p) end)
     if nc > 0 then
       T.raises("class probabilities missing", function() return D:discriminate(img) end)
       T.raises("class probabilities missing", function() return G:generate(z) end)
@@ -52,7 +50,7 @@ T.test("shapes of G, D and E", function()
     end
   end
   T.raises("expected a MappingNetwork or a Generator", function()
-    return sx.models.Encoder():mapping(sx.randn{1, 128})
+    return sx.nn.Generator.mapping(sx.models.Encoder(), sx.randn{1, 128})
   end)
 end)
 
@@ -127,9 +125,26 @@ T.test("parameters, config dispatch, functions", function()
   T.eq(G:num_params(), 849835)
   T.eq(sx.models.Discriminator():num_params(), 871521)
   T.eq(sx.models.Encoder():num_params(), 886752)
+  -- per-type method tables: each type has its own methods and sx.nn.Module's,
+  -- never another type's
+  local lin, C = sx.nn.Linear{["in"] = 2, out = 2}, sx.models.Classifier{n_classes = 2}
+  local D, E = sx.models.Discriminator(), sx.models.Encoder()
+  T.eq(lin.synthesis, nil, "Linear:synthesis")
+  T.eq(lin.classify, nil, "Linear:classify")
+  T.eq(lin.config, nil, "Linear:config")
+  T.eq(C.synthesis, nil, "Classifier:synthesis")
+  T.eq(G.classify, nil, "Generator:classify")
+  T.eq(G.discriminate, nil, "Generator:discriminate")
+  T.eq(D.encode, nil, "Discriminator:encode")
+  T.eq(E.discriminate, nil, "Encoder:discriminate")
+  T.eq(G:child("mapping").synthesis, nil, "MappingNetwork:synthesis")
+  T.ok(G.parameters == sx.nn.Module.parameters and C.forward == sx.nn.Module.forward, "types fall back to sx.nn.Module")
+  T.ok(G.synthesis == sx.nn.Generator.synthesis and C.classify == sx.nn.Classifier.classify, "and have their own")
+  T.eq(sx.nn.Module.synthesis, nil, "sx.nn.Module has no type's methods")
+  T.raises("attempt to call a nil value (method 'synthesis')", function() return lin:synthesis(sx.randn{1, 2}) end)
   -- the classifier keeps its own config()
   T.eq(sx.models.Classifier{n_classes = 2}:config().hidden, 256)
-  T.raises("not a Classifier", function() return sx.nn.Linear{["in"] = 2, out = 2}:config() end)
+  T.raises("not a Classifier", function() return sx.nn.Classifier.config(sx.nn.Linear{["in"] = 2, out = 2}) end)
   local y = sx.models.modulated_conv2d(sx.randn{2, 3, 4, 4}, sx.randn{5, 3, 3, 3}, sx.randn{2, 3}, {up = 2})
   T.eq(y:shape(), {2, 5, 8, 8})
   T.eq(sx.models.upsample2d(sx.randn{1, 2, 4, 4}):shape(), {1, 2, 8, 8})

@@ -1,5 +1,9 @@
 /*
- * lib/core/autograd.c — recording nodes and the backward engine.
+ * lib/autograd/autograd.c — the backward engine, and the leaf-side calls of
+ * stylex/autograd.h (requires_grad, zero_grad, op names). How an op records
+ * its node is in lib/ops/record.c; the op table the engine dispatches through
+ * is lib/ops/op_table.c. This is the one file above lib/ops that knows nodes:
+ * it accumulates gradients with sx_add.
  *
  * Each recorded tensor has one node (single-output ops only), so "the gradient
  * flowing into a tensor" is kept on the tensor itself (bw_grad) while the
@@ -12,55 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-
-static _Thread_local bool grad_mode = true;
-
-bool sx_grad_enabled(void) { return grad_mode; }
-
-bool sx_set_grad_enabled(bool on)
-{
-    bool prev = grad_mode;
-    grad_mode = on;
-    return prev;
-}
-
-bool sx_needs_record(int n_inputs, sx_tensor *const *inputs)
-{
-    if (!grad_mode) return false;
-    for (int i = 0; i < n_inputs; i++)
-        if (inputs[i] && inputs[i]->requires_grad) return true;
-    return false;
-}
-
-sx_node *sx_record(sx_tensor **out_p, sx_op_kind op, int n_inputs, sx_tensor *const *inputs)
-{
-    sx_tensor *out = *out_p;
-    if (!out || !sx_needs_record(n_inputs, inputs)) return NULL;
-    sx_node *node = calloc(1, sizeof *node);
-    sx_tensor **ins = node ? malloc((size_t)n_inputs * sizeof *ins) : NULL;
-    if (!node || !ins) {
-        free(node);
-        free(ins);
-        sx_tensor_free(out);
-        *out_p = NULL;
-        sx_fail(SX_ENOMEM, "%s: out of memory recording the graph", sx_op_table[op].name);
-        return NULL;
-    }
-    node->op = op;
-    node->n_inputs = n_inputs;
-    node->inputs = ins;
-    for (int i = 0; i < n_inputs; i++) ins[i] = sx_tensor_retain(inputs[i]);
-    out->grad_fn = node;
-    out->requires_grad = true;
-    return node;
-}
-
-void sx_node_save(sx_node *node, int slot, sx_tensor *t)
-{
-    sx_tensor_free(node->saved[slot]);
-    node->saved[slot] = sx_tensor_retain(t);
-}
+#include "../core/internal.h"
+#include "stylex/autograd.h"
+#include "stylex/ops.h"
 
 sx_status sx_tensor_set_requires_grad(sx_tensor *t, bool on)
 {

@@ -1,10 +1,12 @@
 /*
- * lib/core/op_table.c — one row per op: its name (for errors and
+ * lib/ops/op_table.c — one row per op: its name (for errors and
  * introspection) and its backward. Forwards and backwards live side by side in
- * lib/ops/; this table is how the engine dispatches. A missing row compiles
+ * the other files of lib/ops/; this table is how the engine
+ * (lib/autograd/autograd.c) dispatches. A missing row compiles
  * (as zeros): tests/c/test_op_table.c walks the table and fails on it.
  */
-#include "internal.h"
+#include "../core/internal.h"
+#include "stylex/ops.h"
 
 sx_status sx_add_backward(const sx_node *, sx_tensor *, sx_tensor **);
 sx_status sx_sub_backward(const sx_node *, sx_tensor *, sx_tensor **);

@@ -1,0 +1,45 @@
+-- stylex.util — small helpers the Lua modules share: what a tensor is, an
+-- integer test, shell quoting and making a folder, and the configured JSON
+-- encoder of the report.
+local util = {}
+
+-- True for a tensor userdata (live or freed).
+function util.is_tensor(v)
+  if type(v) ~= "userdata" then return false end
+  local mt = getmetatable(v)
+  return type(mt) == "table" and mt.__name == "stylex.Tensor"
+end
+
+-- An integral number that a double holds exactly.
+function util.is_int(v)
+  return type(v) == "number" and v == v and v == math.floor(v) and math.abs(v) < 2^53
+end
+
+-- s as one word for /bin/sh.
+function util.shell_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- mkdir -p dir -> true | nil, msg (with what mkdir said).
+function util.mkdir_p(dir)
+  local sh = io.popen("mkdir -p -- " .. util.shell_quote(dir) .. " 2>&1")
+  local said = sh and sh:read("a") or ""
+  if sh and sh:close() then return true end
+  return nil, "cannot create the folder " .. dir .. (said ~= "" and ": " .. said:gsub("%s+$", "") or "")
+end
+
+-- A private lua-cjson instance, so that its settings do not change the
+-- shared `cjson` other code uses: sparse lists become objects, numbers keep
+-- 14 digits (lua-cjson's maximum), a NaN is written as null.
+function util.json()
+  local json = require("cjson").new()
+  json.encode_sparse_array(true)
+  json.encode_number_precision(14)
+  json.encode_invalid_numbers("null")
+  return json
+end
+
+-- JSON null as lua-cjson decodes it.
+util.NULL = require("cjson").null
+
+return util
