@@ -8,12 +8,8 @@ local cli = require "stylex.cli"
 local classifier = require "stylex.classifier"
 local cjson = require "cjson"
 
-local opts = cli.parse(arg, {checkpoint = ""},
-  "usage: stylex scripts/eval_classifier.lua --checkpoint FILE")
-if opts.checkpoint == "" then
-  io.stderr:write("missing --checkpoint\n")
-  os.exit(2)
-end
+local opts = cli.parse(arg, {checkpoint = ""}, "usage: stylex scripts/eval_classifier.lua --checkpoint FILE",
+  {required = {"checkpoint"}})
 local model, meta = classifier.load(opts.checkpoint)
 local ds = classifier.test_set(meta)
 local acc, confusion = classifier.evaluate(model, ds)

@@ -34,18 +34,8 @@ usage: stylex scripts/eval_stylex.lua --checkpoint FILE [options]
                       (key "eval", the JSON line below; the file is rewritten atomically)]]
 
 local opts = cli.parse(arg, {checkpoint = "", n = 1000, batch = 100, seed = 1234, classifier = "", data = "",
-  labels = "", record = false, oracles = "models/shapes/oracles.safetensors"}, usage)
-if opts.checkpoint == "" then
-  io.stderr:write("missing --checkpoint\n\n", usage, "\n")
-  os.exit(2)
-end
-for _, k in ipairs{"n", "batch", "seed"} do
-  if not math.tointeger(opts[k]) or opts[k] < 1 then
-    io.stderr:write("--", k, " must be a positive integer\n")
-    os.exit(2)
-  end
-  opts[k] = math.tointeger(opts[k])
-end
+  labels = "", record = false, oracles = "models/shapes/oracles.safetensors"}, usage,
+  {required = {"checkpoint"}, positive_integers = {"n", "batch", "seed"}})
 
 local G, E, meta = evaluate.load(opts.checkpoint)
 local cls_path = opts.classifier

@@ -31,11 +31,8 @@ usage: stylex scripts/explain.lua --model DIR [options]
 local d = explain.defaults
 local opts = cli.parse(arg, {model = "", out = d.out, n = d.n, k = d.k, sufficiency_k = d.sufficiency_k,
   policy = d.policy, space = d.space, max_image_effect = "", examples = d.examples, batch = d.batch, seed = d.seed,
-  no_baseline = false, recompute = false}, usage)
-if opts.model == "" then
-  io.stderr:write("missing --model\n\n", usage, "\n")
-  os.exit(2)
-end
+  no_baseline = false, recompute = false}, usage,
+  {required = {"model"}, positive_integers = {"n", "k", "sufficiency_k", "examples", "batch", "seed"}})
 local cap = nil
 if opts.max_image_effect ~= "" then
   cap = tonumber(opts.max_image_effect)
@@ -51,14 +48,6 @@ end
 if opts.policy ~= "subset" and opts.policy ~= "independent" then
   io.stderr:write("--policy must be subset or independent\n")
   os.exit(2)
-end
-for _, k in ipairs{"n", "k", "sufficiency_k", "examples", "batch", "seed"} do
-  local v = math.tointeger(opts[k])
-  if not v or v < 1 then
-    io.stderr:write("--", k:gsub("_", "-"), " must be a positive integer\n")
-    os.exit(2)
-  end
-  opts[k] = v
 end
 
 local run = {model = opts.model:gsub("/+$", ""), out = opts.out:gsub("/+$", ""), n = opts.n, k = opts.k,

@@ -26,11 +26,8 @@ usage: stylex scripts/faithfulness.lua --model DIR [options]
   --n N            balanced test images to intervene on (default 2000)
   --n-attfind N    test images of the effect tables (default 250, as explain.lua)
   --k K            attributes per class scored (default 8)]]
-local opts = cli.parse(arg, {model = "", n = 2000, n_attfind = explain.defaults.n, k = 8}, usage)
-if opts.model == "" then
-  io.stderr:write("missing --model DIR\n\n", usage, "\n")
-  os.exit(2)
-end
+local opts = cli.parse(arg, {model = "", n = 2000, n_attfind = explain.defaults.n, k = 8}, usage,
+  {required = {"model"}, positive_integers = {"n", "n_attfind", "k"}})
 local C, meta = classifier.load(opts.model .. "/classifier.safetensors")
 if meta.dataset ~= "shapes" then
   io.stderr:write("faithfulness: ", opts.model, "'s classifier was trained on '", tostring(meta.dataset),

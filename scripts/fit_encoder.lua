@@ -28,18 +28,7 @@ usage: stylex scripts/fit_encoder.lua --model FILE [options]
   --data DIR --labels CSV   fit on an image folder (a model trained with train_stylex.lua --data)
   --out FILE     write here instead of rewriting --model]]
 local opts = cli.parse(arg, {model = "", steps = 2000, batch = 16, lr = 0.001, seed = 1, data = "", labels = "",
-  out = ""}, usage)
-if opts.model == "" then
-  io.stderr:write("missing --model FILE\n\n", usage, "\n")
-  os.exit(2)
-end
-for _, k in ipairs{"steps", "batch", "seed"} do
-  if not math.tointeger(opts[k]) or opts[k] < 1 then
-    io.stderr:write("--", k, " must be a positive integer\n")
-    os.exit(2)
-  end
-  opts[k] = math.tointeger(opts[k])
-end
+  out = ""}, usage, {required = {"model"}, positive_integers = {"steps", "batch", "seed"}})
 if not (opts.lr > 0) then
   io.stderr:write("--lr must be positive\n")
   os.exit(2)

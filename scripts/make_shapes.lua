@@ -13,11 +13,7 @@ usage: stylex scripts/make_shapes.lua --out DIR [options]
   --seed S         data seed (default 1)
   --split NAME     train (marker correlated with the label) | test (balanced)]]
 
-local opts = cli.parse(arg, {out = "", n = 0, seed = 1, split = "train"}, usage)
-if opts.out == "" then
-  io.stderr:write("missing --out DIR\n\n", usage, "\n")
-  os.exit(2)
-end
+local opts = cli.parse(arg, {out = "", n = 0, seed = 1, split = "train"}, usage, {required = {"out"}})
 local ds = data.shapes{split = opts.split, n = opts.n > 0 and math.tointeger(opts.n) or nil,
                        seed = math.tointeger(opts.seed)}
 assert(require("stylex.util").mkdir_p(opts.out))

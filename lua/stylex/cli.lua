@@ -3,10 +3,13 @@
 --   local opts = cli.parse(arg, {preset = "fmnist-shoes", epochs = 0, resume = false}, usage)
 -- accepts --name value and --flag (booleans); numbers are converted when the
 -- default is a number; unknown options and missing values are errors that
--- print the usage. --help prints the usage and exits.
+-- print the usage. --help prints the usage and exits. checks (optional):
+--   required = {"model", ...}        string options that must be given
+--   positive_integers = {"n", ...}   number options that must be integers >= 1
+--                                    (converted to Lua integers)
 local cli = {}
 
-function cli.parse(argv, defaults, usage)
+function cli.parse(argv, defaults, usage, checks)
   local opts = {}
   for k, v in pairs(defaults) do opts[k] = v end
   local function fail(msg)
@@ -39,6 +42,15 @@ function cli.parse(argv, defaults, usage)
       end
       i = i + 2
     end
+  end
+  checks = checks or {}
+  for _, k in ipairs(checks.required or {}) do
+    if opts[k] == "" then fail("missing --" .. k:gsub("_", "-")) end
+  end
+  for _, k in ipairs(checks.positive_integers or {}) do
+    local v = math.tointeger(opts[k])
+    if not v or v < 1 then fail("--" .. k:gsub("_", "-") .. " must be a positive integer") end
+    opts[k] = v
   end
   return opts
 end
