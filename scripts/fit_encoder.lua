@@ -78,7 +78,7 @@ for step = 1, opts.steps do
 end
 
 local tensors, m = assert(sx.load(opts.model))
-for name, t in pairs(E:state_dict()) do tensors["E." .. name] = t end
+require("stylex.util").prefixed(tensors, "E.", E:state_dict())
 local fit = {steps = opts.steps, batch = opts.batch, lr = opts.lr, seed = opts.seed}
 m.encoder_fit = cjson.encode(fit)
 m.command = (m.command or "?") .. " && build/stylex scripts/fit_encoder.lua " .. table.concat(arg, " ")

@@ -24,16 +24,11 @@
 local sx = require "stylex"
 local cjson = require "cjson"
 local trainer = require "stylex.trainer"
+local util = require "stylex.util"
 
 local evaluate = {}
 
-local function unprefix(t, prefix)
-  local out = {}
-  for k, v in pairs(t) do
-    if k:sub(1, #prefix) == prefix then out[k:sub(#prefix + 1)] = v end
-  end
-  return out
-end
+local unprefix = util.unprefix
 
 -- G and E rebuilt from a training config and a file's tensors; the global
 -- RNG (used for fresh weights before they are overwritten) is left as it was.

@@ -27,6 +27,7 @@
 -- E(x') is pulled toward it), and the encoder learns at G's rate.
 local sx = require "stylex"
 local cjson = require "cjson"
+local util = require "stylex.util"
 
 local trainer = {}
 
@@ -318,17 +319,7 @@ end
 
 -- ---------------------------------------------------------------- checkpoints
 
-local function prefixed(into, prefix, t)
-  for k, v in pairs(t) do into[prefix .. k] = v end
-end
-
-local function unprefix(t, prefix)
-  local out = {}
-  for k, v in pairs(t) do
-    if k:sub(1, #prefix) == prefix then out[k:sub(#prefix + 1)] = v end
-  end
-  return out
-end
+local prefixed, unprefix = util.prefixed, util.unprefix
 
 -- Writes everything a resumed run needs: networks, optimiser states, step,
 -- RNG state, config (atomically: sx.save writes a temporary file and renames).

@@ -1,5 +1,6 @@
 -- stylex.util — small helpers the Lua modules share: what a tensor is, an
--- integer test, shell quoting and making a folder, and the configured JSON
+-- integer test, shell quoting and making a folder, prefixed keys of state
+-- dicts, and the configured JSON
 -- encoder of the report.
 local util = {}
 
@@ -26,6 +27,22 @@ function util.mkdir_p(dir)
   local said = sh and sh:read("a") or ""
   if sh and sh:close() then return true end
   return nil, "cannot create the folder " .. dir .. (said ~= "" and ": " .. said:gsub("%s+$", "") or "")
+end
+
+-- Copies the entries of t into `into` under prefix .. key (a state dict
+-- stored beside others in one file: "G.", "E.", ...).
+function util.prefixed(into, prefix, t)
+  for k, v in pairs(t) do into[prefix .. k] = v end
+  return into
+end
+
+-- The entries of t whose keys start with prefix, with the prefix removed.
+function util.unprefix(t, prefix)
+  local out = {}
+  for k, v in pairs(t) do
+    if k:sub(1, #prefix) == prefix then out[k:sub(#prefix + 1)] = v end
+  end
+  return out
 end
 
 -- A private lua-cjson instance, so that its settings do not change the
