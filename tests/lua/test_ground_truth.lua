@@ -113,6 +113,19 @@ T.test("faithfulness.lua: every part of the line, figures in range", function()
   T.ok(r.gradcam.n > 0, "Grad-CAM on marked images")
 end)
 
+T.test("null_attributes.lua: random coordinates measured like attributes", function()
+  local p = assert(io.popen(string.format("%q scripts/null_attributes.lua --model %q --n-attfind %d --n 3 2>%q",
+    host, dir, N_TAB, dir .. "/stderr")))
+  local text = p:read("a")
+  T.ok(p:close(), "exits 0; stderr: " .. (T.read_file(dir .. "/stderr") or ""))
+  local r = cjson.decode(text:match("^(.-)\n?$"))
+  T.eq({r.which, r.n}, {"stylex", 3})
+  local counted = 0
+  for _, c in pairs(r.dominant) do counted = counted + c end
+  T.eq(counted, 3, "every coordinate has a dominant factor")
+  for name, v in pairs(r.mean_change) do T.ok(v >= 0, name .. " mean change is non-negative") end
+end)
+
 T.test("explain: a shapes model's report has the Ground truth section", function()
   local explain = require "stylex.explain"
   local out = dir .. "/report"

@@ -1,0 +1,54 @@
+-- scripts/null_attributes.lua — the shapes scores' null control: random
+-- StyleSpace coordinates, measured exactly as faithfulness.lua measures
+-- AttFind's attributes (benchmark.measure_attribute on the cached effect
+-- table), so that a factor which dominates random moves too shows up as a
+-- bias of the oracles' readings, not as something the attributes found.
+--
+--   build/stylex scripts/null_attributes.lua --model models/shapes [--which stylex|baseline] [--n 16]
+--
+-- Prints one JSON line: {"which":, "n":, "dominant": {factor: count}, "mean_change": {factor: ..}}
+-- ("none" counts coordinates with no image of the other class to move).
+-- Needs the effect table faithfulness.lua or explain.lua cached beside the model.
+local cjson = require "cjson"
+local cli = require "stylex.cli"
+local attfind = require "stylex.attfind"
+local benchmark = require "stylex.benchmark"
+local classifier = require "stylex.classifier"
+local evaluate = require "stylex.evaluate"
+local explain = require "stylex.explain"
+
+local usage = [[
+usage: stylex scripts/null_attributes.lua --model DIR [options]
+  --model DIR    a shapes model folder (models/shapes) with its cached effect tables
+  --which NAME   stylex | baseline (default stylex)
+  --n N          random coordinates (default 16), alternately to-min / to-max and toward class 1 / 0
+  --n-attfind N  images of the cached effect table (default 250, as faithfulness.lua)
+  --seed S       Lua's math.random seed for the coordinates (default 5)]]
+local opts = cli.parse(arg, {model = "", which = "stylex", n = 16, seed = 5, n_attfind = explain.defaults.n}, usage,
+  {required = {"model"}, positive_integers = {"n", "seed", "n_attfind"}})
+local tab_path = string.format("%s/%s.attfind-n%d.safetensors", opts.model, opts.which, opts.n_attfind)
+local G = evaluate.load_model(opts.model .. "/" .. opts.which .. ".safetensors")
+local C = classifier.load(opts.model .. "/classifier.safetensors")
+local O = benchmark.load_oracles(opts.model .. "/oracles.safetensors")
+local ok, tab = pcall(attfind.load, tab_path)
+if not ok or not tab then
+  io.stderr:write("no effect table at ", tab_path, " (run scripts/faithfulness.lua first)\n")
+  os.exit(1)
+end
+local S = tab.styles:shape()[2]
+math.randomseed(opts.seed)
+local dominant, mean = {}, {}
+for i = 1, opts.n do
+  local attr = {coord = math.random(1, S), direction = i % 2 == 0 and "to-max" or "to-min", class = i % 2}
+  local m = benchmark.measure_attribute(G, C, O, tab, attr)
+  local best, bv = nil, -1
+  for f, v in pairs(m.changes) do
+    if v > bv then best, bv = f, v end
+    mean[f] = (mean[f] or 0) + v / opts.n
+  end
+  best = best or "none" -- no image of the other class to move
+  dominant[best] = (dominant[best] or 0) + 1
+  io.stderr:write(string.format("\r%d/%d random coordinates", i, opts.n))
+end
+io.stderr:write("\n")
+print(cjson.encode({which = opts.which, n = opts.n, dominant = dominant, mean_change = mean}))
