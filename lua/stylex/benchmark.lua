@@ -3,7 +3,9 @@
 -- the scores of a list of attributes against it.
 --
 --   benchmark.move(name, v)                 the value factor `name` is moved to
+--   benchmark.moved_rows(rows, k)           the factor rows with factor k moved, all else equal
 --   benchmark.factor_effects(C, factors)    {name = share of images whose decision flips}
+--   benchmark.reading_change(name, a, b)    one factor's change between two oracle readings
 --   benchmark.factors_used(effects, 0.10)   sorted names with a share >= the threshold
 --   benchmark.score(attributes, used, opts) recall@k, precision@k, purity, shortcut rank
 --   benchmark.score_classes(lists, used)    the same over one ranked list per class
@@ -44,6 +46,18 @@ end
 
 -- For each factor, the share of the images (factors [N, F]) whose predicted
 -- class changes when that factor alone is moved (benchmark.move).
+-- The intervention: a copy of the factor rows (tables) with factor k
+-- (1-based, in sx.shapes.factors order) moved by benchmark.move, all else equal.
+function benchmark.moved_rows(rows, k)
+  local name, moved = sx.shapes.factors[k], {}
+  for i, r in ipairs(rows) do
+    local m = {table.unpack(r)}
+    m[k] = benchmark.move(name, m[k])
+    moved[i] = m
+  end
+  return moved
+end
+
 function benchmark.factor_effects(C, factors, opts)
   opts = opts or {}
   local batch = opts.batch or 200
@@ -51,13 +65,7 @@ function benchmark.factor_effects(C, factors, opts)
   local base = predict(C, sx.shapes.render(factors) * 2 - 1, batch)
   local effects = {}
   for k, name in ipairs(sx.shapes.factors) do
-    local moved = {}
-    for i, r in ipairs(rows) do
-      local m = {table.unpack(r)}
-      m[k] = benchmark.move(name, m[k])
-      moved[i] = m
-    end
-    local pred = predict(C, sx.shapes.render(sx.tensor(moved)) * 2 - 1, batch)
+    local pred = predict(C, sx.shapes.render(sx.tensor(benchmark.moved_rows(rows, k))) * 2 - 1, batch)
     local flips = 0
     for i = 1, #rows do if pred[i] ~= base[i] then flips = flips + 1 end end
     effects[name] = flips / #rows
@@ -288,6 +296,15 @@ function benchmark.load_oracles(path)
   return O, meta
 end
 
+-- How much factor `name` changed between two oracle readings: for a
+-- discrete factor 1 if the reading differs, else 0; for a continuous one
+-- |a - b| divided by the factor's range.
+function benchmark.reading_change(name, a, b)
+  local rg = sx.shapes.ranges[name]
+  if rg.discrete then return a ~= b and 1 or 0 end
+  return math.abs(a - b) / (rg.hi - rg.lo)
+end
+
 -- Reads the factors of images [N, 1, 32, 32] in [-1, 1]: a list of N tables
 -- name -> value in the factor's own units (discrete ones as class indices).
 function benchmark.read_factors(O, images, batch)
@@ -400,9 +417,7 @@ function benchmark.measure_attribute(G, C, O, tab, attr, opts)
           local moved = benchmark.read_factors(O, img)
           for r = 1, #idx do
             for name, v in pairs(moved[r]) do
-              local rg = sx.shapes.ranges[name]
-              local d = rg.discrete and (v ~= base[r][name] and 1 or 0) or math.abs(v - base[r][name]) / (rg.hi - rg.lo)
-              sums[name] = (sums[name] or 0) + d
+              sums[name] = (sums[name] or 0) + benchmark.reading_change(name, v, base[r][name])
             end
           end
         end

@@ -17,6 +17,24 @@ T.test("move: every factor goes somewhere else, inside its range", function()
   T.raises("unknown factor 'colour'", benchmark.move, "colour", 1)
 end)
 
+T.test("moved_rows and reading_change: one factor moved, changes in the factor's units", function()
+  local rows = sx.shapes.sample(3, 0, 5, 0.5, 0.5):totable()
+  local k = 1
+  for j, name in ipairs(sx.shapes.factors) do if name == "size" then k = j end end
+  local before = rows[1][k]
+  local moved = benchmark.moved_rows(rows, k)
+  for i, r in ipairs(rows) do
+    for j = 1, #r do
+      T.eq(moved[i][j], j == k and benchmark.move("size", r[j]) or r[j], "row " .. i .. " factor " .. j)
+    end
+  end
+  T.eq(rows[1][k], before, "the rows given are not changed in place")
+  T.eq(benchmark.reading_change("marker", 1, 0), 1)
+  T.eq(benchmark.reading_change("shape", 2, 2), 0)
+  T.eq(benchmark.reading_change("size", 8, 4.5), 1)  -- the whole range
+  T.ok(math.abs(benchmark.reading_change("brightness", 0.55, 0.7) - 0.25) < 1e-12, "a quarter of 0.4..1")
+end)
+
 -- A classifier that looks only at the marker's corner pixel: class 2 when it is bright.
 local marker_reader = {classify = function(_, x)
   local b = x:shape()[1]
@@ -117,19 +135,10 @@ T.test("the shipped oracles: moving one factor changes only that factor's readin
   for _, name in ipairs(benchmark.ORACLE_CONTINUOUS) do read_names[#read_names + 1] = name end
   for _, d in ipairs(benchmark.ORACLE_DISCRETE) do read_names[#read_names + 1] = d.name end
   for k, moved in ipairs(sx.shapes.factors) do
-    local m = {}
-    for i, r in ipairs(rows) do
-      local c = {table.unpack(r)}
-      c[k] = benchmark.move(moved, r[k])
-      m[i] = c
-    end
-    local after = read(m)
+    local after = read(benchmark.moved_rows(rows, k))
     for _, name in ipairs(read_names) do
       local rg, change = sx.shapes.ranges[name], 0
-      for i = 1, #rows do
-        local d = math.abs(after[i][name] - base[i][name])
-        change = change + (rg.discrete and (d > 0 and 1 or 0) or d / (rg.hi - rg.lo))
-      end
+      for i = 1, #rows do change = change + benchmark.reading_change(name, after[i][name], base[i][name]) end
       change = change / #rows
       local what = string.format("%s moved: %s reads %.3f", moved, name, change)
       if name == moved then
