@@ -27,7 +27,8 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
   --run DIR                run folder (default runs/<preset>[-baseline])
   --checkpoint-minutes X   checkpoint interval (default 5)
   --grid-every N           write sample/reconstruction grids every N steps (default 1000)
-  --style-mixing P         probability of style mixing on the random path (default 0; new runs only)
+  --style-mixing P         probability of style mixing on the random path (default 0; given with
+                           --resume it changes the resumed run's config from then on)
   --class-l1 X             L1 weight on the class columns of the style affines (default 0; given
                            with --resume it changes the resumed run's config from then on)
   --latent-loss X          weight of the encoder's latent regression L1(E(G(w)), w) on generated
@@ -45,7 +46,7 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
 
 local opts = cli.parse(arg, {preset = "", baseline = false, steps = 10000, resume = false, run = "",
   checkpoint_minutes = 5, grid_every = 1000, seed = 1, batch = 32, data = "", labels = "", classifier = "",
-  out = "", export_only = false, style_mixing = 0, class_l1 = -1, latent_loss = -1, lr_encoder = 0,
+  out = "", export_only = false, style_mixing = -1, class_l1 = -1, latent_loss = -1, lr_encoder = 0,
   wrec_detach = false}, usage)
 if opts.preset == "" and opts.data == "" then
   io.stderr:write("missing --preset (or --data/--labels/--classifier)\n\n", usage, "\n")
@@ -82,8 +83,12 @@ else
   if opts.resume then print("no checkpoint at " .. ckpt_path .. "; starting fresh") end
   S = trainer.new(trainer.config{resolution = ccfg.resolution, img_channels = ccfg.img_channels,
     n_classes = ccfg.n_classes, baseline = opts.baseline, seed = math.tointeger(opts.seed),
-    batch = math.tointeger(opts.batch), style_mixing = opts.style_mixing,
+    batch = math.tointeger(opts.batch), style_mixing = math.max(opts.style_mixing, 0),
     lr_encoder = opts.lr_encoder > 0 and opts.lr_encoder or nil, wrec_detach = opts.wrec_detach or nil}, C)
+end
+if opts.style_mixing >= 0 and S.cfg.style_mixing ~= opts.style_mixing then
+  print(string.format("style_mixing %g (was %g) from step %d", opts.style_mixing, S.cfg.style_mixing, S.step))
+  S.cfg.style_mixing = opts.style_mixing
 end
 if opts.class_l1 >= 0 and S.cfg.w_class_l1 ~= opts.class_l1 then
   print(string.format("w_class_l1 %g (was %g) from step %d", opts.class_l1, S.cfg.w_class_l1, S.step))
