@@ -8,7 +8,9 @@
 --   the first --n-attfind test images, cached beside the model and shared with
 --   explain.lua), each measured by the factor oracles (oracles.safetensors)
 --   along its counterfactuals, and scored against the factors the classifier
---   uses: recall@k, precision@k, purity, shortcut rank, single-attribute flips.
+--   uses: recall@k, precision@k, purity, shortcut rank, single-attribute flips;
+--   beside them the null control ("null": random StyleSpace coordinates
+--   measured the same way, benchmark.null_control).
 -- "gradcam": the share of Grad-CAM's heat on the marker, on test images that
 --   carry it.
 local cjson = require "cjson"
@@ -25,9 +27,11 @@ usage: stylex scripts/faithfulness.lua --model DIR [options]
                    oracles.safetensors and stylex.safetensors / baseline.safetensors
   --n N            balanced test images to intervene on (default 2000)
   --n-attfind N    test images of the effect tables (default 250, as explain.lua)
-  --k K            attributes per class scored (default 8)]]
-local opts = cli.parse(arg, {model = "", n = 2000, n_attfind = explain.defaults.n, k = 8}, usage,
-  {required = {"model"}, positive_integers = {"n", "n_attfind", "k"}})
+  --k K            attributes per class scored (default 8)
+  --null N         random coordinates of the null control (benchmark.null_control; default 16, 0: none)
+  --null-seed S    Lua's math.random seed for them (default 5, as null_attributes.lua)]]
+local opts = cli.parse(arg, {model = "", n = 2000, n_attfind = explain.defaults.n, k = 8, null = 16, null_seed = 5},
+  usage, {required = {"model"}, positive_integers = {"n", "n_attfind", "k", "null_seed"}})
 local C, meta = classifier.load(opts.model .. "/classifier.safetensors")
 if meta.dataset ~= "shapes" then
   io.stderr:write("faithfulness: ", opts.model, "'s classifier was trained on '", tostring(meta.dataset),
@@ -81,10 +85,13 @@ local function attributes_of(which, O)
   local s = benchmark.score_attributes(G, C, O, tab, per_class, used, k)
   local single = {}
   for i, row in ipairs(s.attributes) do single[i] = row.single_flip end
-  io.stderr:write(string.format("%s (step %s): recall %.3f, precision %.3f, purity %.3f, shortcut rank %s (%.0f s)\n",
-    which, gmeta.step, s.recall, s.precision, s.purity, tostring(s.shortcut_rank), cli.now() - t0))
+  io.stderr:write(string.format("%s (step %s): recall %.3f, precision %.3f, purity %.3f, shortcut rank %s\n",
+    which, gmeta.step, s.recall, s.precision, s.purity, tostring(s.shortcut_rank)))
+  math.randomseed(opts.null_seed)
+  local null = opts.null > 0 and benchmark.null_control(G, C, O, tab, {n = math.tointeger(opts.null), random = math.random})
+  io.stderr:write(string.format("%s: measured in %.0f s\n", which, cli.now() - t0))
   return {k = k, recall = s.recall, precision = s.precision, purity = s.purity,
-    shortcut_rank = s.shortcut_rank == nil and cjson.null or s.shortcut_rank,
+    shortcut_rank = s.shortcut_rank == nil and cjson.null or s.shortcut_rank, null = null or nil,
     single_flip = single, attributes = s.attributes, step = math.tointeger(tonumber(gmeta.step)), n_images = n_tab}
 end
 

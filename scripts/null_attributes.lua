@@ -6,8 +6,9 @@
 --
 --   build/stylex scripts/null_attributes.lua --model models/shapes [--which stylex|baseline] [--n 16]
 --
--- Prints one JSON line: {"which":, "n":, "dominant": {factor: count}, "mean_change": {factor: ..}}
--- ("none" counts coordinates with no image of the other class to move).
+-- Prints one JSON line (benchmark.null_control): {"which":, "n":,
+-- "dominant": {factor: count}, "mean_change": {factor: ..}} ("none" counts
+-- coordinates with no image of the other class to move).
 -- Needs the effect table faithfulness.lua or explain.lua cached beside the model.
 local cjson = require "cjson"
 local cli = require "stylex.cli"
@@ -35,20 +36,9 @@ if not ok or not tab then
   io.stderr:write("no effect table at ", tab_path, " (run scripts/faithfulness.lua first)\n")
   os.exit(1)
 end
-local S = tab.styles:shape()[2]
 math.randomseed(opts.seed)
-local dominant, mean = {}, {}
-for i = 1, opts.n do
-  local attr = {coord = math.random(1, S), direction = i % 2 == 0 and "to-max" or "to-min", class = i % 2}
-  local m = benchmark.measure_attribute(G, C, O, tab, attr)
-  local best, bv = nil, -1
-  for f, v in pairs(m.changes) do
-    if v > bv then best, bv = f, v end
-    mean[f] = (mean[f] or 0) + v / opts.n
-  end
-  best = best or "none" -- no image of the other class to move
-  dominant[best] = (dominant[best] or 0) + 1
-  io.stderr:write(string.format("\r%d/%d random coordinates", i, opts.n))
-end
+local null = benchmark.null_control(G, C, O, tab, {n = opts.n, random = math.random,
+  progress = function(i, n) io.stderr:write(string.format("\r%d/%d random coordinates", i, n)) end})
 io.stderr:write("\n")
-print(cjson.encode({which = opts.which, n = opts.n, dominant = dominant, mean_change = mean}))
+null.which = opts.which
+print(cjson.encode(null))

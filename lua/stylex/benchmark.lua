@@ -10,6 +10,7 @@
 --   benchmark.score(attributes, used, opts) recall@k, precision@k, purity, shortcut rank
 --   benchmark.score_classes(lists, used)    the same over one ranked list per class
 --   benchmark.measure_attribute(G, C, O, tab, attr)  an attribute's factor changes and flips
+--   benchmark.null_control(G, C, O, tab)    random coordinates measured like attributes
 --   benchmark.marker_heat_share(C, ds)      Grad-CAM's heat on the marker
 --   benchmark.reconstruction_fidelity(G, E, C, O, ds)  the oracles' quality on reconstructions
 local sx = require "stylex"
@@ -427,6 +428,34 @@ function benchmark.measure_attribute(G, C, O, tab, attr, opts)
   local changes = {}
   for name, v in pairs(sums) do changes[name] = v / math.max(n, 1) end
   return {changes = changes, single_flip = {n > 0 and flips[1] / n or 0, n > 0 and flips[2] / n or 0}, n = n}
+end
+
+-- The null control of the scores: n random StyleSpace coordinates of the
+-- effect table, measured exactly as attributes (measure_attribute),
+-- alternately to-min / to-max and toward class 1 / 0. A factor that
+-- dominates random moves too is a bias of the oracles' readings, not
+-- something the attributes found.
+--   opts: n = 16; random = a function(lo, hi) like math.random (the
+--         default; scripts seed it); progress = function(i, n)
+-- Returns {n =, dominant = {factor = count}, mean_change = {factor = ..}}
+-- ("none" counts coordinates with no image of the other class to move).
+function benchmark.null_control(G, C, O, tab, opts)
+  opts = opts or {}
+  local n, random = opts.n or 16, opts.random or math.random
+  local S = tab.styles:shape()[2]
+  local out = {n = n, dominant = {}, mean_change = {}}
+  for i = 1, n do
+    local attr = {coord = random(1, S), direction = i % 2 == 0 and "to-max" or "to-min", class = i % 2}
+    local m = benchmark.measure_attribute(G, C, O, tab, attr)
+    local best, bv = "none", -1
+    for f, v in pairs(m.changes) do
+      if v > bv then best, bv = f, v end
+      out.mean_change[f] = (out.mean_change[f] or 0) + v / n
+    end
+    out.dominant[best] = (out.dominant[best] or 0) + 1
+    if opts.progress then opts.progress(i, n) end
+  end
+  return out
 end
 
 return benchmark

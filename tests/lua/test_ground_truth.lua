@@ -81,12 +81,14 @@ end
 
 local function in01(v, what) T.ok(type(v) == "number" and v >= 0 and v <= 1, what .. " in [0, 1]: " .. tostring(v)) end
 
+local faith -- the line of the test below, for the null control's test
 T.test("faithfulness.lua: every part of the line, figures in range", function()
-  local ok, text = run(string.format("--model %q --n 120 --n-attfind %d --k %d", dir, N_TAB, K_ATTR))
+  local ok, text = run(string.format("--model %q --n 120 --n-attfind %d --k %d --null 2", dir, N_TAB, K_ATTR))
   T.ok(ok, "exits 0; stderr: " .. (T.read_file(dir .. "/stderr") or ""))
   local line = text:match("^(.-)\n?$")
   if os.getenv("SX_SHOW") then print(line) end
   local r = cjson.decode(line)
+  faith = r
   local c = r.classifier
   for _, name in ipairs(sx.shapes.factors) do in01(c.factor_effects[name], "effect of " .. name) end
   T.eq(type(c.factors_used), "table")
@@ -98,6 +100,7 @@ T.test("faithfulness.lua: every part of the line, figures in range", function()
     T.eq(s.k, K_ATTR)
     for _, key in ipairs{"recall", "precision", "purity"} do in01(s[key], which .. " " .. key) end
     T.ok(s.shortcut_rank == cjson.null or math.type(s.shortcut_rank) == "integer", which .. " shortcut rank")
+    T.eq(s.null and s.null.n, 2, which .. " null control of 2 coordinates")
     T.ok(#s.attributes >= 1 and #s.attributes <= 2 * K_ATTR, which .. ": up to k attributes per class")
     T.eq(#s.single_flip, #s.attributes)
     for i, a in ipairs(s.attributes) do
@@ -113,17 +116,23 @@ T.test("faithfulness.lua: every part of the line, figures in range", function()
   T.ok(r.gradcam.n > 0, "Grad-CAM on marked images")
 end)
 
-T.test("null_attributes.lua: random coordinates measured like attributes", function()
-  local p = assert(io.popen(string.format("%q scripts/null_attributes.lua --model %q --n-attfind %d --n 3 2>%q",
+T.test("null_attributes.lua: random coordinates measured like attributes, as faithfulness.lua's null", function()
+  local p = assert(io.popen(string.format("%q scripts/null_attributes.lua --model %q --n-attfind %d --n 2 2>%q",
     host, dir, N_TAB, dir .. "/stderr")))
   local text = p:read("a")
   T.ok(p:close(), "exits 0; stderr: " .. (T.read_file(dir .. "/stderr") or ""))
   local r = cjson.decode(text:match("^(.-)\n?$"))
-  T.eq({r.which, r.n}, {"stylex", 3})
+  T.eq({r.which, r.n}, {"stylex", 2})
   local counted = 0
   for _, c in pairs(r.dominant) do counted = counted + c end
-  T.eq(counted, 3, "every coordinate has a dominant factor")
+  T.eq(counted, 2, "every coordinate has a dominant factor")
   for name, v in pairs(r.mean_change) do T.ok(v >= 0, name .. " mean change is non-negative") end
+  -- the same seed (5) and count give faithfulness.lua's null control
+  local f = faith and faith.stylex.null
+  T.ok(f, "faithfulness.lua's line is there")
+  for name, v in pairs(r.mean_change) do
+    T.ok(math.abs(v - f.mean_change[name]) < 1e-9, name .. ": " .. v .. " vs " .. tostring(f.mean_change[name]))
+  end
 end)
 
 T.test("explain: a shapes model's report has the Ground truth section", function()
