@@ -150,23 +150,57 @@ local function sufficiency(G, C, tab, per_class, opts)
   return out
 end
 
--- What one attribute does on its own, from the table: how many of the
--- images not of its class it flips to its class, and its mean logit change.
-local function attribute_stats(tab, a, labels)
-  local N = #labels
+-- Pearson correlation of two lists of numbers (0 when either is constant).
+local function correlation(x, y)
+  local n, mx, my = #x, 0, 0
+  for i = 1, n do mx, my = mx + x[i] / n, my + y[i] / n end
+  local sxy, sxx, syy = 0, 0, 0
+  for i = 1, n do
+    local dx, dy = x[i] - mx, y[i] - my
+    sxy, sxx, syy = sxy + dx * dy, sxx + dx * dx, syy + dy * dy
+  end
+  if sxx == 0 or syy == 0 then return 0 end
+  return sxy / math.sqrt(sxx * syy)
+end
+
+-- What one attribute does on its own to the images not of its class: how
+-- many the table says it flips to its class at strength 1 (flips, n_other,
+-- flip_share) and its mean logit change there (mean_effect); the share the
+-- regenerated images flip at strength 2 (flip_share_t2); its change of the
+-- class logit on every image of the table (class_effect, the move the table
+-- measured); the other-class images, most changed first (changed).
+local function attribute_stats(G, C, tab, a, labels, batch)
+  local N, K = tab.effect:shape()[1], tab.effect:shape()[4]
   local d = a.direction == "to-min" and 1 or 2
-  local eff = tab.effect:narrow(2, d, 1):narrow(3, a.coord, 1):reshape{N, tab.effect:shape()[4]}
+  local eff = tab.effect:narrow(2, d, 1):narrow(3, a.coord, 1):reshape{N, K}
   local shifted = (tab.base_logits + eff):argmax(2):totable()
   local e = eff:totable()
-  local flips, n_other, sum = 0, 0, 0
+  local st = {flips = 0, n_other = 0, mean_effect = 0, changed = {}, class_effect = {}}
   for i = 1, N do
+    st.class_effect[i] = e[i][a.class + 1]
     if labels[i] ~= a.class then
-      n_other = n_other + 1
-      sum = sum + e[i][a.class + 1]
-      if shifted[i] == a.class then flips = flips + 1 end
+      st.n_other = st.n_other + 1
+      st.mean_effect = st.mean_effect + e[i][a.class + 1]
+      if shifted[i] == a.class then st.flips = st.flips + 1 end
+      st.changed[#st.changed + 1] = i
     end
   end
-  return flips, n_other, n_other > 0 and sum / n_other or 0
+  table.sort(st.changed, function(i, j)
+    local ei, ej = e[i][a.class + 1], e[j][a.class + 1]
+    if ei ~= ej then return ei > ej end
+    return i < j
+  end)
+  local flips2 = 0
+  for first = 1, #st.changed, batch do
+    local idx = table.move(st.changed, first, math.min(first + batch - 1, #st.changed), 1, {})
+    sx.no_grad(function()
+      local img = attfind.apply_attributes(G, tab, {a}, {images = idx, strength = 2})
+      for _, p in ipairs(C:logits(img):argmax(2):totable()) do if p == a.class then flips2 = flips2 + 1 end end
+    end)
+  end
+  local n = math.max(st.n_other, 1)
+  st.mean_effect, st.flip_share, st.flip_share_t2 = st.mean_effect / n, st.flips / n, flips2 / n
+  return st
 end
 
 -- A strip row: image i of the table moved by attrs at each strength; the
@@ -386,14 +420,22 @@ function explain.run(opts)
   for c = 0, K - 1 do
     local ex = examples_for(labels, c, opts.examples)
     local entry = {class = c, name = class_names[c + 1], attributes = {}}
+    local effects = {}
     for r, a in ipairs(shown[c + 1]) do
-      local flips, n_other, mean = attribute_stats(tab, a, labels)
+      local st = attribute_stats(G, C, tab, a, labels, opts.batch)
+      -- the largest correlation of its per-image class effect with one of an
+      -- attribute ranked above it (JSON null for the first)
+      effects[r] = st.class_effect
+      local corr = nil
+      for q = 1, r - 1 do corr = math.max(corr or -1, correlation(effects[r], effects[q])) end
       local rows = {}
-      for e, i in ipairs(ex) do rows[e] = strip_row(G, C, tab, {a}, i, c, labels, opts.strengths) end
+      for e = 1, math.min(opts.examples, #st.changed) do
+        rows[e] = strip_row(G, C, tab, {a}, st.changed[e], c, labels, opts.strengths)
+      end
       entry.attributes[r] = {rank = r, coord = a.coord, layer_name = a.layer_name, channel = a.channel,
-        direction = a.direction, score = a.score, flips = flips, n_other = n_other,
-        flip_share = n_other > 0 and flips / n_other or 0, mean_effect = mean,
-        strip = {strengths = opts.strengths, rows = rows}}
+        direction = a.direction, score = a.score, flips = st.flips, n_other = st.n_other,
+        flip_share = st.flip_share, flip_share_t2 = st.flip_share_t2, max_corr_above = corr or cjson.null,
+        mean_effect = st.mean_effect, strip = {strengths = opts.strengths, rows = rows}}
     end
     local top = {}
     for i = 1, math.min(opts.sufficiency_k, #for_suff[c + 1]) do top[i] = for_suff[c + 1][i] end

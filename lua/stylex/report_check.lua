@@ -254,6 +254,8 @@ local function check(doc)
       field(a, "flips", ap, "integer", true)
       field(a, "n_other", ap, "integer", true)
       field(a, "flip_share", ap, "number", true)
+      field(a, "flip_share_t2", ap, "number", true)
+      field(a, "max_corr_above", ap, "number", true)
       field(a, "mean_effect", ap, "number", true)
       local st = field(a, "strip", ap, "table", true)
       if st then check_strip(st, ap .. ".strip", K) end

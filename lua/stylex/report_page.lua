@@ -390,18 +390,21 @@ local function section_class(pg, c, cimgs, name_of, legend)
     put(pg, '<p class="note">No attributes were found for this class.</p>\n')
   else
     putf(pg, "<p>The StyleSpace attributes that raise the classifier's score for <b>%s</b> most, best first. " ..
-      "<i>Flips</i>: of the held-out images of other classes, how many the attribute alone turns into %s; " ..
-      "<i>mean &Delta;logit</i>: the mean change of the %s logit over them.</p>\n",
+      "<i>Flips</i>: of the held-out images of other classes, how many the attribute alone turns into %s " ..
+      "(strength 1, and the share at strength 2); <i>mean &Delta;logit</i>: the mean change of the %s logit over " ..
+      "them; <i>max corr. above</i>: the largest correlation, over the images, of its change of that logit with " ..
+      "the change of an attribute ranked above it (near 1: the same move again).</p>\n",
       esc(cls_name), esc(cls_name), esc(cls_name))
     local rows = {}
     for ai, a in ipairs(c.attributes) do
       rows[ai] = {{int(a.rank or ai)}, "<code>" .. esc(a.layer_name) .. "</code>", {int(a.channel)},
         a.coord and {int(a.coord)} or {"–"}, esc(a.direction), {fixed(a.score, 3)},
         {a.flips and (int(a.flips) .. (a.n_other and " / " .. int(a.n_other) or "")) or "–"},
-        {pct(flip_share(a))}, {a.mean_effect and fixed(a.mean_effect, 3) or "–"}}
+        {pct(flip_share(a))}, {pct(a.flip_share_t2)},
+        {a.max_corr_above and fixed(a.max_corr_above, 2) or "–"}, {a.mean_effect and fixed(a.mean_effect, 3) or "–"}}
     end
     data_table(pg, {{"rank"}, "layer", {"channel"}, {"coordinate"}, "direction", {"score"}, {"flips"}, {"flip share"},
-      {"mean &Delta;logit"}}, rows)
+      {"flip share s=2"}, {"max corr. above"}, {"mean &Delta;logit"}}, rows)
   end
   local strips = {c.combined}
   for _, a in ipairs(c.attributes) do strips[#strips + 1] = a.strip end
@@ -410,9 +413,10 @@ local function section_class(pg, c, cimgs, name_of, legend)
     for _, row in ipairs(st.rows) do if row.gradcam then has_cam = true end end
   end
   if #strips > 0 then
-    putf(pg, '<p class="note">Counterfactuals: each row is one image with the attribute applied at increasing ' ..
+    putf(pg, '<p class="note">Counterfactuals: each row is one image (for an attribute, the images of other ' ..
+      "classes whose %s logit it raises most) with the attribute applied at increasing " ..
       "strength (s), with the probability of %s under each frame (bold at p &ge; 0.5)%s; the slider steps through " ..
-      "the frames.</p>\n", esc(cls_name), has_cam and string.format('. Grad-CAM heat maps for %s (<span class="nowrap">' ..
+      "the frames.</p>\n", esc(cls_name), esc(cls_name), has_cam and string.format('. Grad-CAM heat maps for %s (<span class="nowrap">' ..
       'low<span class="legend" style="background:%s"></span>high</span>) flank the original and the last frame',
       esc(cls_name), legend) or "")
   end

@@ -122,24 +122,45 @@ T.test("explain: bad options", function()
   T.raises("option 'model'", explain.run, {})
 end)
 
-T.test("the table's flips agree with regenerating the images", function()
+T.test("the table's flips agree with regenerating the images; the per-attribute figures", function()
   local G = evaluate.load_model(dir .. "/stylex.safetensors")
   local tab = attfind.load(dir .. "/stylex.attfind-n" .. N .. ".safetensors")
   local r = cjson.decode(read(out .. "/report.json"))
   local labels = attfind.labels(tab)
   for c, entry in ipairs(r.classes) do
-    local a = entry.attributes[1]
     local rows = {}
     for i, y in ipairs(labels) do if y ~= c - 1 then rows[#rows + 1] = i end end
-    local flips = 0
-    if #rows > 0 then
-      local pred = sx.no_grad(function()
-        return C:logits(attfind.apply_attributes(G, tab, {{coord = math.tointeger(a.coord), direction = a.direction}},
-          {images = rows})):argmax(2):totable()
-      end)
-      for _, p in ipairs(pred) do if p == c - 1 then flips = flips + 1 end end
+    for rank, a in ipairs(entry.attributes) do
+      local attr = {{coord = math.tointeger(a.coord), direction = a.direction}}
+      local function flips_at(t)
+        local flips = 0
+        if #rows == 0 then return 0 end
+        local pred = sx.no_grad(function()
+          return C:logits(attfind.apply_attributes(G, tab, attr, {images = rows, strength = t})):argmax(2):totable()
+        end)
+        for _, p in ipairs(pred) do if p == c - 1 then flips = flips + 1 end end
+        return flips
+      end
+      T.eq(flips_at(1), a.flips, "class " .. (c - 1) .. " attribute " .. rank .. ": flips at strength 1")
+      T.ok(math.abs(flips_at(2) / math.max(#rows, 1) - a.flip_share_t2) < 1e-12,
+        "class " .. (c - 1) .. " attribute " .. rank .. ": flip_share_t2 regenerated")
+      if rank == 1 then
+        T.eq(a.max_corr_above, cjson.null, "nothing ranked above the first")
+      else
+        T.ok(type(a.max_corr_above) == "number" and math.abs(a.max_corr_above) <= 1 + 1e-9, "max_corr_above")
+      end
+      -- the strip's images: of other classes, the most changed first
+      local d = a.direction == "to-min" and 1 or 2
+      local eff = tab.effect:narrow(2, d, 1):narrow(3, math.tointeger(a.coord), 1):reshape{N, 2}:totable()
+      local best = -math.huge
+      for _, i in ipairs(rows) do best = math.max(best, eff[i][c]) end
+      local first = a.strip.rows[1].image
+      T.ok(labels[first] ~= c - 1, "the strip's first image is of another class")
+      T.ok(math.abs(eff[first][c] - best) < 1e-9, "the strip's first image is the one the attribute changes most")
+      for e = 2, #a.strip.rows do
+        T.ok(eff[a.strip.rows[e].image][c] <= eff[a.strip.rows[e - 1].image][c], "strip images by falling effect")
+      end
     end
-    T.eq(flips, a.flips)
   end
 end)
 
