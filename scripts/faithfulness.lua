@@ -9,8 +9,11 @@
 --   explain.lua), each measured by the factor oracles (oracles.safetensors)
 --   along its counterfactuals, and scored against the factors the classifier
 --   uses: recall@k, precision@k, purity, shortcut rank, single-attribute flips;
---   beside them the null control ("null": random StyleSpace coordinates
---   measured the same way, benchmark.null_control).
+--   scored again with each factor's change weighted by how well the oracles
+--   read that factor on the model's reconstructions ("weighted",
+--   "factor_fidelity", "reading_weights": benchmark.reading_weights); beside
+--   them the null control ("null": random StyleSpace coordinates measured
+--   the same way, benchmark.null_control).
 -- "gradcam": the share of Grad-CAM's heat on the marker, on test images that
 --   carry it.
 local cjson = require "cjson"
@@ -28,10 +31,11 @@ usage: stylex scripts/faithfulness.lua --model DIR [options]
   --n N            balanced test images to intervene on (default 2000)
   --n-attfind N    test images of the effect tables (default 250, as explain.lua)
   --k K            attributes per class scored (default 8)
+  --n-fidelity N    held-out images whose reconstructions weigh the readings (default 500, as eval_stylex --n 500)
   --null N         random coordinates of the null control (benchmark.null_control; default 16, 0: none)
   --null-seed S    Lua's math.random seed for them (default 5, as null_attributes.lua)]]
-local opts = cli.parse(arg, {model = "", n = 2000, n_attfind = explain.defaults.n, k = 8, null = 16, null_seed = 5},
-  usage, {required = {"model"}, positive_integers = {"n", "n_attfind", "k", "null_seed"}})
+local opts = cli.parse(arg, {model = "", n = 2000, n_attfind = explain.defaults.n, k = 8, null = 16, null_seed = 5,
+  n_fidelity = 500}, usage, {required = {"model"}, positive_integers = {"n", "n_attfind", "k", "null_seed", "n_fidelity"}})
 local C, meta = classifier.load(opts.model .. "/classifier.safetensors")
 if meta.dataset ~= "shapes" then
   io.stderr:write("faithfulness: ", opts.model, "'s classifier was trained on '", tostring(meta.dataset),
@@ -82,16 +86,26 @@ local function attributes_of(which, O)
   local tab = explain.effect_table(which, G, E, C, x, ids, eopts)
   local per_class = explain.select(tab, eopts, k)
   local t0 = cli.now()
-  local s = benchmark.score_attributes(G, C, O, tab, per_class, used, k)
+  local fidelity = benchmark.reconstruction_fidelity(G, E, C, O, ds, {n = opts.n_fidelity})
+  local weights = benchmark.reading_weights(fidelity)
+  local s = benchmark.score_attributes(G, C, O, tab, per_class, used, k, {weights = weights})
   local single = {}
   for i, row in ipairs(s.attributes) do single[i] = row.single_flip end
-  io.stderr:write(string.format("%s (step %s): recall %.3f, precision %.3f, purity %.3f, shortcut rank %s\n",
-    which, gmeta.step, s.recall, s.precision, s.purity, tostring(s.shortcut_rank)))
+  local function line(label, sc)
+    io.stderr:write(string.format("%s (step %s)%s: recall %.3f, precision %.3f, purity %.3f, shortcut rank %s\n",
+      which, gmeta.step, label, sc.recall, sc.precision, sc.purity, tostring(sc.shortcut_rank)))
+  end
+  line("", s)
+  line(", readings weighted by fidelity", s.weighted)
   math.randomseed(opts.null_seed)
   local null = opts.null > 0 and benchmark.null_control(G, C, O, tab, {n = math.tointeger(opts.null), random = math.random})
   io.stderr:write(string.format("%s: measured in %.0f s\n", which, cli.now() - t0))
-  return {k = k, recall = s.recall, precision = s.precision, purity = s.purity,
-    shortcut_rank = s.shortcut_rank == nil and cjson.null or s.shortcut_rank, null = null or nil,
+  local function rank(r) return r == nil and cjson.null or r end
+  s.weighted.shortcut_rank = rank(s.weighted.shortcut_rank)
+  local fid = {}
+  for name, q in pairs(fidelity) do fid[name] = q.r2 or q.accuracy end
+  return {k = k, recall = s.recall, precision = s.precision, purity = s.purity, shortcut_rank = rank(s.shortcut_rank),
+    weighted = s.weighted, factor_fidelity = fid, reading_weights = weights, null = null or nil,
     single_flip = single, attributes = s.attributes, step = math.tointeger(tonumber(gmeta.step)), n_images = n_tab}
 end
 

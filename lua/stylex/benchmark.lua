@@ -9,6 +9,7 @@
 --   benchmark.factors_used(effects, 0.10)   sorted names with a share >= the threshold
 --   benchmark.score(attributes, used, opts) recall@k, precision@k, purity, shortcut rank
 --   benchmark.score_classes(lists, used)    the same over one ranked list per class
+--   benchmark.reading_weights(fidelity)     how far each factor's reading is trusted on a model's images
 --   benchmark.measure_attribute(G, C, O, tab, attr)  an attribute's factor changes and flips
 --   benchmark.null_control(G, C, O, tab)    random coordinates measured like attributes
 --   benchmark.marker_heat_share(C, ds)      Grad-CAM's heat on the marker
@@ -163,29 +164,66 @@ function benchmark.score_classes(lists, used, opts)
   }
 end
 
+-- How far each factor's oracle reading can be trusted on a model's images,
+-- from benchmark.reconstruction_fidelity: R^2 clipped to [0, 1] for a
+-- continuous factor, accuracy above chance for a discrete one,
+-- (acc - 1/classes) / (1 - 1/classes) clipped to [0, 1]. A factor the
+-- oracles read at chance on the reconstructions weighs 0: a change of its
+-- reading says nothing about the image.
+function benchmark.reading_weights(fidelity)
+  local classes = {}
+  for _, d in ipairs(benchmark.ORACLE_DISCRETE) do classes[d.name] = d.classes end
+  local w = {}
+  for name, q in pairs(fidelity) do
+    local v = q.r2 or (q.accuracy - 1 / classes[name]) / (1 - 1 / classes[name])
+    w[name] = math.max(0, math.min(1, v))
+  end
+  return w
+end
+
 -- Measures (benchmark.measure_attribute) and scores (benchmark.score_classes)
 -- the attributes per class of an effect table, as attfind.per_class gives
 -- them, against the factors `used`; k attributes per class count.
+--   opts: weights = {factor = w} (benchmark.reading_weights): the lists are
+--         scored a second time with every change multiplied by its factor's
+--         weight (factors without a weight count 0), as `weighted`
 -- Returns the score with `attributes`, one row per attribute, class by class
 -- and best first: {class, rank, coord, layer_name, channel, direction,
--- changes, dominant, purity, single_flip = {t1, t2}, n}.
-function benchmark.score_attributes(G, C, O, tab, per_class, used, k)
-  local lists, rows = {}, {}
+-- changes, dominant, purity, single_flip = {t1, t2}, n, and with weights
+-- dominant_weighted, purity_weighted}; with weights also `weighted`
+-- {recall, precision, purity, shortcut_rank}.
+function benchmark.score_attributes(G, C, O, tab, per_class, used, k, opts)
+  local weights = opts and opts.weights
+  local lists, lists_w, rows = {}, {}, {}
   for c, list in ipairs(per_class) do
-    lists[c] = {}
+    lists[c], lists_w[c] = {}, {}
     for r, a in ipairs(list) do
       local m = benchmark.measure_attribute(G, C, O, tab, a)
       lists[c][r] = {changes = m.changes, single_flip = m.single_flip}
+      if weights then
+        local cw = {}
+        for f, v in pairs(m.changes) do cw[f] = v * (weights[f] or 0) end
+        lists_w[c][r] = {changes = cw, single_flip = m.single_flip}
+      end
       rows[#rows + 1] = {class = a.class, rank = r, coord = a.coord, layer_name = a.layer_name, channel = a.channel,
         direction = a.direction, changes = m.changes, single_flip = m.single_flip, n = m.n, list = c}
     end
   end
   local s = benchmark.score_classes(lists, used, {k = k})
+  local sw = weights and benchmark.score_classes(lists_w, used, {k = k})
   for _, row in ipairs(rows) do
     local a = s.per_class[row.list].attributes[row.rank]
-    row.dominant, row.purity, row.list = a.dominant, a.purity, nil
+    row.dominant, row.purity = a.dominant, a.purity
+    if sw then
+      local b = sw.per_class[row.list].attributes[row.rank]
+      row.dominant_weighted, row.purity_weighted = b.dominant, b.purity
+    end
+    row.list = nil
   end
   s.attributes = rows
+  if sw then
+    s.weighted = {recall = sw.recall, precision = sw.precision, purity = sw.purity, shortcut_rank = sw.shortcut_rank}
+  end
   return s
 end
 

@@ -17,6 +17,16 @@ T.test("move: every factor goes somewhere else, inside its range", function()
   T.raises("unknown factor 'colour'", benchmark.move, "colour", 1)
 end)
 
+T.test("reading_weights: R^2 clipped, accuracy above chance", function()
+  local w = benchmark.reading_weights{size = {r2 = 0.7}, squash = {r2 = -0.26}, shape = {accuracy = 1 / 3},
+    marker = {accuracy = 0.75}, stripes = {accuracy = 1}}
+  T.ok(math.abs(w.size - 0.7) < 1e-12, "size: its R^2")
+  T.eq(w.squash, 0, "a negative R^2 weighs 0")
+  T.ok(math.abs(w.shape) < 1e-12, "shape at chance (3 classes) weighs 0")
+  T.ok(math.abs(w.marker - 0.5) < 1e-12, "marker at 0.75 (2 classes): half way from chance")
+  T.eq(w.stripes, 1)
+end)
+
 T.test("moved_rows and reading_change: one factor moved, changes in the factor's units", function()
   local rows = sx.shapes.sample(3, 0, 5, 0.5, 0.5):totable()
   local k = 1

@@ -101,6 +101,9 @@ T.test("faithfulness.lua: every part of the line, figures in range", function()
     for _, key in ipairs{"recall", "precision", "purity"} do in01(s[key], which .. " " .. key) end
     T.ok(s.shortcut_rank == cjson.null or math.type(s.shortcut_rank) == "integer", which .. " shortcut rank")
     T.eq(s.null and s.null.n, 2, which .. " null control of 2 coordinates")
+    for _, key in ipairs{"recall", "precision", "purity"} do in01(s.weighted[key], which .. " weighted " .. key) end
+    for name, w in pairs(s.reading_weights) do in01(w, which .. " reading weight of " .. name) end
+    T.eq(s.reading_weights.size, math.max(0, math.min(1, s.factor_fidelity.size)), which .. " size weight is its R^2, clipped")
     T.ok(#s.attributes >= 1 and #s.attributes <= 2 * K_ATTR, which .. ": up to k attributes per class")
     T.eq(#s.single_flip, #s.attributes)
     for i, a in ipairs(s.attributes) do
