@@ -279,8 +279,10 @@ end
 
 -- The shapes benchmark's ground truth (docs/ground-truth.md): what C uses,
 -- found by moving one factor at a time in the renderer on the factors of ds,
--- and each shown attribute measured by the oracles O and scored.
-local function ground_truth(G, C, O, tab, shown, ds, k)
+-- and each shown attribute measured by the oracles O and scored, as measured
+-- and with the readings weighted by their fidelity on G and E's
+-- reconstructions of the first 500 images of ds (benchmark.reading_weights).
+local function ground_truth(G, E, C, O, tab, shown, ds, k)
   local benchmark = require "stylex.benchmark"
   local effects = benchmark.factor_effects(C, ds.factors)
   local used = benchmark.factors_used(effects)
@@ -290,13 +292,16 @@ local function ground_truth(G, C, O, tab, shown, ds, k)
   for i, name in ipairs(ds.factor_names) do
     factors[i] = {name = name, flip_share = effects[name], used = is_used[name] == true}
   end
-  local s = benchmark.score_attributes(G, C, O, tab, shown, used, k)
+  local weights = benchmark.reading_weights(benchmark.reconstruction_fidelity(G, E, C, O, ds, {n = 500}))
+  local s = benchmark.score_attributes(G, C, O, tab, shown, used, k, {weights = weights})
   local attrs = {}
   for i, a in ipairs(s.attributes) do
     attrs[i] = {class = a.class, rank = a.rank, layer_name = a.layer_name, channel = a.channel, coord = a.coord,
-      dominant = a.dominant, purity = a.purity, single_flip = a.single_flip, changes = a.changes}
+      dominant = a.dominant, purity = a.purity, dominant_weighted = a.dominant_weighted,
+      purity_weighted = a.purity_weighted, single_flip = a.single_flip, changes = a.changes}
   end
   return {n = ds:size(), factors = factors, used = used, k = k, recall = s.recall, precision = s.precision,
+    weighted = s.weighted, reading_weights = weights,
     purity = s.purity, shortcut_rank = s.shortcut_rank, attributes = attrs}
 end
 
@@ -409,7 +414,7 @@ function explain.run(opts)
   if opts.ground_truth and cmeta.dataset == "shapes" and ds.factors and file_exists(oracles_path) then
     local benchmark = require "stylex.benchmark"
     local t0 = cli.now()
-    doc.ground_truth = ground_truth(G, C, benchmark.load_oracles(oracles_path), tab, shown, ds, opts.k)
+    doc.ground_truth = ground_truth(G, E, C, benchmark.load_oracles(oracles_path), tab, shown, ds, opts.k)
     say(opts, "ground truth: the classifier uses %s; recall %.3f, precision %.3f, purity %.3f (%.1f s)",
       table.concat(doc.ground_truth.used, ", "), doc.ground_truth.recall, doc.ground_truth.precision,
       doc.ground_truth.purity, cli.now() - t0)

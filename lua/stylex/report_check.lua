@@ -217,6 +217,11 @@ local function check(doc)
     for _, k in ipairs{"recall", "precision", "purity"} do field(gt, k, p, "number") end
     field(gt, "k", p, "integer")
     field(gt, "shortcut_rank", p, "integer", true)
+    local wt = field(gt, "weighted", p, "table", true)
+    if wt then
+      for _, k in ipairs{"recall", "precision", "purity"} do field(wt, k, p .. ".weighted", "number") end
+      field(wt, "shortcut_rank", p .. ".weighted", "integer", true)
+    end
     for i, a in ipairs(field(gt, "attributes", p, "table")) do
       local ap = string.format("%s.attributes[%d]", p, i)
       if type(a) ~= "table" then bad(ap, "must be a table, got " .. type(a)) end
@@ -227,6 +232,8 @@ local function check(doc)
       field(a, "channel", ap, "integer")
       field(a, "dominant", ap, "string", true)
       field(a, "purity", ap, "number")
+      field(a, "dominant_weighted", ap, "string", true)
+      field(a, "purity_weighted", ap, "number", true)
       number_list(a, "single_flip", ap, 2)
     end
   end

@@ -318,14 +318,34 @@ local function section_ground_truth(pg, gt, name_of)
     "that dominate an attribute), precision %s (attributes dominated by a used factor), purity %s, shortcut rank " ..
     "%s.</p>\n", int(gt.k), fixed(gt.recall, 3), fixed(gt.precision, 3), fixed(gt.purity, 3),
     gt.shortcut_rank and int(gt.shortcut_rank) or "none")
+  local wt = gt.weighted
+  if wt then
+    putf(pg, "<p><i>Weighted</i>: the same with each factor's change multiplied by how well the oracles read " ..
+      "that factor on this model's reconstructions (R&sup2; or accuracy above chance, clipped to 0..1), so that " ..
+      "a factor the oracles cannot read on GAN images names no attribute: recall %s, precision %s, purity %s, " ..
+      "shortcut rank %s.</p>\n", fixed(wt.recall, 3), fixed(wt.precision, 3), fixed(wt.purity, 3),
+      wt.shortcut_rank and int(wt.shortcut_rank) or "none")
+  end
+  local function code(v) return v and "<code>" .. esc(v) .. "</code>" or "–" end
   local arows = {}
   for i, a in ipairs(gt.attributes) do
     arows[i] = {esc(name_of(a.class)), {int(a.rank)}, "<code>" .. esc(a.layer_name) .. "</code>", {int(a.channel)},
-      a.dominant and "<code>" .. esc(a.dominant) .. "</code>" or "–", {fixed(a.purity, 3)},
-      {pct(a.single_flip[1])}, {pct(a.single_flip[2])}}
+      code(a.dominant), {fixed(a.purity, 3)}}
+    if wt then
+      arows[i][#arows[i] + 1] = code(a.dominant_weighted)
+      arows[i][#arows[i] + 1] = {a.purity_weighted and fixed(a.purity_weighted, 3) or "–"}
+    end
+    arows[i][#arows[i] + 1] = {pct(a.single_flip[1])}
+    arows[i][#arows[i] + 1] = {pct(a.single_flip[2])}
   end
-  data_table(pg, {"class", {"rank"}, "layer", {"channel"}, "dominant", {"purity"}, {"flips t = 1"}, {"flips t = 2"}},
-    arows)
+  local head = {"class", {"rank"}, "layer", {"channel"}, "dominant", {"purity"}}
+  if wt then
+    head[#head + 1] = "dominant (weighted)"
+    head[#head + 1] = {"purity (weighted)"}
+  end
+  head[#head + 1] = {"flips t = 1"}
+  head[#head + 1] = {"flips t = 2"}
+  data_table(pg, head, arows)
 end
 
 local function section_attfind(pg, af)

@@ -154,8 +154,14 @@ T.test("explain: a shapes model's report has the Ground truth section", function
   local shown = 0
   for _, c in ipairs(doc.classes) do shown = shown + #c.attributes end
   T.eq(#gt.attributes, shown, "one row per shown attribute")
+  for _, key in ipairs{"recall", "precision", "purity"} do in01(gt.weighted[key], "weighted " .. key) end
+  for _, a in ipairs(gt.attributes) do
+    T.ok(a.dominant_weighted == nil or (gt.reading_weights[a.dominant_weighted] or 0) > 0,
+      "a factor weighted 0 names no attribute")
+  end
   local html = T.read_file(out .. "/index.html")
   T.ok(html:find('id="ground-truth"', 1, true), "the page has the section")
+  T.ok(html:find("dominant (weighted)", 1, true), "the page has the weighted column")
   T.ok(html:find("<code>marker</code>", 1, true), "the factor table lists the marker")
   local r = cjson.decode(T.read_file(out .. "/report.json"))
   T.eq(#r.ground_truth.factors, #sx.shapes.factors)
