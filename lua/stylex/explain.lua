@@ -204,7 +204,8 @@ local function attribute_stats(G, C, tab, a, labels, batch)
 end
 
 -- A strip row: image i of the table moved by attrs at each strength; the
--- probability of class c on every frame, and Grad-CAM maps for c.
+-- probability of class c on every frame, and Grad-CAM maps for c on one
+-- scale.
 local function strip_row(G, C, tab, attrs, i, c, labels, strengths)
   local frames = {}
   for f, t in ipairs(strengths) do
@@ -212,7 +213,11 @@ local function strip_row(G, C, tab, attrs, i, c, labels, strengths)
   end
   local x = sx.cat(frames, 1)
   local probs = sx.no_grad(function() return sx.softmax(C:logits(x), 2):narrow(2, c + 1, 1):reshape{#frames} end)
-  return {image = i, label = labels[i], frames = x, probs = probs:totable(), gradcam = gradcam.maps(C, x, c)}
+  -- one scale for the strip's maps: the original, not of class c, has little
+  -- evidence for c, and a map scaled to its own peak would show that
+  -- leftover (which sits at the frame) as hot as real evidence (docs/method.md)
+  return {image = i, label = labels[i], frames = x, probs = probs:totable(),
+    gradcam = gradcam.maps(C, x, c, {scale = "common"})}
 end
 
 -- Images (1-based) of the table whose label is not c: the first `count`.

@@ -5,6 +5,7 @@
 --   local gradcam = require "stylex.gradcam"
 --   local maps, weights = gradcam.maps(C, x, 1)            -- class 1 for every image
 --   local maps = gradcam.maps(C, x, {0, 1, 1, 0}, {layer = 2})
+--   local maps = gradcam.maps(C, frames, 1, {scale = "common"}) -- one scale for a strip
 --
 -- For image i, class c and the feature map A [K, h, w] of a classifier block
 -- (the block's last ReLU output, before its max-pool; the last block unless
@@ -12,7 +13,8 @@
 --   weights   alpha_k = mean over the h x w positions of d logit_c / d A_k
 --   map       relu(sum_k alpha_k A_k), resized to R x R (bilinear, pixel
 --             centres aligned: sx.image.resize), divided by its maximum so
---             that it lies in [0, 1] (a map that is 0 everywhere stays 0).
+--             that it lies in [0, 1] (a map that is 0 everywhere stays 0);
+--             with opts.scale = "common" by the largest value of all N maps.
 -- The gradients come from sx.grad on the classifier's own graph (eval mode,
 -- no dropout); nothing is stored in any .grad, the classifier's parameters are
 -- not touched, and grad mode is what it was on return (also after an error).
@@ -85,25 +87,29 @@ local function check_classes(class, N, K)
   return out
 end
 
--- The block (1-based) whose features are used.
+-- The block (1-based) whose features are used, and the scale ("each" or "common").
 local function check_opts(opts, n_blocks)
-  if opts == nil then return n_blocks end
+  if opts == nil then return n_blocks, "each" end
   if type(opts) ~= "table" then bad(4, "options table expected, got " .. describe(opts)) end
   for k in pairs(opts) do
-    if k ~= "layer" then bad(4, "unknown option '" .. tostring(k) .. "'") end
+    if k ~= "layer" and k ~= "scale" then bad(4, "unknown option '" .. tostring(k) .. "'") end
+  end
+  local scale = opts.scale or "each"
+  if scale ~= "each" and scale ~= "common" then
+    bad(4, "option 'scale' must be \"each\" or \"common\", got " .. tostring(opts.scale))
   end
   local layer = opts.layer
-  if layer == nil then return n_blocks end
+  if layer == nil then return n_blocks, scale end
   local l = type(layer) == "number" and math.tointeger(layer)
   if not l or l == 0 or l > n_blocks or l < -n_blocks then
     bad(4, string.format("option 'layer' must be a block in 1..%d (or -%d..-1 from the end), got %s", n_blocks,
       n_blocks, tostring(layer)))
   end
-  return l > 0 and l or n_blocks + 1 + l
+  return l > 0 and l or n_blocks + 1 + l, scale
 end
 
 -- The computation, with grad mode on.
-local function compute(C, x, classes, layer, cfg)
+local function compute(C, x, classes, layer, scale, cfg)
   local N, K, R = #classes, cfg.n_classes, cfg.resolution
   -- a leaf copy of x that requires grad, so that the block features carry a
   -- graph even when the frozen classifier's parameters do not require grad
@@ -123,9 +129,9 @@ local function compute(C, x, classes, layer, cfg)
   local weights = g:mean({3, 4})                  -- [N, Ck]
   local cam = (A:detach() * weights:reshape{N, s[2], 1, 1}):sum(2, true):relu() -- [N, 1, h, w]
   if s[3] ~= R or s[4] ~= R then cam = sx.image.resize(cam, {R, R}) end
-  local peak = cam:reshape{N, R * R}:max(2, true) -- [N, 1]
+  local peak = scale == "common" and cam:max():reshape{1, 1} or cam:reshape{N, R * R}:max(2, true) -- [N or 1, 1]
   local denom = peak + (1 - peak:gt_scalar(0))    -- the peak, or 1 for an all-zero map
-  return cam / denom:reshape{N, 1, 1, 1}, weights
+  return cam / denom:reshape{peak:size(1), 1, 1, 1}, weights
 end
 
 -- Grad-CAM maps [N, 1, R, R] in [0, 1] of classifier C on images x [N, C, R,
@@ -133,13 +139,17 @@ end
 -- ids), and the channel weights alpha [N, Ck] of the block used.
 --   opts.layer: the classifier block (1-based; negative counts from the end;
 --               default the last)
+--   opts.scale: "each" (the default, as the paper: every map divided by its
+--               own peak) or "common" (all N maps divided by their one
+--               largest value, so that a map with little evidence for its
+--               class stays faint beside one with much)
 function gradcam.maps(C, x, class, opts)
   local cfg = check_classifier(C)
   local N = check_images(x, cfg)
   local classes = check_classes(class, N, cfg.n_classes)
-  local layer = check_opts(opts, #cfg.channels)
+  local layer, scale = check_opts(opts, #cfg.channels)
   local prev = sx.set_grad_enabled(true)
-  local ok, maps, weights = pcall(compute, C, x, classes, layer, cfg)
+  local ok, maps, weights = pcall(compute, C, x, classes, layer, scale, cfg)
   sx.set_grad_enabled(prev)
   if not ok then error(maps, 0) end
   return maps, weights

@@ -437,7 +437,8 @@ local function section_class(pg, c, cimgs, name_of, legend)
       "classes whose %s logit it raises most) with the attribute applied at increasing " ..
       "strength (s), with the probability of %s under each frame (bold at p &ge; 0.5)%s; the slider steps through " ..
       "the frames.</p>\n", esc(cls_name), esc(cls_name), has_cam and string.format('. Grad-CAM heat maps for %s (<span class="nowrap">' ..
-      'low<span class="legend" style="background:%s"></span>high</span>) flank the original and the last frame',
+      'low<span class="legend" style="background:%s"></span>high</span>, one scale per row) flank the original and ' ..
+      'the last frame',
       esc(cls_name), legend) or "")
   end
   for ai, a in ipairs(c.attributes) do

@@ -136,6 +136,26 @@ T.test("shape, range, grad mode and the classifier left as they were", function(
   end)
 end)
 
+T.test("scale = \"common\": every map divided by the largest value of all of them", function()
+  local C = tiny_classifier(5)
+  sx.manual_seed(6)
+  local x = sx.rand{5, 1, 8, 8} * 2 - 1
+  local each = gradcam.maps(C, x, 1)
+  local common = gradcam.maps(C, x, 1, {scale = "common"})
+  T.eq(common:shape(), {5, 1, 8, 8})
+  T.near(common:max():item(), 1, 1e-6, "the largest value of all maps is 1")
+  -- common = each * (own peak / largest peak); the maps differ only in scale
+  local peak_each = common:reshape{5, 64}:max(2):totable()
+  local faint = 0
+  for i = 1, 5 do
+    local ci, ei = common:narrow(1, i, 1), each:narrow(1, i, 1)
+    T.near(max_abs(ci - ei * peak_each[i]), 0, 1e-6, "image " .. i .. ": the same map, scaled by " .. peak_each[i])
+    if peak_each[i] < 0.999 and peak_each[i] > 0 then faint = faint + 1 end
+  end
+  T.ok(faint > 0, "some map is fainter than the hottest (else the case shows nothing)")
+  T.near(max_abs(gradcam.maps(C, x, 1, {scale = "each"}) - each), 0, 0, "\"each\" is the default")
+end)
+
 T.test("a class with no evidence gives an all-zero map, not NaN", function()
   local C = tiny_classifier(7)
   local w = C:named_parameters()["out.weight"]
@@ -274,6 +294,7 @@ T.test("argument errors", function()
   T.raises("got 3", gradcam.maps, C, x, 0, {layer = 3})
   T.raises("got 1.5", gradcam.maps, C, x, 0, {layer = 1.5})
   T.raises("options table expected", gradcam.maps, C, x, 0, 7)
+  T.raises("option 'scale' must be \"each\" or \"common\", got 1", gradcam.maps, C, x, 0, {scale = 1})
   T.ok(sx.is_grad_enabled(), "grad mode untouched by argument errors")
 end)
 
