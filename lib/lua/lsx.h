@@ -99,6 +99,13 @@ sx_module *lsx_check_module(lua_State *L, int idx);
 void lsx_add_module_methods(lua_State *L, const char *type, const char *name, const luaL_Reg *fns);
 
 /* Each binding file registers its functions into the module table at -1. */
+/* Reads the options table at idx (nil: every default) into cfg over the
+ * descriptor d (lib/lua/config.c): unknown keys, wrong types and the
+ * config's check raise "bad argument #idx to 'fn' (...)". */
+void lsx_read_config(lua_State *L, int idx, const char *fn, const sx_config_desc *d, void *cfg);
+/* Pushes cfg as a table of its fields (those not implied by another). */
+void lsx_push_config(lua_State *L, const sx_config_desc *d, const void *cfg);
+
 void lsx_open_tensor(lua_State *L);
 void lsx_open_ops(lua_State *L);
 void lsx_open_autograd(lua_State *L);

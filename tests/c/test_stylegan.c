@@ -97,8 +97,8 @@ static void test_config(void)
     bad.img_channels = 2;
     CHECK(sx_stylegan_config_check(&bad) == SX_EINVAL && strstr(sx_last_error(), "img_channels"));
     bad = c;
-    bad.channels[2] = 0;
-    CHECK(sx_stylegan_config_check(&bad) == SX_EINVAL && strstr(sx_last_error(), "channels[2]"));
+    bad.channels[2] = 0; /* messages count list entries from 1, as JSON configs and Lua options do */
+    CHECK(sx_stylegan_config_check(&bad) == SX_EINVAL && strstr(sx_last_error(), "'channels[3]' = 0"));
     bad = c;
     bad.mbstd_channels = 3;
     CHECK(sx_stylegan_config_check(&bad) == SX_EINVAL && strstr(sx_last_error(), "mbstd_channels"));
