@@ -117,5 +117,10 @@ void lsx_open_classifier(lua_State *L); /* after lsx_open_nn: adds to sx.nn.Modu
 void lsx_open_attfind(lua_State *L);    /* sx.attfind (lib/lua/attfind.c) */
 void lsx_open_shapes(lua_State *L);     /* sx.shapes (lib/lua/shapes.c) */
 void lsx_open_metrics(lua_State *L);    /* sx.metrics */
+void lsx_open_model_file(lua_State *L); /* sx.models.load_stylex, load_classifier */
+
+/* A file function's failure (lib/lua/io.c): SX_EIO returns nil, message (as
+ * io.open does); anything else raises the message. */
+int lsx_io_fail(lua_State *L, sx_status st);
 
 #endif

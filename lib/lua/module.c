@@ -164,6 +164,7 @@ int luaopen_stylex(lua_State *L)
     lsx_open_classifier(L);
     lsx_open_models(L);
     lsx_open_metrics(L);
+    lsx_open_model_file(L);
     lsx_open_attfind(L);
     lsx_open_shapes(L);
     preload_embedded(L);
