@@ -65,11 +65,7 @@ static int m_classify(lua_State *L)
 
 static int m_logits(lua_State *L)
 {
-    sx_module *m = check_classifier(L, 1);
-    sx_tensor *x = lsx_check_tensor(L, 2);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_classifier_logits(m, x);
-    return lsx_result(L, ud, "logits");
+    return lsx_module_unary(L, check_classifier(L, 1), sx_classifier_logits, "logits");
 }
 
 static int m_perceptual(lua_State *L)

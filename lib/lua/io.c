@@ -180,16 +180,19 @@ static int l_load(lua_State *L)
 
 /* ---------------------------------------------------------------- images, IDX */
 
-/* sx.image.load(path) -> tensor [C, H, W] in [0, 1] | nil, msg */
-static int l_image_load(lua_State *L)
+/* A reader of one tensor, on the path at argument 1: the tensor | nil, msg. */
+static int read_tensor(lua_State *L, sx_status (*read)(const char *path, sx_tensor **out))
 {
     const char *path = luaL_checkstring(L, 1);
     lsx_tensor *ud = lsx_new_tensor(L);
-    sx_status st = sx_png_read(path, &ud->t);
+    sx_status st = read(path, &ud->t);
     if (st != SX_OK) return lsx_io_fail(L, st);
     lsx_gc_pace(L);
     return 1;
 }
+
+/* sx.image.load(path) -> tensor [C, H, W] in [0, 1] | nil, msg */
+static int l_image_load(lua_State *L) { return read_tensor(L, sx_png_read); }
 
 /* sx.image.save(tensor, path) -> true | nil, msg */
 static int l_image_save(lua_State *L)
@@ -203,15 +206,7 @@ static int l_image_save(lua_State *L)
 }
 
 /* sx.io.read_idx(path) -> tensor with the file's shape, raw values | nil, msg */
-static int l_read_idx(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    sx_status st = sx_idx_read(path, &ud->t);
-    if (st != SX_OK) return lsx_io_fail(L, st);
-    lsx_gc_pace(L);
-    return 1;
-}
+static int l_read_idx(lua_State *L) { return read_tensor(L, sx_idx_read); }
 
 /* ---------------------------------------------------------------- registration */
 

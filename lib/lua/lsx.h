@@ -44,6 +44,12 @@ lsx_tensor *lsx_new_tensor(lua_State *L);
 /* Finishes a call whose result was stored in ud->t (on top of the stack):
  * raises "fn: <sx_last_error()>" if it is NULL, else paces the GC; returns 1. */
 int lsx_result(lua_State *L, lsx_tensor *ud, const char *fn);
+/* The whole binding of a function of tensors: f(arg 1) / f(arg 1, arg 2),
+ * its result pushed as a new tensor (errors name fn). */
+int lsx_unary(lua_State *L, sx_tensor *(*f)(sx_tensor *), const char *fn);
+int lsx_binary(lua_State *L, sx_tensor *(*f)(sx_tensor *, sx_tensor *), const char *fn);
+/* The same for a method m:f(x): m (arg 1, checked by the caller) and x (arg 2). */
+int lsx_module_unary(lua_State *L, sx_module *m, sx_tensor *(*f)(sx_module *, sx_tensor *), const char *fn);
 /* Raises "fn: <sx_last_error()>" (fn is not repeated if the message already
  * starts with it). */
 int lsx_fail(lua_State *L, const char *fn);

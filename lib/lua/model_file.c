@@ -65,6 +65,10 @@ static int l_load_classifier(lua_State *L)
 
 void lsx_open_model_file(lua_State *L)
 {
-    lsx_register(L, "models",
-                 (const luaL_Reg[]){{"load_stylex", l_load_stylex}, {"load_classifier", l_load_classifier}, {NULL, NULL}});
+    static const luaL_Reg fns[] = {
+        {"load_stylex", l_load_stylex},
+        {"load_classifier", l_load_classifier},
+        {NULL, NULL},
+    };
+    lsx_register(L, "models", fns);
 }

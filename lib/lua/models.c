@@ -197,11 +197,7 @@ static int finish(lua_State *L, sx_tensor *t, const char *fn)
 
 static int m_mapping(lua_State *L)
 {
-    sx_module *m = lsx_check_module(L, 1);
-    sx_tensor *z = lsx_check_tensor(L, 2);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_mapping_forward(m, z);
-    return lsx_result(L, ud, "mapping");
+    return lsx_module_unary(L, lsx_check_module(L, 1), sx_mapping_forward, "mapping");
 }
 
 static int m_latent(lua_State *L)
@@ -400,14 +396,7 @@ static int m_discriminate(lua_State *L)
     return lsx_result(L, ud, "discriminate");
 }
 
-static int m_encode(lua_State *L)
-{
-    sx_module *m = lsx_check_module(L, 1);
-    sx_tensor *img = lsx_check_tensor(L, 2);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_encoder_forward(m, img);
-    return lsx_result(L, ud, "encode");
-}
+static int m_encode(lua_State *L) { return lsx_module_unary(L, lsx_check_module(L, 1), sx_encoder_forward, "encode"); }
 
 static int l_modulated_conv2d(lua_State *L)
 {
@@ -437,21 +426,8 @@ static int l_modulated_conv2d(lua_State *L)
     return lsx_result(L, ud, "modulated_conv2d");
 }
 
-static int l_upsample2d(lua_State *L)
-{
-    sx_tensor *x = lsx_check_tensor(L, 1);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_upsample2d(x);
-    return lsx_result(L, ud, "upsample2d");
-}
-
-static int l_downsample2d(lua_State *L)
-{
-    sx_tensor *x = lsx_check_tensor(L, 1);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_downsample2d(x);
-    return lsx_result(L, ud, "downsample2d");
-}
+static int l_upsample2d(lua_State *L) { return lsx_unary(L, sx_upsample2d, "upsample2d"); }
+static int l_downsample2d(lua_State *L) { return lsx_unary(L, sx_downsample2d, "downsample2d"); }
 
 static const luaL_Reg model_fns[] = {
     {"stylegan_config", l_stylegan_config},
