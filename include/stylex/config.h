@@ -7,9 +7,10 @@
  * the JSON configs of the model files (lib/models/model_file.c) and the Lua
  * options tables (lib/lua/config.c) both go through sx_config_set_* and
  * sx_config_finish, so a key, its type and its rules are written in one
- * place, and the messages are the same from C, JSON and Lua. The bounds are
- * checked only by the config's own check (sx_classifier_config_check,
- * sx_stylegan_config_check), which walks the same fields.
+ * place, and the messages are the same from C, JSON and Lua. A config is
+ * checked in one place, sx_config_check: every field's bounds, then the
+ * descriptor's rules between fields (sx_classifier_config_check and
+ * sx_stylegan_config_check are that call).
  *
  * Lists are numbered from 1 in messages ("'channels[2]' = 0"), as in JSON
  * and Lua options.
@@ -50,7 +51,6 @@ typedef struct sx_config_field {
 
 typedef struct sx_config_desc {
     const char *name; /* in messages: "classifier", "stylegan config" */
-    size_t size;      /* of the config struct */
     int n_fields;
     const sx_config_field *fields; /* [n_fields], in the order config() lists them */
     void (*defaults)(void *cfg);
@@ -58,9 +58,10 @@ typedef struct sx_config_desc {
      * to f->max_len). */
     int (*list_len)(const void *cfg, const sx_config_field *f);
     /* Rules on what a reader was given (list lengths, fields that must
-     * agree), run by sx_config_finish before check; may be NULL. */
+     * agree), run by sx_config_finish before the check; may be NULL. */
     sx_status (*settle)(void *cfg, const sx_config_build *b);
-    sx_status (*check)(const void *cfg);
+    /* The rules between fields, once each field is within its bounds. */
+    sx_status (*rules)(const void *cfg);
 } sx_config_desc;
 
 extern const sx_config_desc sx_classifier_config_desc;
@@ -90,8 +91,8 @@ sx_status sx_config_finish(sx_config_build *b);
 bool sx_config_given(const sx_config_build *b, int i);
 
 /* The bounds of every field of cfg ("'n_classes' = 1, expected an integer
- * in 2..100000"); the configs' checks start with it. SX_EINVAL. */
-sx_status sx_config_check_fields(const sx_config_desc *desc, const void *cfg);
+ * in 2..100000"), then the descriptor's rules. SX_EINVAL. */
+sx_status sx_config_check(const sx_config_desc *desc, const void *cfg);
 
 #ifdef __cplusplus
 }

@@ -65,27 +65,30 @@ static sx_status settle(void *cfg, const sx_config_build *b)
     return SX_OK;
 }
 
-static sx_status check(const void *cfg) { return sx_classifier_config_check(cfg); }
-
-const sx_config_desc sx_classifier_config_desc = {
-    .name = "classifier",
-    .size = sizeof(sx_classifier_config),
-    .n_fields = (int)(sizeof classifier_fields / sizeof *classifier_fields),
-    .fields = classifier_fields,
-    .defaults = defaults,
-    .list_len = list_len,
-    .settle = settle,
-    .check = check,
-};
-
-sx_status sx_classifier_config_check(const sx_classifier_config *c)
+/* The resolution halves n_blocks times; one or three image channels. */
+static sx_status rules(const void *cfg)
 {
-    if (sx_config_check_fields(&sx_classifier_config_desc, c) != SX_OK) return SX_EINVAL;
+    const sx_classifier_config *c = cfg;
     if (c->resolution % (1 << c->n_blocks))
         return sx_fail(SX_EINVAL, "classifier: resolution %d is not a multiple of 2^%d", c->resolution, c->n_blocks);
     if (c->img_channels != 1 && c->img_channels != 3)
         return sx_fail(SX_EINVAL, "classifier: img_channels must be 1 or 3, got %d", c->img_channels);
     return SX_OK;
+}
+
+const sx_config_desc sx_classifier_config_desc = {
+    .name = "classifier",
+    .n_fields = (int)(sizeof classifier_fields / sizeof *classifier_fields),
+    .fields = classifier_fields,
+    .defaults = defaults,
+    .list_len = list_len,
+    .settle = settle,
+    .rules = rules,
+};
+
+sx_status sx_classifier_config_check(const sx_classifier_config *c)
+{
+    return sx_config_check(&sx_classifier_config_desc, c);
 }
 
 static sx_tensor *classifier_forward_single(sx_module *m, sx_tensor *x) { return sx_classifier_logits(m, x); }

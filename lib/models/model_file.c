@@ -196,7 +196,7 @@ static bool cfg_fields(cfg_json *j, sx_config_build *b, bool skip_other, bool *b
 }
 
 /* The classifier config (the keys of sx.models.Classifier); false with j->err. */
-static bool parse_classifier(cfg_json *j, sx_classifier_config *c)
+static bool parse_classifier(cfg_json *j, void *c)
 {
     sx_config_build b;
     sx_config_begin(&b, &sx_classifier_config_desc, c);
@@ -205,13 +205,13 @@ static bool parse_classifier(cfg_json *j, sx_classifier_config *c)
 }
 
 /* The StylEx network config (trainer.network_config); false with j->err. */
-static bool parse_stylex(cfg_json *j, sx_stylegan_config *c)
+static bool parse_stylex(cfg_json *j, void *c)
 {
     sx_config_build b;
     bool baseline = false;
     sx_config_begin(&b, &sx_stylegan_config_desc, c);
     if (!cfg_fields(j, &b, true, &baseline)) return false;
-    if (baseline) c->n_classes = 0;
+    if (baseline) ((sx_stylegan_config *)c)->n_classes = 0;
     return sx_config_finish(&b) == SX_OK || cfg_fail(j, "%s", sx_last_error());
 }
 
@@ -271,6 +271,21 @@ static sx_status open_file(const char *fn, const char *path, int n, const char *
     return s;
 }
 
+/* open_file, then the file's config read by parse into cfg. */
+static sx_status open_model(const char *fn, const char *path, int n, const char *const *formats, int *which,
+                            bool (*parse)(cfg_json *, void *), void *cfg, sx_safetensors **st)
+{
+    sx_status s = open_file(fn, path, n, formats, which, st);
+    if (s != SX_OK) return s;
+    cfg_json j;
+    const char *config = sx_safetensors_meta(*st, "config");
+    sx_json_init(&j.r, config, strlen(config));
+    if (parse(&j, cfg)) return SX_OK;
+    sx_safetensors_free(*st);
+    *st = NULL;
+    return sx_fail(SX_EFORMAT, "%s: %s: config: %s", fn, path, j.err);
+}
+
 /* Copies the file's tensors "<prefix><name>" into m's parameters and buffers
  * "<name>", strictly (every one present, none extra, shapes equal). */
 static sx_status fill_module(const char *fn, const char *path, sx_module *m, const sx_safetensors *st,
@@ -322,17 +337,10 @@ sx_status sx_classifier_load(const char *path, sx_module **out, sx_model_meta *m
     static const char *const formats[] = {SX_CLASSIFIER_FORMAT};
     int which;
     sx_safetensors *st = NULL;
-    sx_status s = open_file(fn, path, 1, formats, &which, &st);
+    sx_classifier_config cfg;
+    sx_status s = open_model(fn, path, 1, formats, &which, parse_classifier, &cfg, &st);
     if (s != SX_OK) return s;
     sx_module *m = NULL;
-    sx_classifier_config cfg;
-    cfg_json j;
-    const char *config = sx_safetensors_meta(st, "config");
-    sx_json_init(&j.r, config, strlen(config));
-    if (!parse_classifier(&j, &cfg)) {
-        s = sx_fail(SX_EFORMAT, "%s: %s: config: %s", fn, path, j.err);
-        goto done;
-    }
     uint64_t rng[4];
     sx_rng_get_state(rng); /* the weights drawn here are overwritten */
     m = sx_classifier_new(&cfg);
@@ -365,17 +373,10 @@ sx_status sx_stylex_load(const char *path, sx_module **G, sx_module **E, sx_mode
     static const char *const g_prefix[] = {"G.", "G_ema."};
     int which;
     sx_safetensors *st = NULL;
-    sx_status s = open_file(fn, path, 2, formats, &which, &st);
+    sx_stylegan_config cfg;
+    sx_status s = open_model(fn, path, 2, formats, &which, parse_stylex, &cfg, &st);
     if (s != SX_OK) return s;
     sx_module *g = NULL, *e = NULL;
-    sx_stylegan_config cfg;
-    cfg_json j;
-    const char *config = sx_safetensors_meta(st, "config");
-    sx_json_init(&j.r, config, strlen(config));
-    if (!parse_stylex(&j, &cfg)) {
-        s = sx_fail(SX_EFORMAT, "%s: %s: config: %s", fn, path, j.err);
-        goto done;
-    }
     uint64_t rng[4];
     sx_rng_get_state(rng); /* the weights drawn here are overwritten */
     if (G) g = sx_generator_new(&cfg);

@@ -83,23 +83,12 @@ static sx_status settle(void *cfg, const sx_config_build *b)
     return SX_OK;
 }
 
-static sx_status check(const void *cfg) { return sx_stylegan_config_check(cfg); }
-
-const sx_config_desc sx_stylegan_config_desc = {
-    .name = "stylegan config",
-    .size = sizeof(sx_stylegan_config),
-    .n_fields = (int)(sizeof stylegan_fields / sizeof *stylegan_fields),
-    .fields = stylegan_fields,
-    .defaults = defaults,
-    .list_len = list_len,
-    .settle = settle,
-    .check = check,
-};
-
-sx_status sx_stylegan_config_check(const sx_stylegan_config *c)
+/* A power-of-two resolution, one or three image channels, and a minibatch-
+ * stddev width that divides the first level's channels. */
+static sx_status rules(const void *cfg)
 {
     const char *fn = "stylegan config";
-    if (sx_config_check_fields(&sx_stylegan_config_desc, c) != SX_OK) return SX_EINVAL;
+    const sx_stylegan_config *c = cfg;
     int r = c->resolution;
     if (r & (r - 1))
         return sx_fail(SX_EINVAL, "%s: resolution %d must be a power of two in 8 .. %d", fn, r,
@@ -111,6 +100,18 @@ sx_status sx_stylegan_config_check(const sx_stylegan_config *c)
                        c->channels[0]);
     return SX_OK;
 }
+
+const sx_config_desc sx_stylegan_config_desc = {
+    .name = "stylegan config",
+    .n_fields = (int)(sizeof stylegan_fields / sizeof *stylegan_fields),
+    .fields = stylegan_fields,
+    .defaults = defaults,
+    .list_len = list_len,
+    .settle = settle,
+    .rules = rules,
+};
+
+sx_status sx_stylegan_config_check(const sx_stylegan_config *c) { return sx_config_check(&sx_stylegan_config_desc, c); }
 
 static const char *const model_types[] = {"Generator", "MappingNetwork", "SynthesisNetwork", "Discriminator",
                                           "Encoder"};
