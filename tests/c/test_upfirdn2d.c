@@ -7,7 +7,7 @@
  * and bad arguments.
  */
 
-#include "check.h"
+#include "fixtures.h"
 
 /* ---------------------------------------------------------------- reference */
 
@@ -23,14 +23,22 @@ static int64_t ref_out(int64_t in, int up, int down, int p0, int p1, int64_t tap
     return span < 0 ? 0 : span / down + 1;
 }
 
+/* The output size of case c; false when it is empty. */
+static bool out_size(const cfg *c, int64_t *Ho, int64_t *Wo)
+{
+    *Ho = ref_out(c->H, c->up, c->down, c->pad[2], c->pad[3], c->fh);
+    *Wo = ref_out(c->W, c->up, c->down, c->pad[0], c->pad[1], c->fw);
+    return *Ho >= 1 && *Wo >= 1;
+}
+
 /* o [N, C, Ho, Wo] from x [N, C, H, W] and f [fh, fw]; returns a malloc'd array. */
 static float *ref_forward(const cfg *c, const float *x, const float *f, int64_t *Ho_out, int64_t *Wo_out)
 {
     const int64_t Hu = c->H * c->up, Wu = c->W * c->up;
     const int64_t Hp = Hu + c->pad[2] + c->pad[3], Wp = Wu + c->pad[0] + c->pad[1];
     const int64_t Hc = Hp - c->fh + 1, Wc = Wp - c->fw + 1;
-    const int64_t Ho = ref_out(c->H, c->up, c->down, c->pad[2], c->pad[3], c->fh);
-    const int64_t Wo = ref_out(c->W, c->up, c->down, c->pad[0], c->pad[1], c->fw);
+    int64_t Ho, Wo;
+    out_size(c, &Ho, &Wo);
     *Ho_out = Ho;
     *Wo_out = Wo;
     float *o = calloc((size_t)(c->N * c->C * Ho * Wo) + 1, sizeof *o);
@@ -235,9 +243,8 @@ static void test_forward_by_hand(void)
 static void visit_backward(const cfg *c, unsigned seed, void *vctx)
 {
     int *ran = vctx;
-    int64_t Ho = ref_out(c->H, c->up, c->down, c->pad[2], c->pad[3], c->fh);
-    int64_t Wo = ref_out(c->W, c->up, c->down, c->pad[0], c->pad[1], c->fw);
-    if (Ho < 1 || Wo < 1) return;
+    int64_t Ho, Wo;
+    if (!out_size(c, &Ho, &Wo)) return;
     (*ran)++;
     char desc[160];
     cfg_str(c, desc, sizeof desc);
@@ -259,11 +266,7 @@ static void visit_backward(const cfg *c, unsigned seed, void *vctx)
         free(got);
         free(want);
     }
-    sx_tensor_free(gx);
-    sx_tensor_free(o);
-    sx_tensor_free(g);
-    sx_tensor_free(x);
-    sx_tensor_free(f);
+    free_all(5, (sx_tensor *[]){gx, o, g, x, f});
 }
 
 static void test_backward_matches_adjoint(void)
@@ -278,9 +281,8 @@ static void test_backward_matches_adjoint(void)
 static void visit_double_backward(const cfg *c, unsigned seed, void *vctx)
 {
     int *ran = vctx;
-    int64_t Ho = ref_out(c->H, c->up, c->down, c->pad[2], c->pad[3], c->fh);
-    int64_t Wo = ref_out(c->W, c->up, c->down, c->pad[0], c->pad[1], c->fw);
-    if (Ho < 1 || Wo < 1 || seed % 3) return; /* a third of the table is plenty */
+    int64_t Ho, Wo;
+    if (!out_size(c, &Ho, &Wo) || seed % 3) return; /* a third of the table is plenty */
     (*ran)++;
     char desc[160];
     cfg_str(c, desc, sizeof desc);
@@ -312,16 +314,7 @@ static void visit_double_backward(const cfg *c, unsigned seed, void *vctx)
         free(uv);
         free(want);
     }
-    sx_tensor_free(ggx);
-    sx_tensor_free(h);
-    sx_tensor_free(p);
-    sx_tensor_free(gx);
-    sx_tensor_free(o2);
-    sx_tensor_free(o);
-    sx_tensor_free(v);
-    sx_tensor_free(r);
-    sx_tensor_free(f);
-    sx_tensor_free(x);
+    free_all(10, (sx_tensor *[]){ggx, h, p, gx, o2, o, v, r, f, x});
 }
 
 static void test_double_backward_matches_reference(void)
@@ -336,8 +329,8 @@ static void test_double_backward_matches_reference(void)
 static void test_backward_differentiable_in_grad_output(void)
 {
     cfg c = {2, 2, 7, 5, 4, 3, 2, 2, {1, -1, 2, 0}};
-    int64_t Ho = ref_out(c.H, c.up, c.down, c.pad[2], c.pad[3], c.fh);
-    int64_t Wo = ref_out(c.W, c.up, c.down, c.pad[0], c.pad[1], c.fw);
+    int64_t Ho, Wo;
+    out_size(&c, &Ho, &Wo);
     sx_tensor *x = RANDN(1, c.N, c.C, c.H, c.W), *f = RANDN(2, c.fh, c.fw);
     sx_tensor *g = RANDN(3, c.N, c.C, Ho, Wo), *v = RANDN(4, c.N, c.C, c.H, c.W);
     sx_tensor_set_requires_grad(x, true);
@@ -359,15 +352,7 @@ static void test_backward_differentiable_in_grad_output(void)
         free(got);
         free(want);
     }
-    sx_tensor_free(gg);
-    sx_tensor_free(h);
-    sx_tensor_free(p);
-    sx_tensor_free(gx);
-    sx_tensor_free(o);
-    sx_tensor_free(v);
-    sx_tensor_free(g);
-    sx_tensor_free(f);
-    sx_tensor_free(x);
+    free_all(9, (sx_tensor *[]){gg, h, p, gx, o, v, g, f, x});
 }
 
 /* ---------------------------------------------------------------- finite differences */
@@ -473,12 +458,7 @@ static void test_noncontiguous_input(void)
     const int pad[4] = {1, 2, 2, 0};
     sx_tensor *a = xt ? sx_upfirdn2d(xt, f, 2, 1, pad) : NULL, *b = xc ? sx_upfirdn2d(xc, f, 2, 1, pad) : NULL;
     CHECK(a && b && max_abs_diff(a, b) == 0.0);
-    sx_tensor_free(a);
-    sx_tensor_free(b);
-    sx_tensor_free(xc);
-    sx_tensor_free(xt);
-    sx_tensor_free(base);
-    sx_tensor_free(f);
+    free_all(6, (sx_tensor *[]){a, b, xc, xt, base, f});
 }
 
 /* Splitting planes over threads does not change a single bit. */
@@ -493,10 +473,7 @@ static void test_thread_count_independent(void)
     sx_tensor *b = sx_upfirdn2d(x, f, 2, 1, pad);
     sx_set_num_threads(keep);
     CHECK(a && b && max_abs_diff(a, b) == 0.0);
-    sx_tensor_free(a);
-    sx_tensor_free(b);
-    sx_tensor_free(x);
-    sx_tensor_free(f);
+    free_all(4, (sx_tensor *[]){a, b, x, f});
 }
 
 /* f is a constant to autograd: no gradient, no graph through it alone. */
@@ -515,12 +492,7 @@ static void test_filter_gets_no_gradient(void)
     sx_tensor *in[2] = {x, f}, *gr[2] = {NULL, NULL};
     CHECK_OK(s ? sx_grad(1, &s, NULL, 2, in, false, true, gr) : SX_EINVAL);
     CHECK(gr[0] != NULL && gr[1] == NULL);
-    sx_tensor_free(gr[0]);
-    sx_tensor_free(gr[1]);
-    sx_tensor_free(s);
-    sx_tensor_free(o);
-    sx_tensor_free(x);
-    sx_tensor_free(f);
+    free_all(6, (sx_tensor *[]){gr[0], gr[1], s, o, x, f});
 }
 
 /* ---------------------------------------------------------------- bad arguments */
@@ -554,12 +526,7 @@ static void test_bad_arguments(void)
     expect_refused(sx_upfirdn2d(x, f, 1, 1, (const int[]){0, 0, -2, 0}), "empty output", "[1, 2, 4, 4]");
     expect_refused(sx_upfirdn2d(x, f, 1, 1, (const int[]){-1, -1, 0, 0}), "empty output in x", "empty");
     expect_refused(sx_upfirdn2d(xe, f, 1, 1, (const int[]){2, 2, 2, 2}), "empty x", "[1, 2, 0, 4]");
-    sx_tensor_free(x);
-    sx_tensor_free(f);
-    sx_tensor_free(x3);
-    sx_tensor_free(f1);
-    sx_tensor_free(f3);
-    sx_tensor_free(xe);
+    free_all(6, (sx_tensor *[]){x, f, x3, f1, f3, xe});
 }
 
 int main(void)
