@@ -120,6 +120,8 @@ void sx_mem_note_free(size_t bytes);
  * OpenBLAS is kept at one thread; this pool is the only source of parallelism. */
 typedef void (*sx_range_fn)(void *ctx, int64_t begin, int64_t end, int thread);
 void sx_parallel_for(int64_t n, int64_t grain, sx_range_fn fn, void *ctx);
+/* The median of v[0..n) (n >= 1; sorts v): of timed runs, in benchmarks too. */
+double sx_median(double *v, int n);
 /* The index of the pool thread running this code (0 = caller). */
 int sx_thread_index(void);
 

@@ -7,7 +7,6 @@
  * needs nothing but the .so.
  */
 #include <string.h>
-#include <time.h>
 
 #include "lsx.h"
 
@@ -85,9 +84,7 @@ static int l_sgemm_peak(lua_State *L)
 /* Seconds on a monotonic clock (os.clock counts the CPU time of all threads). */
 static int l_wall_time(lua_State *L)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    lua_pushnumber(L, (lua_Number)t.tv_sec + 1e-9 * (lua_Number)t.tv_nsec);
+    lua_pushnumber(L, sx_clock_seconds());
     return 1;
 }
 

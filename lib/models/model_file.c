@@ -215,22 +215,24 @@ static bool parse_stylex(cfg_json *j, void *c)
     return sx_config_finish(&b) == SX_OK || cfg_fail(j, "%s", sx_last_error());
 }
 
-sx_status sx_classifier_config_from_json(const char *json, sx_classifier_config *out)
+/* A config of JSON text through parse; SX_EINVAL naming fn. */
+static sx_status from_json(const char *fn, const char *json, bool (*parse)(cfg_json *, void *), void *out)
 {
-    if (!json || !out) return sx_fail(SX_EINVAL, "classifier_config_from_json: %s is NULL", json ? "out" : "json");
+    if (!json || !out) return sx_fail(SX_EINVAL, "%s: %s is NULL", fn, json ? "out" : "json");
     cfg_json j;
     sx_json_init(&j.r, json, strlen(json));
-    if (!parse_classifier(&j, out)) return sx_fail(SX_EINVAL, "classifier_config_from_json: %s", j.err);
+    if (!parse(&j, out)) return sx_fail(SX_EINVAL, "%s: %s", fn, j.err);
     return SX_OK;
+}
+
+sx_status sx_classifier_config_from_json(const char *json, sx_classifier_config *out)
+{
+    return from_json("classifier_config_from_json", json, parse_classifier, out);
 }
 
 sx_status sx_stylex_config_from_json(const char *json, sx_stylegan_config *out)
 {
-    if (!json || !out) return sx_fail(SX_EINVAL, "stylex_config_from_json: %s is NULL", json ? "out" : "json");
-    cfg_json j;
-    sx_json_init(&j.r, json, strlen(json));
-    if (!parse_stylex(&j, out)) return sx_fail(SX_EINVAL, "stylex_config_from_json: %s", j.err);
-    return SX_OK;
+    return from_json("stylex_config_from_json", json, parse_stylex, out);
 }
 
 /* ---------------------------------------------------------------- loading */
