@@ -454,25 +454,19 @@ static int l_linear(lua_State *L)
     return lsx_result(L, ud, "linear");
 }
 
-static int l_conv2d(lua_State *L)
+/* sx.conv2d / sx.conv_transpose2d(x, w, b, opts) */
+static int conv(lua_State *L, bool transposed)
 {
     sx_tensor *x = lsx_check_tensor(L, 1), *w = lsx_check_tensor(L, 2), *b = opt_tensor(L, 3);
     sx_conv2d_opts o;
-    check_conv_opts(L, 4, false, &o);
+    check_conv_opts(L, 4, transposed, &o);
     lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_conv2d(x, w, b, &o);
-    return lsx_result(L, ud, "conv2d");
+    ud->t = transposed ? sx_conv_transpose2d(x, w, b, &o) : sx_conv2d(x, w, b, &o);
+    return lsx_result(L, ud, transposed ? "conv_transpose2d" : "conv2d");
 }
 
-static int l_conv_transpose2d(lua_State *L)
-{
-    sx_tensor *x = lsx_check_tensor(L, 1), *w = lsx_check_tensor(L, 2), *b = opt_tensor(L, 3);
-    sx_conv2d_opts o;
-    check_conv_opts(L, 4, true, &o);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_conv_transpose2d(x, w, b, &o);
-    return lsx_result(L, ud, "conv_transpose2d");
-}
+static int l_conv2d(lua_State *L) { return conv(L, false); }
+static int l_conv_transpose2d(lua_State *L) { return conv(L, true); }
 
 /* sx.conv2d_weight(x, gy, {kh, kw} or k, opts) */
 static int l_conv2d_weight(lua_State *L)
