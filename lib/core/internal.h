@@ -97,6 +97,10 @@ void sx_node_save(sx_node *node, int slot, sx_tensor *t);
 /* Frees a node and drops its references (lib/core/tensor.c). */
 void sx_node_free(sx_node *node);
 
+/* t itself (a new reference) when it is contiguous, else a contiguous copy:
+ * the input of a kernel that reads flat memory. Not recorded. */
+sx_tensor *sx_tensor_as_contiguous(sx_tensor *t);
+
 /* Tensor construction helpers. */
 sx_tensor *sx_tensor_view(sx_tensor *base, int ndim, const int64_t *shape, const int64_t *stride,
                           int64_t offset);

@@ -551,7 +551,6 @@ static int l_cross_entropy(lua_State *L)
     return lsx_result(L, ud, "cross_entropy");
 }
 
-
 static int l_kl_div(lua_State *L) { return lsx_binary(L, sx_kl_div, "kl_div"); }
 static int l_l1_loss(lua_State *L) { return lsx_binary(L, sx_l1_loss, "l1_loss"); }
 static int l_mse_loss(lua_State *L) { return lsx_binary(L, sx_mse_loss, "mse_loss"); }

@@ -367,7 +367,7 @@ static bool check_index(const char *fn, int64_t n, const int64_t *index, int64_t
 static sx_tensor *index_rows(sx_tensor *x, int d, int64_t n, const int64_t *index, int64_t rows, bool add,
                              sx_op_kind op)
 {
-    sx_tensor *xc = sx_tensor_is_contiguous(x) ? sx_tensor_retain(x) : sx_tensor_copy(x);
+    sx_tensor *xc = sx_tensor_as_contiguous(x);
     if (!xc) return NULL;
     int64_t shape[SX_MAX_DIMS], outer, inner;
     memcpy(shape, x->shape, sizeof shape);
