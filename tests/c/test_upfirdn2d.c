@@ -113,6 +113,16 @@ static double max_diff(const float *a, const float *b, int64_t n, double *scale)
     return m;
 }
 
+/* got against want over n values, within tol times want's largest
+ * magnitude; frees both (malloc'd). */
+static void check_close(const char *desc, const char *what, float *got, float *want, int64_t n, double tol)
+{
+    double scale, d = max_diff(got, want, n, &scale);
+    CHECK_MSG(d <= tol * scale, "%s: %s max diff %g (scale %g)", desc, what, d, scale);
+    free(got);
+    free(want);
+}
+
 static float *contents(const sx_tensor *t)
 {
     float *p = malloc((size_t)sx_tensor_numel(t) * sizeof *p + 4);
@@ -240,33 +250,49 @@ static void test_forward_by_hand(void)
 
 /* ---------------------------------------------------------------- backward */
 
+/* The inputs of a gradient case: x (requiring grad), f, and an output
+ * gradient g [N, C, Ho, Wo], drawn from seed as every gradient test does;
+ * case_begin counts the case in *ran, or returns false (nothing drawn) when
+ * its output is empty or take is false. */
+typedef struct grad_case {
+    int64_t Ho, Wo;
+    char desc[160];
+    sx_tensor *x, *f, *g;
+} grad_case;
+
+static bool case_begin(const cfg *c, unsigned seed, bool take, int *ran, grad_case *k)
+{
+    if (!out_size(c, &k->Ho, &k->Wo) || !take) return false;
+    (*ran)++;
+    cfg_str(c, k->desc, sizeof k->desc);
+    k->x = RANDN(seed, c->N, c->C, c->H, c->W);
+    sx_tensor_set_requires_grad(k->x, true);
+    k->f = RANDN(seed + 7000, c->fh, c->fw);
+    k->g = RANDN(seed + 9000, c->N, c->C, k->Ho, k->Wo);
+    return true;
+}
+
+static void case_end(grad_case *k) { free_all(3, (sx_tensor *[]){k->x, k->f, k->g}); }
+
 static void visit_backward(const cfg *c, unsigned seed, void *vctx)
 {
-    int *ran = vctx;
-    int64_t Ho, Wo;
-    if (!out_size(c, &Ho, &Wo)) return;
-    (*ran)++;
-    char desc[160];
-    cfg_str(c, desc, sizeof desc);
-    sx_tensor *x = RANDN(seed, c->N, c->C, c->H, c->W);
-    sx_tensor_set_requires_grad(x, true);
-    sx_tensor *f = RANDN(seed + 7000, c->fh, c->fw);
-    sx_tensor *g = RANDN(seed + 9000, c->N, c->C, Ho, Wo);
+    grad_case k;
+    if (!case_begin(c, seed, true, vctx, &k)) return;
+    int64_t Ho = k.Ho, Wo = k.Wo;
+    const char *desc = k.desc;
+    sx_tensor *x = k.x, *f = k.f, *g = k.g;
     sx_tensor *o = sx_upfirdn2d(x, f, c->up, c->down, c->pad);
     sx_tensor *gx = NULL;
     CHECK_MSG(o && sx_grad(1, &o, &g, 1, &x, false, false, &gx) == SX_OK, "%s: %s", desc, sx_last_error());
     if (gx) {
         CHECK_MSG(sx_tensor_same_shape(gx, x), "%s: gradient shape", desc);
         float *gd = contents(g), *fd = contents(f), *got = contents(gx);
-        float *want = ref_adjoint(c, gd, fd, Ho, Wo);
-        double scale, d = max_diff(got, want, sx_tensor_numel(x), &scale);
-        CHECK_MSG(d <= 1e-5 * scale, "%s: gradient max diff %g (scale %g)", desc, d, scale);
+        check_close(desc, "gradient", got, ref_adjoint(c, gd, fd, Ho, Wo), sx_tensor_numel(x), 1e-5);
         free(gd);
         free(fd);
-        free(got);
-        free(want);
     }
-    free_all(5, (sx_tensor *[]){gx, o, g, x, f});
+    free_all(2, (sx_tensor *[]){gx, o});
+    case_end(&k);
 }
 
 static void test_backward_matches_adjoint(void)
@@ -280,16 +306,11 @@ static void test_backward_matches_adjoint(void)
  * the backward of the backward, compared with the reference. */
 static void visit_double_backward(const cfg *c, unsigned seed, void *vctx)
 {
-    int *ran = vctx;
-    int64_t Ho, Wo;
-    if (!out_size(c, &Ho, &Wo) || seed % 3) return; /* a third of the table is plenty */
-    (*ran)++;
-    char desc[160];
-    cfg_str(c, desc, sizeof desc);
-    sx_tensor *x = RANDN(seed, c->N, c->C, c->H, c->W);
-    sx_tensor_set_requires_grad(x, true);
-    sx_tensor *f = RANDN(seed + 7000, c->fh, c->fw);
-    sx_tensor *r = RANDN(seed + 9000, c->N, c->C, Ho, Wo);
+    grad_case k;
+    if (!case_begin(c, seed, seed % 3 == 0, vctx, &k)) return; /* a third of the table is plenty */
+    int64_t Ho = k.Ho, Wo = k.Wo;
+    const char *desc = k.desc;
+    sx_tensor *x = k.x, *f = k.f, *r = k.g;
     sx_tensor *v = RANDN(seed + 11000, c->N, c->C, c->H, c->W);
     sx_tensor *o = sx_upfirdn2d(x, f, c->up, c->down, c->pad);
     sx_tensor *o2 = o ? sx_square(o) : NULL;
@@ -304,17 +325,14 @@ static void visit_double_backward(const cfg *c, unsigned seed, void *vctx)
         float *vd = contents(v), *fd = contents(f), *rd = contents(r), *got = contents(ggx);
         float *uv = ref_forward(c, vd, fd, &ho, &wo);
         for (int64_t e = 0; e < no; e++) uv[e] = 2.0f * rd[e] * uv[e];
-        float *want = ref_adjoint(c, uv, fd, Ho, Wo);
-        double scale, d = max_diff(got, want, sx_tensor_numel(x), &scale);
-        CHECK_MSG(d <= 2e-5 * scale, "%s: second derivative max diff %g (scale %g)", desc, d, scale);
+        check_close(desc, "second derivative", got, ref_adjoint(c, uv, fd, Ho, Wo), sx_tensor_numel(x), 2e-5);
         free(vd);
         free(fd);
         free(rd);
-        free(got);
         free(uv);
-        free(want);
     }
-    free_all(10, (sx_tensor *[]){ggx, h, p, gx, o2, o, v, r, f, x});
+    free_all(7, (sx_tensor *[]){ggx, h, p, gx, o2, o, v});
+    case_end(&k);
 }
 
 static void test_double_backward_matches_reference(void)
@@ -344,13 +362,9 @@ static void test_backward_differentiable_in_grad_output(void)
     if (ok) {
         int64_t ho, wo;
         float *vd = contents(v), *fd = contents(f), *got = contents(gg);
-        float *want = ref_forward(&c, vd, fd, &ho, &wo);
-        double scale, d = max_diff(got, want, sx_tensor_numel(g), &scale);
-        CHECK_MSG(d <= 1e-5 * scale, "max diff %g (scale %g)", d, scale);
+        check_close("through g", "gradient", got, ref_forward(&c, vd, fd, &ho, &wo), sx_tensor_numel(g), 1e-5);
         free(vd);
         free(fd);
-        free(got);
-        free(want);
     }
     free_all(9, (sx_tensor *[]){gg, h, p, gx, o, v, g, f, x});
 }
