@@ -63,7 +63,7 @@ $(BUILD)/stylex.so: $(BIND_OBJ) $(CORE_OBJ)
 $(BUILD)/stylex: $(HOST_OBJ) $(BIND_OBJ) $(CORE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LUALIBS) $(LIBS) -Wl,-E
 
-$(BUILD)/tests/%: tests/c/%.c tests/c/check.h $(BUILD)/libstylex.a
+$(BUILD)/tests/%: tests/c/%.c tests/c/check.h tests/c/fixtures.h $(BUILD)/libstylex.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/c $< -o $@ $(LDFLAGS) $(BUILD)/libstylex.a $(LIBS)
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libstylex.a

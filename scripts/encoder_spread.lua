@@ -6,9 +6,7 @@
 --
 -- Each argument is a shipped model (its metadata names its classifier,
 -- whose held-out split is used); prints one line per file. --n N sets the number of images (default 200).
-local classifier = require "stylex.classifier"
-local evaluate = require "stylex.evaluate"
-local trainer = require "stylex.trainer"
+local stylex = require "stylex.all"
 
 local n, files = 200, {}
 local i = 1
@@ -21,13 +19,13 @@ if #files == 0 or not n or n < 2 then
   os.exit(2)
 end
 for _, path in ipairs(files) do
-  local G, E, meta = evaluate.load(path)
+  local G, E, meta = stylex.evaluate.load(path)
   if not meta.classifier then error(path .. ": no classifier in its metadata (a shipped model is needed)", 0) end
-  local _, cmeta = classifier.load(meta.classifier)
-  local ds = classifier.test_set(cmeta)
+  local _, cmeta = stylex.classifier.load(meta.classifier)
+  local ds = stylex.classifier.test_set(cmeta)
   local idx = {}
   for k = 1, math.min(n, ds:size()) do idx[k] = k end
-  local e, m = trainer.encoder_spread(G, E, ds:batch(idx))
+  local e, m = stylex.trainer.encoder_spread(G, E, ds:batch(idx))
   print(string.format("%s (step %s): E(x) spread %.4f, mapping w spread %.4f over %d held-out images", path,
     meta.step, e, m, #idx))
 end

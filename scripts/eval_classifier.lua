@@ -4,13 +4,12 @@
 --
 -- Prints one JSON line: {"accuracy": 0..1, "n": test images, "confusion": [[...]]}
 -- (confusion rows are true classes, columns predictions, in the checkpoint's class order).
-local cli = require "stylex.cli"
-local classifier = require "stylex.classifier"
+local stylex = require "stylex.all"
 local cjson = require "cjson"
 
-local opts = cli.parse(arg, {checkpoint = ""}, "usage: stylex scripts/eval_classifier.lua --checkpoint FILE",
+local opts = stylex.cli.parse(arg, {checkpoint = ""}, "usage: stylex scripts/eval_classifier.lua --checkpoint FILE",
   {required = {"checkpoint"}})
-local model, meta = classifier.load(opts.checkpoint)
-local ds = classifier.test_set(meta)
-local acc, confusion = classifier.evaluate(model, ds)
+local model, meta = stylex.classifier.load(opts.checkpoint)
+local ds = stylex.classifier.test_set(meta)
+local acc, confusion = stylex.classifier.evaluate(model, ds)
 print(cjson.encode{accuracy = acc, n = ds:size(), confusion = confusion, classes = cjson.decode(meta.class_names)})

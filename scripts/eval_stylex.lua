@@ -12,10 +12,7 @@
 -- "factor_fidelity": {factor: R^2 or accuracy of the oracles on the
 -- reconstructions, against the true factors} (benchmark.reconstruction_fidelity).
 -- Progress and what was loaded go to stderr.
-local cli = require "stylex.cli"
-local classifier = require "stylex.classifier"
-local data = require "stylex.data"
-local evaluate = require "stylex.evaluate"
+local stylex = require "stylex.all"
 local cjson = require "cjson"
 local sx = require "stylex"
 
@@ -33,11 +30,11 @@ usage: stylex scripts/eval_stylex.lua --checkpoint FILE [options]
   --record            also store the figures in the shipped model file's metadata
                       (key "eval", the JSON line below; the file is rewritten atomically)]]
 
-local opts = cli.parse(arg, {checkpoint = "", n = 1000, batch = 100, seed = 1234, classifier = "", data = "",
+local opts = stylex.cli.parse(arg, {checkpoint = "", n = 1000, batch = 100, seed = 1234, classifier = "", data = "",
   labels = "", record = false, oracles = "models/shapes/oracles.safetensors"}, usage,
   {required = {"checkpoint"}, positive_integers = {"n", "batch", "seed"}})
 
-local G, E, meta = evaluate.load(opts.checkpoint)
+local G, E, meta = stylex.evaluate.load(opts.checkpoint)
 local cls_path = opts.classifier
 if cls_path == "" then cls_path = meta.classifier or "" end
 if cls_path == "" then
@@ -48,32 +45,32 @@ if cls_path == "" then
   io.stderr:write("no classifier recorded in ", opts.checkpoint, "; give --classifier FILE\n")
   os.exit(2)
 end
-local C, cmeta = classifier.load(cls_path)
+local C, cmeta = stylex.classifier.load(cls_path)
 local ccfg = C:config()
 
 local ds
 if opts.data ~= "" then
-  ds = data.image_folder{dir = opts.data, labels = opts.labels ~= "" and opts.labels or nil,
+  ds = stylex.data.image_folder{dir = opts.data, labels = opts.labels ~= "" and opts.labels or nil,
     size = ccfg.resolution, channels = ccfg.img_channels}
 else
-  ds = classifier.test_set(cmeta)
+  ds = stylex.classifier.test_set(cmeta)
 end
 local n = math.min(opts.n, ds:size())
 io.stderr:write(string.format("%s (%s, step %s, %s) with classifier %s: %d images of %s\n", opts.checkpoint,
   meta.format, tostring(meta.step), G:config().n_classes > 0 and "StylEx" or "baseline", cls_path, n, ds.name))
 
-local bar = cli.progress(n, "eval", 2.0)
+local bar = stylex.cli.progress(n, "eval", 2.0)
 local function progress(done) bar(done) end
-local r = evaluate.stylex({G = G, E = E}, C, ds, {n = n, batch = opts.batch, seed = opts.seed, progress = progress})
+local r = stylex.evaluate.stylex({G = G, E = E}, C, ds,
+  {n = n, batch = opts.batch, seed = opts.seed, progress = progress})
 
 local parts = {}
 for i, k in ipairs{"l1", "perceptual", "agreement", "fd_samples", "fd_recon", "n"} do
   parts[i] = cjson.encode(k) .. ":" .. cjson.encode(r[k])
 end
 if ds.factors then
-  local benchmark = require "stylex.benchmark"
-  local O = benchmark.load_oracles(opts.oracles)
-  local q = benchmark.reconstruction_fidelity(G, E, C, O, ds, {n = n})
+  local O = stylex.benchmark.load_oracles(opts.oracles)
+  local q = stylex.benchmark.reconstruction_fidelity(G, E, C, O, ds, {n = n})
   local f = {}
   for _, name in ipairs(sx.shapes.factors) do
     if q[name] then f[#f + 1] = cjson.encode(name) .. ":" .. cjson.encode(q[name].r2 or q[name].accuracy) end

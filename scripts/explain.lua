@@ -9,8 +9,7 @@
 -- <out>/report.json and the PNGs beside them. The effect tables are cached in
 -- the model folder (<which>.attfind-n<N>.safetensors) and reused while the
 -- model and the images are the same.
-local cli = require "stylex.cli"
-local explain = require "stylex.explain"
+local stylex = require "stylex.all"
 
 local usage = [[
 usage: stylex scripts/explain.lua --model DIR [options]
@@ -28,8 +27,8 @@ usage: stylex scripts/explain.lua --model DIR [options]
   --no-baseline        skip the StyleSpace baseline
   --recompute          recompute the effect tables even if cached]]
 
-local d = explain.defaults
-local opts = cli.parse(arg, {model = "", out = d.out, n = d.n, k = d.k, sufficiency_k = d.sufficiency_k,
+local d = stylex.explain.defaults
+local opts = stylex.cli.parse(arg, {model = "", out = d.out, n = d.n, k = d.k, sufficiency_k = d.sufficiency_k,
   policy = d.policy, space = d.space, max_image_effect = "", examples = d.examples, batch = d.batch, seed = d.seed,
   no_baseline = false, recompute = false}, usage,
   {required = {"model"}, positive_integers = {"n", "k", "sufficiency_k", "examples", "batch", "seed"}})
@@ -54,7 +53,7 @@ local run = {model = opts.model:gsub("/+$", ""), out = opts.out:gsub("/+$", ""),
   sufficiency_k = opts.sufficiency_k, policy = opts.policy, space = opts.space, max_image_effect = cap,
   examples = opts.examples, batch = opts.batch, seed = opts.seed, baseline = not opts.no_baseline,
   recompute = opts.recompute, command = "build/stylex scripts/explain.lua " .. table.concat(arg, " ")}
-local ok, err = pcall(explain.run, run)
+local ok, err = pcall(stylex.explain.run, run)
 if not ok then
   io.stderr:write("explain: ", tostring(err), "\n")
   os.exit(1)

@@ -12,11 +12,7 @@
 -- Minutes, not hours: no checkpoints.
 local sx = require "stylex"
 local cjson = require "cjson"
-local cli = require "stylex.cli"
-local classifier = require "stylex.classifier"
-local data = require "stylex.data"
-local evaluate = require "stylex.evaluate"
-local trainer = require "stylex.trainer"
+local stylex = require "stylex.all"
 
 local usage = [[
 usage: stylex scripts/fit_encoder.lua --model FILE [options]
@@ -27,7 +23,7 @@ usage: stylex scripts/fit_encoder.lua --model FILE [options]
   --seed N       order of the training images (default 1)
   --data DIR --labels CSV   fit on an image folder (a model trained with train_stylex.lua --data)
   --out FILE     write here instead of rewriting --model]]
-local opts = cli.parse(arg, {model = "", steps = 2000, batch = 16, lr = 0.001, seed = 1, data = "", labels = "",
+local opts = stylex.cli.parse(arg, {model = "", steps = 2000, batch = 16, lr = 0.001, seed = 1, data = "", labels = "",
   out = ""}, usage, {required = {"model"}, positive_integers = {"steps", "batch", "seed"}})
 if not (opts.lr > 0) then
   io.stderr:write("--lr must be positive\n")
@@ -35,22 +31,22 @@ if not (opts.lr > 0) then
 end
 local out = opts.out ~= "" and opts.out or opts.model
 
-local G, E, meta = evaluate.load_model(opts.model)
+local G, E, meta = stylex.evaluate.load_model(opts.model)
 if not meta.classifier then
   io.stderr:write(opts.model, ": no classifier in its metadata\n")
   os.exit(1)
 end
-local C, cmeta = classifier.load(meta.classifier)
+local C, cmeta = stylex.classifier.load(meta.classifier)
 for _, p in ipairs(C:parameters()) do p:requires_grad(false) end
 for _, p in ipairs(E:parameters()) do p:requires_grad(true) end
-local cfg = trainer.config(cjson.decode(meta.config))
+local cfg = stylex.trainer.config(cjson.decode(meta.config))
 local train_set
 if opts.data ~= "" then
   local ccfg = C:config()
-  train_set = data.image_folder{dir = opts.data, labels = opts.labels ~= "" and opts.labels or nil,
+  train_set = stylex.data.image_folder{dir = opts.data, labels = opts.labels ~= "" and opts.labels or nil,
     size = ccfg.resolution, channels = ccfg.img_channels}
 else
-  train_set = data.named(cmeta.dataset, "train", cjson.decode(cmeta.classes))
+  train_set = stylex.data.named(cmeta.dataset, "train", cjson.decode(cmeta.classes))
 end
 if train_set:size() < opts.batch then
   io.stderr:write(string.format("--batch %d: the training set has only %d images\n", opts.batch, train_set:size()))
@@ -60,16 +56,16 @@ end
 local optim = sx.optim.Adam(E:parameters(), {lr = opts.lr, betas = {0.0, 0.99}, eps = cfg.eps})
 local n = train_set:size()
 local per_pass = n // opts.batch
-local progress = cli.progress(opts.steps, "fit encoder", 2.0)
+local progress = stylex.cli.progress(opts.steps, "fit encoder", 2.0)
 local avg = {}
 io.stderr:write(string.format("%s (step %s): fitting the encoder to the frozen generator, %d updates of %d images\n",
   opts.model, tostring(meta.step), opts.steps, opts.batch))
 for step = 1, opts.steps do
   local pass, k = (step - 1) // per_pass, (step - 1) % per_pass
-  local perm = data.permutation(n, opts.seed * 100003 + pass)
+  local perm = stylex.data.permutation(n, opts.seed * 100003 + pass)
   local idx = {}
   for i = 1, opts.batch do idx[i] = perm[k * opts.batch + i] end
-  local loss, parts = trainer.encoder_fit_loss(G, E, C, train_set:batch(idx), cfg)
+  local loss, parts = stylex.trainer.encoder_fit_loss(G, E, C, train_set:batch(idx), cfg)
   optim:zero_grad()
   loss:backward()
   optim:step()

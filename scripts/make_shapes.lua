@@ -3,8 +3,7 @@
 -- DIR gets 000000.png ... and labels.csv with the columns file,label and then
 -- every factor's value, so the folder is also a plain `--data DIR` image folder.
 local sx = require "stylex"
-local cli = require "stylex.cli"
-local data = require "stylex.data"
+local stylex = require "stylex.all"
 
 local usage = [[
 usage: stylex scripts/make_shapes.lua --out DIR [options]
@@ -13,8 +12,8 @@ usage: stylex scripts/make_shapes.lua --out DIR [options]
   --seed S         data seed (default 1)
   --split NAME     train (marker correlated with the label) | test (balanced)]]
 
-local opts = cli.parse(arg, {out = "", n = 0, seed = 1, split = "train"}, usage, {required = {"out"}})
-local ds = data.shapes{split = opts.split, n = opts.n > 0 and math.tointeger(opts.n) or nil,
+local opts = stylex.cli.parse(arg, {out = "", n = 0, seed = 1, split = "train"}, usage, {required = {"out"}})
+local ds = stylex.data.shapes{split = opts.split, n = opts.n > 0 and math.tointeger(opts.n) or nil,
                        seed = math.tointeger(opts.seed)}
 assert(require("stylex.util").mkdir_p(opts.out))
 local n = ds:size()

@@ -6,9 +6,7 @@
 -- split carved from the training set; the test split is used once, at the
 -- end, for the figure written into the checkpoint's metadata.
 local sx = require "stylex"
-local data = require "stylex.data"
-local classifier = require "stylex.classifier"
-local cli = require "stylex.cli"
+local stylex = require "stylex.all"
 local cjson = require "cjson"
 
 local usage = [[
@@ -31,7 +29,7 @@ local PRESETS = {
   shapes = {dataset = "shapes", epochs = 3, lr = 1e-3, val = 1000, shift = 0, flip = 0.0},
 }
 
-local opts = cli.parse(arg, {preset = "", epochs = 0, lr = 0, batch = 64, val = 0, seed = 1, out = "",
+local opts = stylex.cli.parse(arg, {preset = "", epochs = 0, lr = 0, batch = 64, val = 0, seed = 1, out = "",
   final = false}, usage)
 local preset = PRESETS[opts.preset]
 if not preset then
@@ -46,8 +44,8 @@ local out_dir = opts.out ~= "" and opts.out or ("models/" .. opts.preset)
 
 sx.manual_seed(opts.seed)
 local dataset = preset.dataset or "fashion-mnist"
-local full = data.named(dataset, "train", preset.classes)
-local test = data.named(dataset, "test", preset.classes)
+local full = stylex.data.named(dataset, "train", preset.classes)
+local test = stylex.data.named(dataset, "test", preset.classes)
 local train, val = full:split(n_val, opts.seed)
 if opts.final then train, val = full, nil end
 print(string.format("classifier %s: %d training, %s validation, %d test images, %d classes",
@@ -57,13 +55,13 @@ local cfg = {n_classes = full.n_classes, resolution = full.resolution, img_chann
 local model = sx.models.Classifier(cfg)
 local optim = sx.optim.Adam(model:parameters(), {lr = lr})
 
-local function evaluate(ds) return classifier.evaluate(model, ds) end
+local function evaluate(ds) return stylex.classifier.evaluate(model, ds) end
 
 local steps_per_epoch = train:size() // batch
-local progress = cli.progress(epochs * steps_per_epoch, "train", 2.0)
+local progress = stylex.cli.progress(epochs * steps_per_epoch, "train", 2.0)
 local history = {}
 local step = 0
-local t0 = cli.now()
+local t0 = stylex.cli.now()
 for epoch = 1, epochs do
   -- cosine decay of the learning rate over the run
   local loss_sum, hits, seen = 0, 0, 0
@@ -90,7 +88,7 @@ for epoch = 1, epochs do
   io.stderr:write(string.format("epoch %d: loss %.4f train acc %.4f%s\n", epoch, entry.loss, entry.train_accuracy,
     val and string.format(" val acc %.4f", entry.val_accuracy) or ""))
 end
-local seconds = cli.now() - t0
+local seconds = stylex.cli.now() - t0
 
 local test_acc = evaluate(test)
 print(string.format("test accuracy %.4f on %d images (%.0f s of training)", test_acc, test:size(), seconds))

@@ -6,9 +6,7 @@
 -- in the file's metadata.
 local sx = require "stylex"
 local cjson = require "cjson"
-local cli = require "stylex.cli"
-local data = require "stylex.data"
-local benchmark = require "stylex.benchmark"
+local stylex = require "stylex.all"
 
 local usage = [[
 usage: stylex scripts/train_oracles.lua [options]
@@ -20,29 +18,29 @@ usage: stylex scripts/train_oracles.lua [options]
                  read off the same features every time)
   --seed S       seed of the training renders and of the weights (default 11)
   --out FILE     default models/shapes/oracles.safetensors]]
-local opts = cli.parse(arg, {epochs = 8, n = 30000, batch = 64, lr = 1e-3, dropout = 0, seed = 11,
+local opts = stylex.cli.parse(arg, {epochs = 8, n = 30000, batch = 64, lr = 1e-3, dropout = 0, seed = 11,
   out = "models/shapes/oracles.safetensors"}, usage)
 local seed = math.tointeger(opts.seed)
 sx.manual_seed(seed)
 -- Balanced marker rates: the oracle must not learn the label's correlations.
-local train = data.shapes{split = "test", n = math.tointeger(opts.n), seed = seed}
-local held = data.shapes{split = "test", n = 2000, seed = seed + 1}
-local cont, disc = benchmark.oracle_targets(train.factors)
+local train = stylex.data.shapes{split = "test", n = math.tointeger(opts.n), seed = seed}
+local held = stylex.data.shapes{split = "test", n = 2000, seed = seed + 1}
+local cont, disc = stylex.benchmark.oracle_targets(train.factors)
 
-local cfg = {n_classes = benchmark.ORACLE_OUTPUTS, resolution = 32, img_channels = 1, dropout = opts.dropout}
+local cfg = {n_classes = stylex.benchmark.ORACLE_OUTPUTS, resolution = 32, img_channels = 1, dropout = opts.dropout}
 local O = sx.models.Classifier(cfg)
 local optim = sx.optim.Adam(O:parameters(), {lr = opts.lr})
 local batch, epochs = math.tointeger(opts.batch), math.tointeger(opts.epochs)
 local per_epoch = train:size() // batch
-local progress = cli.progress(epochs * per_epoch, "oracles", 2.0)
-local step, t0 = 0, cli.now()
+local progress = stylex.cli.progress(epochs * per_epoch, "oracles", 2.0)
+local step, t0 = 0, stylex.cli.now()
 for epoch = 1, epochs do
   local loss_sum, seen = 0, 0
   for x, _, idx in train:batches(batch, {shuffle = true, seed = seed * 1000 + epoch, drop_last = true}) do
     optim:set_lr(opts.lr * 0.5 * (1 + math.cos(math.pi * step / (epochs * per_epoch))))
     local d = {}
     for j = 1, #disc do d[j] = disc[j]:index_select(1, idx) end
-    local loss = benchmark.oracle_loss(O:classify(x, {train = true}), cont:index_select(1, idx), d)
+    local loss = stylex.benchmark.oracle_loss(O:classify(x, {train = true}), cont:index_select(1, idx), d)
     optim:zero_grad()
     loss:backward()
     optim:step()
@@ -51,8 +49,8 @@ for epoch = 1, epochs do
     progress(step, string.format("epoch %d/%d loss %.4f", epoch, epochs, loss_sum / seen))
   end
 end
-local seconds = cli.now() - t0
-local quality = benchmark.oracle_quality(O, held)
+local seconds = stylex.cli.now() - t0
+local quality = stylex.benchmark.oracle_quality(O, held)
 for _, name in ipairs(sx.shapes.factors) do
   local q = quality[name]
   if q then print(string.format("%-10s %s", name, q.r2 and string.format("R^2 %.4f", q.r2)
@@ -62,7 +60,7 @@ os.execute("mkdir -p \"$(dirname '" .. opts.out .. "')\"")
 assert(sx.save(opts.out, O:state_dict(), {
   format = "stylex-oracles-1",
   config = cjson.encode(O:config()),
-  continuous = cjson.encode(benchmark.ORACLE_CONTINUOUS),
+  continuous = cjson.encode(stylex.benchmark.ORACLE_CONTINUOUS),
   quality = cjson.encode(quality),
   held_out = "2000 renders of seed " .. (seed + 1),
   epochs = tostring(epochs), n = tostring(train:size()), seconds = string.format("%.0f", seconds),

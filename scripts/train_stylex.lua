@@ -12,10 +12,7 @@
 -- --export-only) it writes the shipped model: models/<preset>/stylex.safetensors
 -- (or baseline.safetensors): EMA generator, encoder, config, steps.
 local sx = require "stylex"
-local cli = require "stylex.cli"
-local data = require "stylex.data"
-local classifier = require "stylex.classifier"
-local trainer = require "stylex.trainer"
+local stylex = require "stylex.all"
 local cjson = require "cjson"
 
 local usage = [[
@@ -44,7 +41,7 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
   --out FILE               shipped model file (default models/<preset>/stylex.safetensors)
   --export-only            write the shipped model from the run's checkpoint and stop]]
 
-local opts = cli.parse(arg, {preset = "", baseline = false, steps = 10000, resume = false, run = "",
+local opts = stylex.cli.parse(arg, {preset = "", baseline = false, steps = 10000, resume = false, run = "",
   checkpoint_minutes = 5, grid_every = 1000, seed = 1, batch = 32, data = "", labels = "", classifier = "",
   out = "", export_only = false, style_mixing = -1, class_l1 = -1, latent_loss = -1, lr_encoder = 0,
   wrec_detach = false}, usage)
@@ -61,14 +58,14 @@ local out_path = opts.out ~= "" and opts.out or
   ("models/" .. name .. "/" .. (opts.baseline and "baseline" or "stylex") .. ".safetensors")
 os.execute("mkdir -p '" .. run_dir .. "'")
 
-local C, cmeta = classifier.load(cls_path)
+local C, cmeta = stylex.classifier.load(cls_path)
 local ccfg = C:config()
 local train_set
 if opts.data ~= "" then
-  train_set = data.image_folder{dir = opts.data, labels = opts.labels, size = ccfg.resolution,
+  train_set = stylex.data.image_folder{dir = opts.data, labels = opts.labels, size = ccfg.resolution,
     channels = ccfg.img_channels}
 else
-  train_set = data.named(cmeta.dataset, "train", cjson.decode(cmeta.classes))
+  train_set = stylex.data.named(cmeta.dataset, "train", cjson.decode(cmeta.classes))
 end
 
 local S
@@ -77,11 +74,11 @@ if opts.export_only and not io.open(ckpt_path) then
   os.exit(1)
 end
 if (opts.resume or opts.export_only) and io.open(ckpt_path) then
-  S = trainer.load(ckpt_path, C)
+  S = stylex.trainer.load(ckpt_path, C)
   print(string.format("resumed %s at step %d", ckpt_path, S.step))
 else
   if opts.resume then print("no checkpoint at " .. ckpt_path .. "; starting fresh") end
-  S = trainer.new(trainer.config{resolution = ccfg.resolution, img_channels = ccfg.img_channels,
+  S = stylex.trainer.new(stylex.trainer.config{resolution = ccfg.resolution, img_channels = ccfg.img_channels,
     n_classes = ccfg.n_classes, baseline = opts.baseline, seed = math.tointeger(opts.seed),
     batch = math.tointeger(opts.batch), style_mixing = math.max(opts.style_mixing, 0),
     lr_encoder = opts.lr_encoder > 0 and opts.lr_encoder or nil, wrec_detach = opts.wrec_detach or nil}, C)
@@ -102,7 +99,7 @@ local cfg = S.cfg
 
 -- The shipped model: EMA generator and encoder, with config and step.
 local function export()
-  trainer.export(S, out_path, {classifier = cls_path, classes = cmeta.classes, class_names = cmeta.class_names,
+  stylex.trainer.export(S, out_path, {classifier = cls_path, classes = cmeta.classes, class_names = cmeta.class_names,
     dataset = cmeta.dataset, command = "build/stylex scripts/train_stylex.lua " .. table.concat(arg, " ")})
   print("wrote " .. out_path)
 end
@@ -126,7 +123,7 @@ local function write_grids()
     sx.manual_seed(12345)
     local p = not cfg.baseline and sx.softmax(C:logits(grid_x), 2) or nil
     local samples = S.G_ema:synthesis(S.G_ema:latent(S.G_ema:mapping(sx.randn{16, cfg.z_dim}), p))
-    local rec = trainer.reconstruct(S, S.G_ema, grid_x, p)
+    local rec = stylex.trainer.reconstruct(S, S.G_ema, grid_x, p)
     sx.rng_set_state(state)
     local function cells(t)
       local list = {}
@@ -174,8 +171,8 @@ local log = assert(io.open(log_path, "a"))
 local n = train_set:size()
 local steps_per_epoch = n // cfg.batch
 local total = math.tointeger(opts.steps)
-local progress = cli.progress(total, "stylex" .. suffix, 2.0, S.step)
-local last_ckpt = cli.now()
+local progress = stylex.cli.progress(total, "stylex" .. suffix, 2.0, S.step)
+local last_ckpt = stylex.cli.now()
 local ema_losses = {}
 print(string.format("training %s%s: %d images, batch %d, step %d of %d, run folder %s", name, suffix, n,
   cfg.batch, S.step, total, run_dir))
@@ -183,11 +180,11 @@ print(string.format("training %s%s: %d images, batch %d, step %d of %d, run fold
 while S.step < total do
   -- the batch of this step is a function of the step alone (exact resume)
   local epoch, k = S.step // steps_per_epoch, S.step % steps_per_epoch
-  local perm = data.permutation(n, cfg.seed * 100003 + epoch)
+  local perm = stylex.data.permutation(n, cfg.seed * 100003 + epoch)
   local idx = {}
   for i = 1, cfg.batch do idx[i] = perm[k * cfg.batch + i] end
   local x = train_set:batch(idx)
-  local losses, err = trainer.step(S, x)
+  local losses, err = stylex.trainer.step(S, x)
   if not losses then
     log:close()
     io.stderr:write("\nstopped: ", err, "; the last checkpoint is ", ckpt_path, " (resume with --resume)\n")
@@ -197,7 +194,7 @@ while S.step < total do
   local grid_step = S.step % math.tointeger(opts.grid_every) == 0
   if grid_step then
     -- encoder collapse shows first here: E(x) alike for every image
-    losses.encoder_spread, losses.mapping_spread = trainer.encoder_spread(S.G_ema, S.E, spread_x)
+    losses.encoder_spread, losses.mapping_spread = stylex.trainer.encoder_spread(S.G_ema, S.E, spread_x)
     if losses.encoder_spread < 0.05 * losses.mapping_spread then
       io.stderr:write(string.format("\nwarning: step %d: E(x) varies %.4f over %d training images against %.4f "
         .. "for the mapping's w: the encoder may have collapsed (every reconstruction alike)\n", S.step,
@@ -213,10 +210,10 @@ while S.step < total do
   if ema_losses.class_l1 then line = line .. string.format(" class-L1 %.1f", ema_losses.class_l1) end
   progress(S.step, line)
   if grid_step then write_grids() end
-  if cli.now() - last_ckpt >= opts.checkpoint_minutes * 60 or S.step == total then
+  if stylex.cli.now() - last_ckpt >= opts.checkpoint_minutes * 60 or S.step == total then
     log:flush()
-    trainer.save(S, ckpt_path)
-    last_ckpt = cli.now()
+    stylex.trainer.save(S, ckpt_path)
+    last_ckpt = stylex.cli.now()
   end
 end
 log:close()

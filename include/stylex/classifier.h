@@ -15,6 +15,7 @@
 #ifndef STYLEX_CLASSIFIER_H
 #define STYLEX_CLASSIFIER_H
 
+#include "stylex/config.h"
 #include "stylex/nn.h"
 
 #ifdef __cplusplus
@@ -37,6 +38,10 @@ typedef struct sx_classifier_config {
 /* The default: 32x32x1, 3 blocks of (32, 64, 128) channels, 2 convs each,
  * hidden 256, dropout 0.3, n_classes as given. */
 sx_classifier_config sx_classifier_default_config(int n_classes);
+/* Checks a config: every field's bounds (sx_classifier_config_desc), then
+ * that the resolution halves n_blocks times and img_channels is 1 or 3.
+ * SX_EINVAL with a message naming the field. */
+sx_status sx_classifier_config_check(const sx_classifier_config *cfg);
 
 /* A new classifier with freshly initialised weights (global RNG). */
 sx_module *sx_classifier_new(const sx_classifier_config *cfg);

@@ -92,6 +92,9 @@ typedef struct sx_safetensors {
  * bytes. On failure *out is NULL.
  */
 sx_status sx_safetensors_load(const char *path, sx_safetensors **out);
+/* The same checks of the header and layout, without reading the tensors:
+ * *out has the metadata and n = 0 (a file's format and config, cheaply). */
+sx_status sx_safetensors_load_header(const char *path, sx_safetensors **out);
 void sx_safetensors_free(sx_safetensors *st);
 /* The tensor called name (borrowed), or NULL. */
 sx_tensor *sx_safetensors_get(const sx_safetensors *st, const char *name);

@@ -14,11 +14,13 @@
  * A training checkpoint (format "stylex-training-1", tensors "G_ema.<name>",
  * "E.<name>", ...) loads through sx_stylex_load too.
  *
- * The JSON configs map to the C configs as the Lua side maps them (the keys
- * of sx.models.Classifier{...}; for StylEx, trainer.network_config: only
- * resolution, img_channels, z_dim, w_dim, mapping_layers, channels and
- * n_classes are read — n_classes is 0 when "baseline" is true — the training
- * hyper-parameters are skipped; absent keys take the library defaults).
+ * The JSON configs are read over the config descriptors the Lua options use
+ * (stylex/config.h): the keys of sx.models.Classifier{...}; for StylEx, the
+ * keys of sx.models.stylegan_config{...} found in the training config (the
+ * training scripts write resolution, img_channels, z_dim, w_dim,
+ * mapping_layers, channels and n_classes; n_classes is 0 when "baseline" is
+ * true), the training hyper-parameters skipped; absent keys take the
+ * library defaults.
  *
  * Loading builds the network from the config (the global RNG state is saved
  * and restored around it, so loading does not change a run's random stream),
@@ -62,8 +64,9 @@ void sx_model_meta_clear(sx_model_meta *meta);
 /* The classifier config of a "config" JSON object (the keys of
  * sx.models.Classifier: n_classes (required), resolution, img_channels,
  * channels, n_blocks, convs_per_block, hidden, dropout; absent keys take
- * sx_classifier_default_config's values; an unknown key is an error).
- * SX_EINVAL with the reason ("at byte 12: ...", "n_classes = 1 outside ..."). */
+ * sx_classifier_default_config's values; an unknown key is an error); the
+ * result passed sx_classifier_config_check. SX_EINVAL with the reason
+ * ("at byte 12: ...", "'n_classes' = 1, expected an integer in 2..100000"). */
 sx_status sx_classifier_config_from_json(const char *json, sx_classifier_config *out);
 /* The network config of a StylEx training "config" JSON object (see above);
  * the result passed sx_stylegan_config_check. SX_EINVAL with the reason. */

@@ -54,6 +54,7 @@
 #ifndef STYLEX_STYLEGAN_H
 #define STYLEX_STYLEGAN_H
 
+#include "stylex/config.h"
 #include "stylex/nn.h"
 
 #ifdef __cplusplus
@@ -81,7 +82,9 @@ typedef struct sx_stylegan_config {
 int sx_stylegan_default_channels(int res);
 /* The default config for a resolution, image channels and classes (see above). */
 sx_stylegan_config sx_stylegan_default_config(int resolution, int img_channels, int n_classes);
-/* Checks a config; SX_EINVAL with a message naming the bad field. */
+/* Checks a config: every field's bounds (sx_stylegan_config_desc), then a
+ * power-of-two resolution, img_channels 1 or 3, and mbstd_channels dividing
+ * channels[0]. SX_EINVAL with a message naming the bad field. */
 sx_status sx_stylegan_config_check(const sx_stylegan_config *cfg);
 /* The config a StyleGAN module was built with (Generator, MappingNetwork,
  * SynthesisNetwork, Discriminator, Encoder), borrowed; NULL with an error. */

@@ -156,6 +156,8 @@ double sx_flops_count(void);
  * matmul's are), the median of `reps` timed runs after one warm-up, measured
  * now; 0 with the error set on bad arguments or no memory. Its sgemms count. */
 double sx_sgemm_gflops(int n, int reps);
+/* Seconds on a monotonic clock (for timing: differences only). */
+double sx_clock_seconds(void);
 
 #ifdef __cplusplus
 }

@@ -97,6 +97,10 @@ void sx_node_save(sx_node *node, int slot, sx_tensor *t);
 /* Frees a node and drops its references (lib/core/tensor.c). */
 void sx_node_free(sx_node *node);
 
+/* t itself (a new reference) when it is contiguous, else a contiguous copy:
+ * the input of a kernel that reads flat memory. Not recorded. */
+sx_tensor *sx_tensor_as_contiguous(sx_tensor *t);
+
 /* Tensor construction helpers. */
 sx_tensor *sx_tensor_view(sx_tensor *base, int ndim, const int64_t *shape, const int64_t *stride,
                           int64_t offset);
@@ -120,6 +124,8 @@ void sx_mem_note_free(size_t bytes);
  * OpenBLAS is kept at one thread; this pool is the only source of parallelism. */
 typedef void (*sx_range_fn)(void *ctx, int64_t begin, int64_t end, int thread);
 void sx_parallel_for(int64_t n, int64_t grain, sx_range_fn fn, void *ctx);
+/* The median of v[0..n) (n >= 1; sorts v): of timed runs, in benchmarks too. */
+double sx_median(double *v, int n);
 /* The index of the pool thread running this code (0 = caller). */
 int sx_thread_index(void);
 

@@ -256,7 +256,7 @@ void sx_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
     else sx_parallel_for(M, 64, gemm_rows, &g);
 }
 
-static double wall_s(void)
+double sx_clock_seconds(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -267,6 +267,12 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+double sx_median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 double sx_sgemm_gflops(int n, int reps)
@@ -290,13 +296,11 @@ double sx_sgemm_gflops(int n, int reps)
     }
     sx_sgemm(false, false, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n); /* warm-up: workers, caches, pages of c */
     for (int r = 0; r < reps; r++) {
-        double t0 = wall_s();
+        double t0 = sx_clock_seconds();
         sx_sgemm(false, false, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        t[r] = wall_s() - t0;
+        t[r] = sx_clock_seconds() - t0;
     }
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
-    double med = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
-    gflops = 2.0 * (double)n * (double)n * (double)n / med / 1e9;
+    gflops = 2.0 * (double)n * (double)n * (double)n / sx_median(t, reps) / 1e9;
 done:
     free(a);
     free(b);

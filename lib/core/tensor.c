@@ -486,6 +486,11 @@ sx_tensor *sx_tensor_copy(const sx_tensor *t)
     return o;
 }
 
+sx_tensor *sx_tensor_as_contiguous(sx_tensor *t)
+{
+    return sx_tensor_is_contiguous(t) ? sx_tensor_retain(t) : sx_tensor_copy(t);
+}
+
 /* ---------------------------------------------------------------- grad mode */
 
 static _Thread_local bool grad_mode = true;

@@ -579,7 +579,8 @@ void sx_safetensors_free(sx_safetensors *st)
     free(st);
 }
 
-static sx_status load_file(FILE *f, const char *path, sx_safetensors *res)
+/* Reads the header (and, with tensors, the data) of the open file f into res. */
+static sx_status load_file(FILE *f, const char *path, bool tensors, sx_safetensors *res)
 {
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0) return sx_fail(SX_EIO, "safetensors: %s: cannot stat: %s", path, strerror(errno));
@@ -613,12 +614,13 @@ static sx_status load_file(FILE *f, const char *path, sx_safetensors *res)
         order = malloc(sizeof *order * (size_t)(p.n + 1));
         st = order ? check_layout(&p, size - 8 - hlen, order) : sx_fail(SX_ENOMEM, "safetensors: out of memory");
     }
+    int n = tensors ? p.n : 0;
     if (st == SX_OK) {
-        res->names = calloc((size_t)p.n + 1, sizeof *res->names);
-        res->tensors = calloc((size_t)p.n + 1, sizeof *res->tensors);
+        res->names = calloc((size_t)n + 1, sizeof *res->names);
+        res->tensors = calloc((size_t)n + 1, sizeof *res->tensors);
         if (!res->names || !res->tensors) st = sx_fail(SX_ENOMEM, "safetensors: out of memory");
     }
-    for (int i = 0; st == SX_OK && i < p.n; i++) {
+    for (int i = 0; st == SX_OK && i < n; i++) {
         st_entry *e = order[i];
         sx_tensor *t = sx_tensor_empty(e->ndim, e->shape);
         if (!t) {
@@ -643,19 +645,19 @@ static sx_status load_file(FILE *f, const char *path, sx_safetensors *res)
     return st;
 }
 
-sx_status sx_safetensors_load(const char *path, sx_safetensors **out)
+static sx_status load(const char *fn, const char *path, bool tensors, sx_safetensors **out)
 {
-    if (!out) return sx_fail(SX_EINVAL, "sx_safetensors_load: out is NULL");
+    if (!out) return sx_fail(SX_EINVAL, "%s: out is NULL", fn);
     *out = NULL;
-    if (!path) return sx_fail(SX_EINVAL, "sx_safetensors_load: path is NULL");
+    if (!path) return sx_fail(SX_EINVAL, "%s: path is NULL", fn);
     sx_safetensors *res = calloc(1, sizeof *res);
-    if (!res) return sx_fail(SX_ENOMEM, "sx_safetensors_load: out of memory");
+    if (!res) return sx_fail(SX_ENOMEM, "%s: out of memory", fn);
     FILE *f = fopen(path, "rb");
     if (!f) {
         free(res);
         return sx_fail(SX_EIO, "safetensors: %s: cannot open: %s", path, strerror(errno));
     }
-    sx_status st = load_file(f, path, res);
+    sx_status st = load_file(f, path, tensors, res);
     fclose(f);
     if (st != SX_OK) {
         sx_safetensors_free(res);
@@ -663,6 +665,16 @@ sx_status sx_safetensors_load(const char *path, sx_safetensors **out)
     }
     *out = res;
     return SX_OK;
+}
+
+sx_status sx_safetensors_load(const char *path, sx_safetensors **out)
+{
+    return load("sx_safetensors_load", path, true, out);
+}
+
+sx_status sx_safetensors_load_header(const char *path, sx_safetensors **out)
+{
+    return load("sx_safetensors_load_header", path, false, out);
 }
 
 sx_tensor *sx_safetensors_get(const sx_safetensors *st, const char *name)

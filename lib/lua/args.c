@@ -232,3 +232,13 @@ void lsx_push_protected(lua_State *L, void *obj, lua_CFunction make, void (*drop
         lua_error(L);
     }
 }
+
+void lsx_push_result(lua_State *L, void *obj, lua_CFunction make, void (*drop)(void *), const char *fn)
+{
+    if (!obj) {
+        lsx_fail(L, fn);
+        return;
+    }
+    lsx_push_protected(L, obj, make, drop);
+    lsx_gc_pace(L);
+}

@@ -79,5 +79,8 @@ void lsx_register(lua_State *L, const char *sub, const luaL_Reg *fns);
  * userdata at index 1) under pcall; if it raises (out of memory), frees obj
  * with drop and re-raises. The one way a C-owned object gets its userdata. */
 void lsx_push_protected(lua_State *L, void *obj, lua_CFunction make, void (*drop)(void *));
+/* A C function's new object on its way to Lua: raises "fn: <sx_last_error()>"
+ * when obj is NULL, else lsx_push_protected and a GC step for its memory. */
+void lsx_push_result(lua_State *L, void *obj, lua_CFunction make, void (*drop)(void *), const char *fn);
 
 #endif

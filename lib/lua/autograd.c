@@ -29,13 +29,7 @@ static int l_zero_grad(lua_State *L)
     return 0;
 }
 
-static int l_detach(lua_State *L)
-{
-    sx_tensor *t = lsx_check_tensor(L, 1);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_detach(t);
-    return lsx_result(L, ud, "detach");
-}
+static int l_detach(lua_State *L) { return lsx_unary(L, sx_detach, "detach"); }
 
 /* The op that made t ("" for a leaf). */
 static int l_op_name(lua_State *L)

@@ -24,48 +24,12 @@ static sx_module *check_classifier(lua_State *L, int idx)
     return m;
 }
 
-static int int_field(lua_State *L, int idx, const char *k, int def, int lo, int hi)
-{
-    return (int)lsx_opt_integer(L, idx, "Classifier", k, def, lo, hi, false);
-}
-
 /* sx.models.Classifier{...} */
 static int l_classifier(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    static const char *const keys[] = {"n_classes", "resolution",      "img_channels", "channels",
-                                       "n_blocks",  "convs_per_block", "hidden",       "dropout", NULL};
-    lsx_check_opts(L, 1, keys);
-    sx_classifier_config c = sx_classifier_default_config(2);
-    c.n_classes = int_field(L, 1, "n_classes", 0, 2, 100000);
-    c.resolution = int_field(L, 1, "resolution", c.resolution, 1, 4096);
-    c.img_channels = int_field(L, 1, "img_channels", c.img_channels, 1, 3);
-    c.convs_per_block = int_field(L, 1, "convs_per_block", c.convs_per_block, 1, 8);
-    c.hidden = int_field(L, 1, "hidden", c.hidden, 1, 65536);
-    if (lua_getfield(L, 1, "dropout") != LUA_TNIL) {
-        if (!lua_isnumber(L, -1)) luaL_error(L, "bad argument #1 to 'Classifier' (dropout must be a number)");
-        c.dropout = (float)lua_tonumber(L, -1);
-    }
-    lua_pop(L, 1);
-    if (lua_getfield(L, 1, "channels") != LUA_TNIL) {
-        if (!lua_istable(L, -1)) luaL_error(L, "bad argument #1 to 'Classifier' (channels must be a list)");
-        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-        if (n < 1 || n > SX_CLASSIFIER_MAX_BLOCKS)
-            luaL_error(L, "bad argument #1 to 'Classifier' (channels needs 1..%d entries)", SX_CLASSIFIER_MAX_BLOCKS);
-        c.n_blocks = (int)n;
-        for (int b = 0; b < c.n_blocks; b++) {
-            lua_rawgeti(L, -1, b + 1);
-            int isint = 0;
-            lua_Integer v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
-            if (!isint) luaL_error(L, "bad argument #1 to 'Classifier' (channels[%d] must be an integer)", b + 1);
-            if (v < 1 || v > 8192) luaL_error(L, "bad argument #1 to 'Classifier' (channels[%d] = %I outside 1..8192)", b + 1, v);
-            c.channels[b] = (int)v;
-            lua_pop(L, 1);
-        }
-    }
-    lua_pop(L, 1);
-    int nb = int_field(L, 1, "n_blocks", c.n_blocks, 1, SX_CLASSIFIER_MAX_BLOCKS);
-    if (nb != c.n_blocks) luaL_error(L, "bad argument #1 to 'Classifier' (n_blocks %d disagrees with %d channels)", nb, c.n_blocks);
+    sx_classifier_config c;
+    lsx_read_config(L, 1, "Classifier", &sx_classifier_config_desc, &c);
     lsx_push_module(L, sx_classifier_new(&c), "Classifier");
     return 1;
 }
@@ -101,11 +65,7 @@ static int m_classify(lua_State *L)
 
 static int m_logits(lua_State *L)
 {
-    sx_module *m = check_classifier(L, 1);
-    sx_tensor *x = lsx_check_tensor(L, 2);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_classifier_logits(m, x);
-    return lsx_result(L, ud, "logits");
+    return lsx_module_unary(L, check_classifier(L, 1), sx_classifier_logits, "logits");
 }
 
 static int m_perceptual(lua_State *L)
@@ -119,26 +79,7 @@ static int m_perceptual(lua_State *L)
 
 static int m_config(lua_State *L)
 {
-    const sx_classifier_config *c = sx_classifier_config_of(check_classifier(L, 1));
-    lua_createtable(L, 0, 8);
-    lua_pushinteger(L, c->n_classes);
-    lua_setfield(L, -2, "n_classes");
-    lua_pushinteger(L, c->resolution);
-    lua_setfield(L, -2, "resolution");
-    lua_pushinteger(L, c->img_channels);
-    lua_setfield(L, -2, "img_channels");
-    lua_pushinteger(L, c->convs_per_block);
-    lua_setfield(L, -2, "convs_per_block");
-    lua_pushinteger(L, c->hidden);
-    lua_setfield(L, -2, "hidden");
-    lua_pushnumber(L, c->dropout);
-    lua_setfield(L, -2, "dropout");
-    lua_createtable(L, c->n_blocks, 0);
-    for (int b = 0; b < c->n_blocks; b++) {
-        lua_pushinteger(L, c->channels[b]);
-        lua_rawseti(L, -2, b + 1);
-    }
-    lua_setfield(L, -2, "channels");
+    lsx_push_config(L, &sx_classifier_config_desc, sx_classifier_config_of(check_classifier(L, 1)));
     return 1;
 }
 

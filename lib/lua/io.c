@@ -15,7 +15,7 @@
 
 
 /* nil, msg for I/O failures; a Lua error for everything else. */
-static int io_failure(lua_State *L, sx_status st)
+int lsx_io_fail(lua_State *L, sx_status st)
 {
     if (st == SX_EIO) {
         lua_pushnil(L);
@@ -123,7 +123,7 @@ static int l_save(lua_State *L)
     }
 
     sx_status st = sx_safetensors_save(path, n, names, tensors, n_meta, keys, values);
-    if (st != SX_OK) return io_failure(L, st);
+    if (st != SX_OK) return lsx_io_fail(L, st);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -139,24 +139,40 @@ static void clear_loaded(void *box)
     *b = NULL;
 }
 
+static void push_metadata(lua_State *L, const sx_safetensors *c)
+{
+    lua_createtable(L, 0, c->n_meta);
+    for (int i = 0; i < c->n_meta; i++) {
+        lua_pushstring(L, c->meta_values[i]);
+        lua_setfield(L, -2, c->meta_keys[i]);
+    }
+}
+
+/* sx.load_metadata(path) -> {key = "value", ...} | nil, msg: the header only */
+static int l_load_metadata(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    sx_safetensors **box = lsx_guard_new(L, sizeof *box, clear_loaded);
+    sx_status st = sx_safetensors_load_header(path, box);
+    if (st != SX_OK) return lsx_io_fail(L, st);
+    push_metadata(L, *box);
+    return 1;
+}
+
 /* sx.load(path) -> {name = tensor, ...}, {key = "value", ...} | nil, msg */
 static int l_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     sx_safetensors **box = lsx_guard_new(L, sizeof *box, clear_loaded);
     sx_status st = sx_safetensors_load(path, box);
-    if (st != SX_OK) return io_failure(L, st);
+    if (st != SX_OK) return lsx_io_fail(L, st);
     sx_safetensors *c = *box;
     lua_createtable(L, 0, c->n);
     for (int i = 0; i < c->n; i++) {
         lsx_push_tensor(L, sx_tensor_retain(c->tensors[i]), "load");
         lua_setfield(L, -2, c->names[i]);
     }
-    lua_createtable(L, 0, c->n_meta);
-    for (int i = 0; i < c->n_meta; i++) {
-        lua_pushstring(L, c->meta_values[i]);
-        lua_setfield(L, -2, c->meta_keys[i]);
-    }
+    push_metadata(L, c);
     sx_safetensors_free(c);
     *box = NULL;
     return 2;
@@ -164,16 +180,19 @@ static int l_load(lua_State *L)
 
 /* ---------------------------------------------------------------- images, IDX */
 
-/* sx.image.load(path) -> tensor [C, H, W] in [0, 1] | nil, msg */
-static int l_image_load(lua_State *L)
+/* A reader of one tensor, on the path at argument 1: the tensor | nil, msg. */
+static int read_tensor(lua_State *L, sx_status (*read)(const char *path, sx_tensor **out))
 {
     const char *path = luaL_checkstring(L, 1);
     lsx_tensor *ud = lsx_new_tensor(L);
-    sx_status st = sx_png_read(path, &ud->t);
-    if (st != SX_OK) return io_failure(L, st);
+    sx_status st = read(path, &ud->t);
+    if (st != SX_OK) return lsx_io_fail(L, st);
     lsx_gc_pace(L);
     return 1;
 }
+
+/* sx.image.load(path) -> tensor [C, H, W] in [0, 1] | nil, msg */
+static int l_image_load(lua_State *L) { return read_tensor(L, sx_png_read); }
 
 /* sx.image.save(tensor, path) -> true | nil, msg */
 static int l_image_save(lua_State *L)
@@ -181,27 +200,20 @@ static int l_image_save(lua_State *L)
     sx_tensor *t = lsx_check_tensor(L, 1);
     const char *path = luaL_checkstring(L, 2);
     sx_status st = sx_png_write(path, t);
-    if (st != SX_OK) return io_failure(L, st);
+    if (st != SX_OK) return lsx_io_fail(L, st);
     lua_pushboolean(L, 1);
     return 1;
 }
 
 /* sx.io.read_idx(path) -> tensor with the file's shape, raw values | nil, msg */
-static int l_read_idx(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    sx_status st = sx_idx_read(path, &ud->t);
-    if (st != SX_OK) return io_failure(L, st);
-    lsx_gc_pace(L);
-    return 1;
-}
+static int l_read_idx(lua_State *L) { return read_tensor(L, sx_idx_read); }
 
 /* ---------------------------------------------------------------- registration */
 
 static const luaL_Reg module_fns[] = {
     {"save", l_save},
     {"load", l_load},
+    {"load_metadata", l_load_metadata},
     {NULL, NULL},
 };
 

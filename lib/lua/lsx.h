@@ -44,6 +44,12 @@ lsx_tensor *lsx_new_tensor(lua_State *L);
 /* Finishes a call whose result was stored in ud->t (on top of the stack):
  * raises "fn: <sx_last_error()>" if it is NULL, else paces the GC; returns 1. */
 int lsx_result(lua_State *L, lsx_tensor *ud, const char *fn);
+/* The whole binding of a function of tensors: f(arg 1) / f(arg 1, arg 2),
+ * its result pushed as a new tensor (errors name fn). */
+int lsx_unary(lua_State *L, sx_tensor *(*f)(sx_tensor *), const char *fn);
+int lsx_binary(lua_State *L, sx_tensor *(*f)(sx_tensor *, sx_tensor *), const char *fn);
+/* The same for a method m:f(x): m (arg 1, checked by the caller) and x (arg 2). */
+int lsx_module_unary(lua_State *L, sx_module *m, sx_tensor *(*f)(sx_module *, sx_tensor *), const char *fn);
 /* Raises "fn: <sx_last_error()>" (fn is not repeated if the message already
  * starts with it). */
 int lsx_fail(lua_State *L, const char *fn);
@@ -99,6 +105,13 @@ sx_module *lsx_check_module(lua_State *L, int idx);
 void lsx_add_module_methods(lua_State *L, const char *type, const char *name, const luaL_Reg *fns);
 
 /* Each binding file registers its functions into the module table at -1. */
+/* Reads the options table at idx (nil: every default) into cfg over the
+ * descriptor d (lib/lua/config.c): unknown keys, wrong types and the
+ * config's check raise "bad argument #idx to 'fn' (...)". */
+void lsx_read_config(lua_State *L, int idx, const char *fn, const sx_config_desc *d, void *cfg);
+/* Pushes cfg as a table of its fields (those not implied by another). */
+void lsx_push_config(lua_State *L, const sx_config_desc *d, const void *cfg);
+
 void lsx_open_tensor(lua_State *L);
 void lsx_open_ops(lua_State *L);
 void lsx_open_autograd(lua_State *L);
@@ -110,5 +123,10 @@ void lsx_open_classifier(lua_State *L); /* after lsx_open_nn: adds to sx.nn.Modu
 void lsx_open_attfind(lua_State *L);    /* sx.attfind (lib/lua/attfind.c) */
 void lsx_open_shapes(lua_State *L);     /* sx.shapes (lib/lua/shapes.c) */
 void lsx_open_metrics(lua_State *L);    /* sx.metrics */
+void lsx_open_model_file(lua_State *L); /* sx.models.load_stylex, load_classifier */
+
+/* A file function's failure (lib/lua/io.c): SX_EIO returns nil, message (as
+ * io.open does); anything else raises the message. */
+int lsx_io_fail(lua_State *L, sx_status st);
 
 #endif

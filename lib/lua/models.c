@@ -63,50 +63,12 @@ static sg_guard *new_guard(lua_State *L) { return lsx_guard_new(L, sizeof(sg_gua
 
 /* ---------------------------------------------------------------- config */
 
-static int cfg_int(lua_State *L, int idx, const char *fn, const char *k, int def, int lo, int hi)
-{
-    return (int)lsx_opt_integer(L, idx, fn, k, def, lo, hi, false);
-}
-
 /* The config from the options table at idx (nil: all defaults). */
 static sx_stylegan_config read_config(lua_State *L, int idx, const char *fn)
 {
-    static const char *const keys[] = {"resolution",     "img_channels", "n_classes", "z_dim",
-                                       "w_dim",          "mapping_layers", "mapping_lr_mul", "channels",
-                                       "mbstd_group",    "mbstd_channels", NULL};
     if (!lua_isnoneornil(L, idx) && !lua_istable(L, idx)) luaL_typeerror(L, idx, "table of options");
-    lsx_check_opts(L, idx, keys);
-    if (lua_isnoneornil(L, idx)) {
-        lua_settop(L, idx - 1);
-        lua_newtable(L);
-    }
-    int res = cfg_int(L, idx, fn, "resolution", 32, 8, 4 << (SX_STYLEGAN_MAX_LEVELS - 1));
-    int img = cfg_int(L, idx, fn, "img_channels", 1, 1, 3);
-    int nc = cfg_int(L, idx, fn, "n_classes", 0, 0, 65536);
-    sx_stylegan_config c = sx_stylegan_default_config(res, img, nc);
-    c.z_dim = cfg_int(L, idx, fn, "z_dim", c.z_dim, 1, 65536);
-    c.w_dim = cfg_int(L, idx, fn, "w_dim", c.w_dim, 1, 65536);
-    c.mapping_layers = cfg_int(L, idx, fn, "mapping_layers", c.mapping_layers, 1, SX_STYLEGAN_MAX_MAPPING);
-    c.mbstd_group = cfg_int(L, idx, fn, "mbstd_group", c.mbstd_group, 0, 1024);
-    c.mbstd_channels = cfg_int(L, idx, fn, "mbstd_channels", c.mbstd_channels, 1, 8192);
-    c.mapping_lr_mul = (float)lsx_opt_number(L, idx, fn, "mapping_lr_mul", c.mapping_lr_mul, false, false);
-    if (lua_getfield(L, idx, "channels") != LUA_TNIL) {
-        int n = 0;
-        while ((4 << n) <= res) n++;
-        if (!lua_istable(L, -1) || (int)lua_rawlen(L, -1) != n)
-            luaL_error(L, "bad argument #1 to '%s' (channels must be a list of %d widths, for resolutions 4 .. %d)",
-                       fn, n, res);
-        for (int k = 0; k < n; k++) {
-            lua_rawgeti(L, -1, k + 1);
-            int ok = 0;
-            lua_Integer v = lua_tointegerx(L, -1, &ok);
-            if (!ok || v < 1 || v > 8192)
-                luaL_error(L, "bad argument #1 to '%s' (channels[%d] must be an integer in 1..8192)", fn, k + 1);
-            c.channels[k] = (int)v;
-            lua_pop(L, 1);
-        }
-    }
-    lua_pop(L, 1);
+    sx_stylegan_config c;
+    lsx_read_config(L, idx, fn, &sx_stylegan_config_desc, &c);
     return c;
 }
 
@@ -116,31 +78,11 @@ static void set_int(lua_State *L, const char *k, lua_Integer v)
     lua_setfield(L, -2, k);
 }
 
-static void push_config(lua_State *L, const sx_stylegan_config *c)
-{
-    lua_createtable(L, 0, 10);
-    set_int(L, "resolution", c->resolution);
-    set_int(L, "img_channels", c->img_channels);
-    set_int(L, "n_classes", c->n_classes);
-    set_int(L, "z_dim", c->z_dim);
-    set_int(L, "w_dim", c->w_dim);
-    set_int(L, "mapping_layers", c->mapping_layers);
-    lua_pushnumber(L, c->mapping_lr_mul);
-    lua_setfield(L, -2, "mapping_lr_mul");
-    set_int(L, "mbstd_group", c->mbstd_group);
-    set_int(L, "mbstd_channels", c->mbstd_channels);
-    lua_newtable(L);
-    for (int k = 0; (4 << k) <= c->resolution && k < SX_STYLEGAN_MAX_LEVELS; k++) {
-        lua_pushinteger(L, c->channels[k]);
-        lua_rawseti(L, -2, k + 1);
-    }
-    lua_setfield(L, -2, "channels");
-}
+static void push_config(lua_State *L, const sx_stylegan_config *c) { lsx_push_config(L, &sx_stylegan_config_desc, c); }
 
 static int l_stylegan_config(lua_State *L)
 {
     sx_stylegan_config c = read_config(L, 1, "stylegan_config");
-    if (sx_stylegan_config_check(&c) != SX_OK) return lsx_fail(L, "stylegan_config");
     push_config(L, &c);
     return 1;
 }
@@ -255,11 +197,7 @@ static int finish(lua_State *L, sx_tensor *t, const char *fn)
 
 static int m_mapping(lua_State *L)
 {
-    sx_module *m = lsx_check_module(L, 1);
-    sx_tensor *z = lsx_check_tensor(L, 2);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_mapping_forward(m, z);
-    return lsx_result(L, ud, "mapping");
+    return lsx_module_unary(L, lsx_check_module(L, 1), sx_mapping_forward, "mapping");
 }
 
 static int m_latent(lua_State *L)
@@ -458,14 +396,7 @@ static int m_discriminate(lua_State *L)
     return lsx_result(L, ud, "discriminate");
 }
 
-static int m_encode(lua_State *L)
-{
-    sx_module *m = lsx_check_module(L, 1);
-    sx_tensor *img = lsx_check_tensor(L, 2);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_encoder_forward(m, img);
-    return lsx_result(L, ud, "encode");
-}
+static int m_encode(lua_State *L) { return lsx_module_unary(L, lsx_check_module(L, 1), sx_encoder_forward, "encode"); }
 
 static int l_modulated_conv2d(lua_State *L)
 {
@@ -495,21 +426,8 @@ static int l_modulated_conv2d(lua_State *L)
     return lsx_result(L, ud, "modulated_conv2d");
 }
 
-static int l_upsample2d(lua_State *L)
-{
-    sx_tensor *x = lsx_check_tensor(L, 1);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_upsample2d(x);
-    return lsx_result(L, ud, "upsample2d");
-}
-
-static int l_downsample2d(lua_State *L)
-{
-    sx_tensor *x = lsx_check_tensor(L, 1);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_downsample2d(x);
-    return lsx_result(L, ud, "downsample2d");
-}
+static int l_upsample2d(lua_State *L) { return lsx_unary(L, sx_upsample2d, "upsample2d"); }
+static int l_downsample2d(lua_State *L) { return lsx_unary(L, sx_downsample2d, "downsample2d"); }
 
 static const luaL_Reg model_fns[] = {
     {"stylegan_config", l_stylegan_config},

@@ -7,7 +7,6 @@
  * needs nothing but the .so.
  */
 #include <string.h>
-#include <time.h>
 
 #include "lsx.h"
 
@@ -85,9 +84,7 @@ static int l_sgemm_peak(lua_State *L)
 /* Seconds on a monotonic clock (os.clock counts the CPU time of all threads). */
 static int l_wall_time(lua_State *L)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    lua_pushnumber(L, (lua_Number)t.tv_sec + 1e-9 * (lua_Number)t.tv_nsec);
+    lua_pushnumber(L, sx_clock_seconds());
     return 1;
 }
 
@@ -164,6 +161,7 @@ int luaopen_stylex(lua_State *L)
     lsx_open_classifier(L);
     lsx_open_models(L);
     lsx_open_metrics(L);
+    lsx_open_model_file(L);
     lsx_open_attfind(L);
     lsx_open_shapes(L);
     preload_embedded(L);

@@ -38,12 +38,7 @@ static void drop_module(void *m) { sx_module_free(m); }
 
 void lsx_push_module(lua_State *L, sx_module *m, const char *fn)
 {
-    if (!m) {
-        lsx_fail(L, fn);
-        return;
-    }
-    lsx_push_protected(L, m, make_module_ud, drop_module);
-    lsx_gc_pace(L);
+    lsx_push_result(L, m, make_module_ud, drop_module, fn);
 }
 
 lsx_module *nn_check_module_ud(lua_State *L, int idx)
@@ -66,14 +61,7 @@ static int m_free(lua_State *L)
 }
 
 /* m(x) / m:forward(x) */
-static int m_forward(lua_State *L)
-{
-    sx_module *m = lsx_check_module(L, 1);
-    sx_tensor *x = lsx_check_tensor(L, 2);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_module_forward(m, x);
-    return lsx_result(L, ud, "forward");
-}
+static int m_forward(lua_State *L) { return lsx_module_unary(L, lsx_check_module(L, 1), sx_module_forward, "forward"); }
 
 static int m_type(lua_State *L)
 {
@@ -155,35 +143,17 @@ static int m_tostring(lua_State *L)
 static int m_call(lua_State *L) { return m_forward(L); }
 
 /* The generic walkers as methods: self must be a module userdata. */
-static int m_parameters(lua_State *L)
+static int on_self(lua_State *L, lua_CFunction walker)
 {
     nn_check_module_ud(L, 1);
-    return nn_parameters(L);
+    return walker(L);
 }
 
-static int m_named_parameters(lua_State *L)
-{
-    nn_check_module_ud(L, 1);
-    return nn_named_parameters(L);
-}
-
-static int m_state_dict(lua_State *L)
-{
-    nn_check_module_ud(L, 1);
-    return nn_state_dict(L);
-}
-
-static int m_load_state_dict(lua_State *L)
-{
-    nn_check_module_ud(L, 1);
-    return nn_load_state_dict(L);
-}
-
-static int m_zero_grad(lua_State *L)
-{
-    nn_check_module_ud(L, 1);
-    return nn_zero_grad(L);
-}
+static int m_parameters(lua_State *L) { return on_self(L, nn_parameters); }
+static int m_named_parameters(lua_State *L) { return on_self(L, nn_named_parameters); }
+static int m_state_dict(lua_State *L) { return on_self(L, nn_state_dict); }
+static int m_load_state_dict(lua_State *L) { return on_self(L, nn_load_state_dict); }
+static int m_zero_grad(lua_State *L) { return on_self(L, nn_zero_grad); }
 
 static const luaL_Reg module_methods[] = {
     {"forward", m_forward},

@@ -236,26 +236,18 @@ static int l_pow(lua_State *L)
 
 /* ---------------------------------------------------------------- elementwise */
 
-static int unary(lua_State *L, sx_tensor *(*f)(sx_tensor *), const char *fn)
-{
-    sx_tensor *x = lsx_check_tensor(L, 1);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = f(x);
-    return lsx_result(L, ud, fn);
-}
-
-static int l_neg(lua_State *L) { return unary(L, sx_neg, "neg"); }
-static int l_abs(lua_State *L) { return unary(L, sx_abs, "abs"); }
-static int l_exp(lua_State *L) { return unary(L, sx_exp, "exp"); }
-static int l_log(lua_State *L) { return unary(L, sx_log, "log"); }
-static int l_sqrt(lua_State *L) { return unary(L, sx_sqrt, "sqrt"); }
-static int l_rsqrt(lua_State *L) { return unary(L, sx_rsqrt, "rsqrt"); }
-static int l_square(lua_State *L) { return unary(L, sx_square, "square"); }
-static int l_relu(lua_State *L) { return unary(L, sx_relu, "relu"); }
-static int l_sigmoid(lua_State *L) { return unary(L, sx_sigmoid, "sigmoid"); }
-static int l_tanh(lua_State *L) { return unary(L, sx_tanh, "tanh"); }
-static int l_softplus(lua_State *L) { return unary(L, sx_softplus, "softplus"); }
-static int l_contiguous(lua_State *L) { return unary(L, sx_contiguous, "contiguous"); }
+static int l_neg(lua_State *L) { return lsx_unary(L, sx_neg, "neg"); }
+static int l_abs(lua_State *L) { return lsx_unary(L, sx_abs, "abs"); }
+static int l_exp(lua_State *L) { return lsx_unary(L, sx_exp, "exp"); }
+static int l_log(lua_State *L) { return lsx_unary(L, sx_log, "log"); }
+static int l_sqrt(lua_State *L) { return lsx_unary(L, sx_sqrt, "sqrt"); }
+static int l_rsqrt(lua_State *L) { return lsx_unary(L, sx_rsqrt, "rsqrt"); }
+static int l_square(lua_State *L) { return lsx_unary(L, sx_square, "square"); }
+static int l_relu(lua_State *L) { return lsx_unary(L, sx_relu, "relu"); }
+static int l_sigmoid(lua_State *L) { return lsx_unary(L, sx_sigmoid, "sigmoid"); }
+static int l_tanh(lua_State *L) { return lsx_unary(L, sx_tanh, "tanh"); }
+static int l_softplus(lua_State *L) { return lsx_unary(L, sx_softplus, "softplus"); }
+static int l_contiguous(lua_State *L) { return lsx_unary(L, sx_contiguous, "contiguous"); }
 
 static int l_leaky_relu(lua_State *L)
 {
@@ -452,13 +444,7 @@ static int l_index_add(lua_State *L)
 
 /* ---------------------------------------------------------------- linear algebra, convolution */
 
-static int l_matmul(lua_State *L)
-{
-    sx_tensor *a = lsx_check_tensor(L, 1), *b = lsx_check_tensor(L, 2);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_matmul(a, b);
-    return lsx_result(L, ud, "matmul");
-}
+static int l_matmul(lua_State *L) { return lsx_binary(L, sx_matmul, "matmul"); }
 
 static int l_linear(lua_State *L)
 {
@@ -468,25 +454,19 @@ static int l_linear(lua_State *L)
     return lsx_result(L, ud, "linear");
 }
 
-static int l_conv2d(lua_State *L)
+/* sx.conv2d / sx.conv_transpose2d(x, w, b, opts) */
+static int conv(lua_State *L, bool transposed)
 {
     sx_tensor *x = lsx_check_tensor(L, 1), *w = lsx_check_tensor(L, 2), *b = opt_tensor(L, 3);
     sx_conv2d_opts o;
-    check_conv_opts(L, 4, false, &o);
+    check_conv_opts(L, 4, transposed, &o);
     lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_conv2d(x, w, b, &o);
-    return lsx_result(L, ud, "conv2d");
+    ud->t = transposed ? sx_conv_transpose2d(x, w, b, &o) : sx_conv2d(x, w, b, &o);
+    return lsx_result(L, ud, transposed ? "conv_transpose2d" : "conv2d");
 }
 
-static int l_conv_transpose2d(lua_State *L)
-{
-    sx_tensor *x = lsx_check_tensor(L, 1), *w = lsx_check_tensor(L, 2), *b = opt_tensor(L, 3);
-    sx_conv2d_opts o;
-    check_conv_opts(L, 4, true, &o);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_conv_transpose2d(x, w, b, &o);
-    return lsx_result(L, ud, "conv_transpose2d");
-}
+static int l_conv2d(lua_State *L) { return conv(L, false); }
+static int l_conv_transpose2d(lua_State *L) { return conv(L, true); }
 
 /* sx.conv2d_weight(x, gy, {kh, kw} or k, opts) */
 static int l_conv2d_weight(lua_State *L)
@@ -571,17 +551,9 @@ static int l_cross_entropy(lua_State *L)
     return lsx_result(L, ud, "cross_entropy");
 }
 
-static int binary(lua_State *L, sx_tensor *(*f)(sx_tensor *, sx_tensor *), const char *fn)
-{
-    sx_tensor *a = lsx_check_tensor(L, 1), *b = lsx_check_tensor(L, 2);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = f(a, b);
-    return lsx_result(L, ud, fn);
-}
-
-static int l_kl_div(lua_State *L) { return binary(L, sx_kl_div, "kl_div"); }
-static int l_l1_loss(lua_State *L) { return binary(L, sx_l1_loss, "l1_loss"); }
-static int l_mse_loss(lua_State *L) { return binary(L, sx_mse_loss, "mse_loss"); }
+static int l_kl_div(lua_State *L) { return lsx_binary(L, sx_kl_div, "kl_div"); }
+static int l_l1_loss(lua_State *L) { return lsx_binary(L, sx_l1_loss, "l1_loss"); }
+static int l_mse_loss(lua_State *L) { return lsx_binary(L, sx_mse_loss, "mse_loss"); }
 
 /* ---------------------------------------------------------------- registration */
 

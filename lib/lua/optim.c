@@ -107,6 +107,28 @@ static lsx_optim *new_optim(lua_State *L)
     return ud;
 }
 
+/* The options every optimiser has. */
+static void check_rates(lua_State *L, const char *fn, float lr, float weight_decay)
+{
+    if (!(lr >= 0 && isfinite(lr))) lsx_arg_fail(L, 2, fn, "option 'lr' must be >= 0");
+    if (!(weight_decay >= 0 && isfinite(weight_decay))) lsx_arg_fail(L, 2, fn, "option 'weight_decay' must be >= 0");
+}
+
+/* The optimiser over the parameter groups at argument 1, made by make(opts). */
+typedef sx_optim *(*optim_new)(int n_groups, const sx_param_group *groups, const void *opts);
+static int build(lua_State *L, const char *fn, optim_new make, const void *opts)
+{
+    int ng;
+    bool *zero_lr;
+    sx_param_group *groups = check_groups(L, &ng, &zero_lr, fn);
+    lsx_optim *ud = new_optim(L);
+    ud->o = make(ng, groups, opts);
+    return optim_result(L, ud, ng, zero_lr, fn);
+}
+
+static sx_optim *adam_new(int n, const sx_param_group *g, const void *o) { return sx_adam_new(n, g, o); }
+static sx_optim *sgd_new(int n, const sx_param_group *g, const void *o) { return sx_sgd_new(n, g, o); }
+
 /* sx.optim.Adam(params_or_groups [, {lr=1e-3, betas={0.9, 0.999}, eps=1e-8,
  *               weight_decay=0, decoupled=false}]) */
 static int nn_adam(lua_State *L)
@@ -133,16 +155,10 @@ static int nn_adam(lua_State *L)
         }
         lua_pop(L, 1);
     }
-    if (!(o.lr >= 0 && isfinite(o.lr))) lsx_arg_fail(L, 2, fn, "option 'lr' must be >= 0");
+    check_rates(L, fn, o.lr, o.weight_decay);
     if (!(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1)) lsx_arg_fail(L, 2, fn, "betas must be in [0, 1)");
     if (!(o.eps > 0 && isfinite(o.eps))) lsx_arg_fail(L, 2, fn, "option 'eps' must be > 0");
-    if (!(o.weight_decay >= 0 && isfinite(o.weight_decay))) lsx_arg_fail(L, 2, fn, "option 'weight_decay' must be >= 0");
-    int ng;
-    bool *zero_lr;
-    sx_param_group *groups = check_groups(L, &ng, &zero_lr, fn);
-    lsx_optim *ud = new_optim(L);
-    ud->o = sx_adam_new(ng, groups, &o);
-    return optim_result(L, ud, ng, zero_lr, fn);
+    return build(L, fn, adam_new, &o);
 }
 
 /* sx.optim.SGD(params_or_groups, {lr=, momentum=0, nesterov=false, weight_decay=0}) */
@@ -157,16 +173,10 @@ static int nn_sgd(lua_State *L)
         .nesterov = lsx_opt_boolean(L, 2, fn, "nesterov", false),
         .weight_decay = (float)lsx_opt_number(L, 2, fn, "weight_decay", 0, false, false),
     };
-    if (!(o.lr >= 0 && isfinite(o.lr))) lsx_arg_fail(L, 2, fn, "option 'lr' must be >= 0");
+    check_rates(L, fn, o.lr, o.weight_decay);
     if (!(o.momentum >= 0 && o.momentum < 1)) lsx_arg_fail(L, 2, fn, "option 'momentum' must be in [0, 1)");
     if (o.nesterov && !(o.momentum > 0)) lsx_arg_fail(L, 2, fn, "nesterov needs momentum > 0");
-    if (!(o.weight_decay >= 0 && isfinite(o.weight_decay))) lsx_arg_fail(L, 2, fn, "option 'weight_decay' must be >= 0");
-    int ng;
-    bool *zero_lr;
-    sx_param_group *groups = check_groups(L, &ng, &zero_lr, fn);
-    lsx_optim *ud = new_optim(L);
-    ud->o = sx_sgd_new(ng, groups, &o);
-    return optim_result(L, ud, ng, zero_lr, fn);
+    return build(L, fn, sgd_new, &o);
 }
 
 static int o_free(lua_State *L)

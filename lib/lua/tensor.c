@@ -57,6 +57,30 @@ int lsx_result(lua_State *L, lsx_tensor *ud, const char *fn)
     return 1;
 }
 
+int lsx_unary(lua_State *L, sx_tensor *(*f)(sx_tensor *), const char *fn)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = f(x);
+    return lsx_result(L, ud, fn);
+}
+
+int lsx_binary(lua_State *L, sx_tensor *(*f)(sx_tensor *, sx_tensor *), const char *fn)
+{
+    sx_tensor *a = lsx_check_tensor(L, 1), *b = lsx_check_tensor(L, 2);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = f(a, b);
+    return lsx_result(L, ud, fn);
+}
+
+int lsx_module_unary(lua_State *L, sx_module *m, sx_tensor *(*f)(sx_module *, sx_tensor *), const char *fn)
+{
+    sx_tensor *x = lsx_check_tensor(L, 2);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = f(m, x);
+    return lsx_result(L, ud, fn);
+}
+
 /* Allocates the userdata under protection, so that t is freed (not leaked)
  * if Lua runs out of memory. */
 static int make_tensor_ud(lua_State *L)
@@ -70,12 +94,7 @@ static void drop_tensor(void *t) { sx_tensor_free(t); }
 
 void lsx_push_tensor(lua_State *L, sx_tensor *t, const char *fn)
 {
-    if (!t) {
-        lsx_fail(L, fn);
-        return;
-    }
-    lsx_push_protected(L, t, make_tensor_ud, drop_tensor);
-    lsx_gc_pace(L);
+    lsx_push_result(L, t, make_tensor_ud, drop_tensor, fn);
 }
 
 sx_tensor *lsx_to_tensor(lua_State *L, int idx)
@@ -301,21 +320,10 @@ static int l_rand(lua_State *L) { return make_filled(L, FILL_RAND, "rand"); }
 static int l_randn(lua_State *L) { return make_filled(L, FILL_RANDN, "randn"); }
 static int l_full(lua_State *L) { return make_filled(L, FILL_FULL, "full"); }
 
-static int l_zeros_like(lua_State *L)
-{
-    sx_tensor *t = lsx_check_tensor(L, 1);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_tensor_zeros_like(t);
-    return lsx_result(L, ud, "zeros_like");
-}
-
-static int l_ones_like(lua_State *L)
-{
-    sx_tensor *t = lsx_check_tensor(L, 1);
-    lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_tensor_ones_like(t);
-    return lsx_result(L, ud, "ones_like");
-}
+static sx_tensor *zeros_like(sx_tensor *t) { return sx_tensor_zeros_like(t); }
+static sx_tensor *ones_like(sx_tensor *t) { return sx_tensor_ones_like(t); }
+static int l_zeros_like(lua_State *L) { return lsx_unary(L, zeros_like, "zeros_like"); }
+static int l_ones_like(lua_State *L) { return lsx_unary(L, ones_like, "ones_like"); }
 
 static int l_arange(lua_State *L)
 {

@@ -4,6 +4,7 @@
  * See include/stylex/classifier.h for the architecture.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,29 +28,67 @@ sx_classifier_config sx_classifier_default_config(int n_classes)
     return c;
 }
 
-static bool config_ok(const sx_classifier_config *c)
+/* ---------------------------------------------------------------- config fields */
+
+#define CF(field) offsetof(sx_classifier_config, field)
+static const sx_config_field classifier_fields[] = {
+    {.key = "n_classes", .offset = CF(n_classes), .type = SX_FIELD_INT, .lo = 2, .hi = 100000, .required = true},
+    {.key = "resolution", .offset = CF(resolution), .type = SX_FIELD_INT, .lo = 1, .hi = 4096},
+    {.key = "img_channels", .offset = CF(img_channels), .type = SX_FIELD_INT, .lo = 1, .hi = 3},
+    {.key = "convs_per_block", .offset = CF(convs_per_block), .type = SX_FIELD_INT, .lo = 1, .hi = 8},
+    {.key = "hidden", .offset = CF(hidden), .type = SX_FIELD_INT, .lo = 1, .hi = 65536},
+    {.key = "dropout", .offset = CF(dropout), .type = SX_FIELD_FLOAT, .lo = 0, .hi = 1, .hi_open = true},
+    {.key = "channels", .offset = CF(channels), .type = SX_FIELD_INT_LIST, .lo = 1, .hi = 8192,
+     .max_len = SX_CLASSIFIER_MAX_BLOCKS},
+    {.key = "n_blocks", .offset = CF(n_blocks), .type = SX_FIELD_INT, .lo = 1, .hi = SX_CLASSIFIER_MAX_BLOCKS,
+     .implied = true},
+};
+#undef CF
+enum { F_CHANNELS = 6, F_N_BLOCKS = 7 };
+
+static void defaults(void *cfg) { *(sx_classifier_config *)cfg = sx_classifier_default_config(2); }
+
+static int list_len(const void *cfg, const sx_config_field *f)
 {
-    if (!c) return sx_fail(SX_EINVAL, "classifier: config is NULL"), false;
-    if (c->n_blocks < 1 || c->n_blocks > SX_CLASSIFIER_MAX_BLOCKS)
-        return sx_fail(SX_EINVAL, "classifier: n_blocks %d outside 1..%d", c->n_blocks, SX_CLASSIFIER_MAX_BLOCKS),
-               false;
-    if (c->resolution < 1 || c->resolution % (1 << c->n_blocks) || c->resolution > 4096)
-        return sx_fail(SX_EINVAL, "classifier: resolution %d is not a multiple of 2^%d", c->resolution, c->n_blocks),
-               false;
+    int n = ((const sx_classifier_config *)cfg)->n_blocks;
+    return n < 0 ? 0 : n > f->max_len ? f->max_len : n;
+}
+
+/* The number of blocks is the length of channels; n_blocks, if given, must agree. */
+static sx_status settle(void *cfg, const sx_config_build *b)
+{
+    sx_classifier_config *c = cfg;
+    int n = sx_config_given(b, F_CHANNELS) ? b->len[F_CHANNELS] : sx_classifier_default_config(2).n_blocks;
+    if (sx_config_given(b, F_N_BLOCKS) && c->n_blocks != n)
+        return sx_fail(SX_EINVAL, "'n_blocks' = %d disagrees with %d channels", c->n_blocks, n);
+    c->n_blocks = n;
+    return SX_OK;
+}
+
+/* The resolution halves n_blocks times; one or three image channels. */
+static sx_status rules(const void *cfg)
+{
+    const sx_classifier_config *c = cfg;
+    if (c->resolution % (1 << c->n_blocks))
+        return sx_fail(SX_EINVAL, "classifier: resolution %d is not a multiple of 2^%d", c->resolution, c->n_blocks);
     if (c->img_channels != 1 && c->img_channels != 3)
-        return sx_fail(SX_EINVAL, "classifier: img_channels must be 1 or 3, got %d", c->img_channels), false;
-    if (c->n_classes < 2 || c->n_classes > 100000)
-        return sx_fail(SX_EINVAL, "classifier: n_classes must be at least 2, got %d", c->n_classes), false;
-    if (c->convs_per_block < 1 || c->convs_per_block > 8)
-        return sx_fail(SX_EINVAL, "classifier: convs_per_block %d outside 1..8", c->convs_per_block), false;
-    if (c->hidden < 1 || c->hidden > 65536)
-        return sx_fail(SX_EINVAL, "classifier: hidden %d outside 1..65536", c->hidden), false;
-    if (!(c->dropout >= 0 && c->dropout < 1))
-        return sx_fail(SX_EINVAL, "classifier: dropout %g outside [0, 1)", c->dropout), false;
-    for (int b = 0; b < c->n_blocks; b++)
-        if (c->channels[b] < 1 || c->channels[b] > 8192)
-            return sx_fail(SX_EINVAL, "classifier: block %d has %d channels", b, c->channels[b]), false;
-    return true;
+        return sx_fail(SX_EINVAL, "classifier: img_channels must be 1 or 3, got %d", c->img_channels);
+    return SX_OK;
+}
+
+const sx_config_desc sx_classifier_config_desc = {
+    .name = "classifier",
+    .n_fields = (int)(sizeof classifier_fields / sizeof *classifier_fields),
+    .fields = classifier_fields,
+    .defaults = defaults,
+    .list_len = list_len,
+    .settle = settle,
+    .rules = rules,
+};
+
+sx_status sx_classifier_config_check(const sx_classifier_config *c)
+{
+    return sx_config_check(&sx_classifier_config_desc, c);
 }
 
 static sx_tensor *classifier_forward_single(sx_module *m, sx_tensor *x) { return sx_classifier_logits(m, x); }
@@ -62,7 +101,7 @@ static bool add(sx_module *parent, const char *name, sx_module *child)
 
 sx_module *sx_classifier_new(const sx_classifier_config *cfg)
 {
-    if (!config_ok(cfg)) return NULL;
+    if (sx_classifier_config_check(cfg) != SX_OK) return NULL;
     sx_module *m = sx_module_new("Classifier");
     sx_classifier_config *impl = m ? malloc(sizeof *impl) : NULL;
     if (!impl) {

@@ -4,8 +4,9 @@
  * the config JSON read with lib/io's pull reader, the network built from it
  * and the tensors copied in strictly by name. See include/stylex/model_file.h.
  *
- * This file sits in lib/models but uses lib/io's internal JSON reader (the
- * one the safetensors header is parsed with) rather than a second parser.
+ * The configs are read with lib/io's JSON pull reader (stylex/json.h, the
+ * one the safetensors header is parsed with) over the config descriptors
+ * (stylex/config.h), which the Lua options go through too.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -104,17 +105,6 @@ static bool cfg_number(cfg_json *j, const char *key, double *out)
     return true;
 }
 
-/* An integral number in [lo, hi] (cjson writes integral floats as "32"). */
-static bool cfg_int(cfg_json *j, const char *key, int lo, int hi, int *out)
-{
-    double v = 0;
-    if (!cfg_number(j, key, &v)) return false;
-    if (v != floor(v) || v < lo || v > hi)
-        return cfg_fail(j, "'%s' = %g, expected an integer in %d..%d", key, v, lo, hi);
-    *out = (int)v;
-    return true;
-}
-
 static bool cfg_bool(cfg_json *j, const char *key, bool *out)
 {
     int c = sx_json_peek(&j->r);
@@ -127,21 +117,27 @@ static bool cfg_bool(cfg_json *j, const char *key, bool *out)
     return true;
 }
 
-/* A list of 1..max integers in [lo, hi] into out[]; *n gets the count. */
-static bool cfg_int_list(cfg_json *j, const char *key, int max, int lo, int hi, int *out, int *n)
+/* The value of field i, through the builder (which checks its type). */
+static bool cfg_field(cfg_json *j, sx_config_build *b, int i)
 {
-    if (!sx_json_accept(&j->r, '[')) return cfg_fail(j, "'%s' must be a list of integers", key);
-    *n = 0;
-    if (sx_json_accept(&j->r, ']')) return cfg_fail(j, "'%s' is empty", key);
-    do {
-        if (*n == max) return cfg_fail(j, "'%s' has more than %d entries", key, max);
-        char item[48];
-        snprintf(item, sizeof item, "%s[%d]", key, *n + 1);
-        if (!cfg_int(j, item, lo, hi, &out[*n])) return false;
-        (*n)++;
-    } while (sx_json_accept(&j->r, ','));
-    if (!sx_json_expect(&j->r, ']')) return cfg_syntax(j);
-    return true;
+    const sx_config_field *f = &b->desc->fields[i];
+    double v[SX_STYLEGAN_MAX_LEVELS + SX_CLASSIFIER_MAX_BLOCKS];
+    int n = 0, max = (int)(sizeof v / sizeof *v);
+    if (f->type != SX_FIELD_INT_LIST) {
+        if (!cfg_number(j, f->key, &v[0])) return false;
+        return sx_config_set_number(b, i, v[0]) == SX_OK || cfg_fail(j, "%s", sx_last_error());
+    }
+    if (!sx_json_accept(&j->r, '[')) return cfg_fail(j, "'%s' must be a list of integers", f->key);
+    if (!sx_json_accept(&j->r, ']')) {
+        do {
+            if (n == max) return cfg_fail(j, "'%s' has more than %d entries", f->key, f->max_len);
+            char item[48];
+            snprintf(item, sizeof item, "%s[%d]", f->key, n + 1);
+            if (!cfg_number(j, item, &v[n++])) return false;
+        } while (sx_json_accept(&j->r, ','));
+        if (!sx_json_expect(&j->r, ']')) return cfg_syntax(j);
+    }
+    return sx_config_set_list(b, i, v, n) == SX_OK || cfg_fail(j, "%s", sx_last_error());
 }
 
 /* Iterates the keys of the object: call with *first true, then until it
@@ -179,97 +175,64 @@ static bool cfg_end(cfg_json *j)
     return true;
 }
 
-/* The classifier config (the keys of sx.models.Classifier); false with j->err. */
-static bool parse_classifier(cfg_json *j, sx_classifier_config *c)
+/* Reads the config object's keys into b: the descriptor's fields, "baseline"
+ * into *baseline when it is given (the StylEx training config), any other key
+ * skipped (skip_other: a training hyper-parameter) or refused. */
+static bool cfg_fields(cfg_json *j, sx_config_build *b, bool skip_other, bool *baseline)
 {
-    *c = sx_classifier_default_config(2);
-    bool have_classes = false, have_nb = false, first = true, done = false;
-    int nb = 0, nch = 0, channels[SX_CLASSIFIER_MAX_BLOCKS];
+    bool first = true, done = false;
     char *key;
     while (cfg_next_key(j, &first, &done, &key)) {
+        int i = sx_config_field_index(b->desc, key);
         bool ok;
-        if (strcmp(key, "n_classes") == 0) ok = have_classes = cfg_int(j, key, 2, 100000, &c->n_classes);
-        else if (strcmp(key, "resolution") == 0) ok = cfg_int(j, key, 1, 4096, &c->resolution);
-        else if (strcmp(key, "img_channels") == 0) ok = cfg_int(j, key, 1, 3, &c->img_channels);
-        else if (strcmp(key, "convs_per_block") == 0) ok = cfg_int(j, key, 1, 8, &c->convs_per_block);
-        else if (strcmp(key, "hidden") == 0) ok = cfg_int(j, key, 1, 65536, &c->hidden);
-        else if (strcmp(key, "n_blocks") == 0) ok = have_nb = cfg_int(j, key, 1, SX_CLASSIFIER_MAX_BLOCKS, &nb);
-        else if (strcmp(key, "channels") == 0)
-            ok = cfg_int_list(j, key, SX_CLASSIFIER_MAX_BLOCKS, 1, 8192, channels, &nch);
-        else if (strcmp(key, "dropout") == 0) {
-            double d;
-            ok = cfg_number(j, key, &d);
-            if (ok && (d < 0 || d >= 1)) ok = cfg_fail(j, "'dropout' = %g outside [0, 1)", d);
-            c->dropout = (float)d;
-        } else ok = cfg_fail(j, "unknown key '%s'", key);
+        if (i >= 0) ok = cfg_field(j, b, i);
+        else if (baseline && strcmp(key, "baseline") == 0) ok = cfg_bool(j, key, baseline);
+        else if (skip_other) ok = sx_json_skip(&j->r) || cfg_syntax(j);
+        else ok = cfg_fail(j, "unknown key '%s'", key);
         free(key);
         if (!ok) return false;
     }
-    if (!done || !cfg_end(j)) return false;
-    if (!have_classes) return cfg_fail(j, "no 'n_classes'");
-    if (nch > 0) {
-        c->n_blocks = nch;
-        memcpy(c->channels, channels, (size_t)nch * sizeof *channels);
-    }
-    if (have_nb && nb != c->n_blocks)
-        return cfg_fail(j, "'n_blocks' = %d disagrees with %d channels", nb, c->n_blocks);
-    return true;
+    return done && cfg_end(j);
+}
+
+/* The classifier config (the keys of sx.models.Classifier); false with j->err. */
+static bool parse_classifier(cfg_json *j, void *c)
+{
+    sx_config_build b;
+    sx_config_begin(&b, &sx_classifier_config_desc, c);
+    if (!cfg_fields(j, &b, false, NULL)) return false;
+    return sx_config_finish(&b) == SX_OK || cfg_fail(j, "%s", sx_last_error());
 }
 
 /* The StylEx network config (trainer.network_config); false with j->err. */
-static bool parse_stylex(cfg_json *j, sx_stylegan_config *c)
+static bool parse_stylex(cfg_json *j, void *c)
 {
-    int res = 32, img = 1, n_classes = 0, z_dim = -1, w_dim = -1, mapping = -1, nch = 0;
-    int channels[SX_STYLEGAN_MAX_LEVELS];
-    bool baseline = false, first = true, done = false;
-    char *key;
-    while (cfg_next_key(j, &first, &done, &key)) {
-        bool ok;
-        if (strcmp(key, "resolution") == 0) ok = cfg_int(j, key, 8, 4 << (SX_STYLEGAN_MAX_LEVELS - 1), &res);
-        else if (strcmp(key, "img_channels") == 0) ok = cfg_int(j, key, 1, 3, &img);
-        else if (strcmp(key, "n_classes") == 0) ok = cfg_int(j, key, 0, 65536, &n_classes);
-        else if (strcmp(key, "z_dim") == 0) ok = cfg_int(j, key, 1, 65536, &z_dim);
-        else if (strcmp(key, "w_dim") == 0) ok = cfg_int(j, key, 1, 65536, &w_dim);
-        else if (strcmp(key, "mapping_layers") == 0) ok = cfg_int(j, key, 1, SX_STYLEGAN_MAX_MAPPING, &mapping);
-        else if (strcmp(key, "channels") == 0)
-            ok = cfg_int_list(j, key, SX_STYLEGAN_MAX_LEVELS, 1, 8192, channels, &nch);
-        else if (strcmp(key, "baseline") == 0) ok = cfg_bool(j, key, &baseline);
-        else ok = sx_json_skip(&j->r) || cfg_syntax(j); /* a training hyper-parameter */
-        free(key);
-        if (!ok) return false;
-    }
-    if (!done || !cfg_end(j)) return false;
-    *c = sx_stylegan_default_config(res, img, baseline ? 0 : n_classes);
-    if (z_dim > 0) c->z_dim = z_dim;
-    if (w_dim > 0) c->w_dim = w_dim;
-    if (mapping > 0) c->mapping_layers = mapping;
-    if (nch > 0) {
-        int levels = 0;
-        while ((4 << levels) <= res) levels++;
-        if (nch != levels)
-            return cfg_fail(j, "'channels' has %d widths, expected %d (resolutions 4 .. %d)", nch, levels, res);
-        memcpy(c->channels, channels, (size_t)nch * sizeof *channels);
-    }
-    if (sx_stylegan_config_check(c) != SX_OK) return cfg_fail(j, "%s", sx_last_error());
-    return true;
+    sx_config_build b;
+    bool baseline = false;
+    sx_config_begin(&b, &sx_stylegan_config_desc, c);
+    if (!cfg_fields(j, &b, true, &baseline)) return false;
+    if (baseline) ((sx_stylegan_config *)c)->n_classes = 0;
+    return sx_config_finish(&b) == SX_OK || cfg_fail(j, "%s", sx_last_error());
+}
+
+/* A config of JSON text through parse; SX_EINVAL naming fn. */
+static sx_status from_json(const char *fn, const char *json, bool (*parse)(cfg_json *, void *), void *out)
+{
+    if (!json || !out) return sx_fail(SX_EINVAL, "%s: %s is NULL", fn, json ? "out" : "json");
+    cfg_json j;
+    sx_json_init(&j.r, json, strlen(json));
+    if (!parse(&j, out)) return sx_fail(SX_EINVAL, "%s: %s", fn, j.err);
+    return SX_OK;
 }
 
 sx_status sx_classifier_config_from_json(const char *json, sx_classifier_config *out)
 {
-    if (!json || !out) return sx_fail(SX_EINVAL, "classifier_config_from_json: %s is NULL", json ? "out" : "json");
-    cfg_json j;
-    sx_json_init(&j.r, json, strlen(json));
-    if (!parse_classifier(&j, out)) return sx_fail(SX_EINVAL, "classifier_config_from_json: %s", j.err);
-    return SX_OK;
+    return from_json("classifier_config_from_json", json, parse_classifier, out);
 }
 
 sx_status sx_stylex_config_from_json(const char *json, sx_stylegan_config *out)
 {
-    if (!json || !out) return sx_fail(SX_EINVAL, "stylex_config_from_json: %s is NULL", json ? "out" : "json");
-    cfg_json j;
-    sx_json_init(&j.r, json, strlen(json));
-    if (!parse_stylex(&j, out)) return sx_fail(SX_EINVAL, "stylex_config_from_json: %s", j.err);
-    return SX_OK;
+    return from_json("stylex_config_from_json", json, parse_stylex, out);
 }
 
 /* ---------------------------------------------------------------- loading */
@@ -308,6 +271,21 @@ static sx_status open_file(const char *fn, const char *path, int n, const char *
     sx_safetensors_free(*st);
     *st = NULL;
     return s;
+}
+
+/* open_file, then the file's config read by parse into cfg. */
+static sx_status open_model(const char *fn, const char *path, int n, const char *const *formats, int *which,
+                            bool (*parse)(cfg_json *, void *), void *cfg, sx_safetensors **st)
+{
+    sx_status s = open_file(fn, path, n, formats, which, st);
+    if (s != SX_OK) return s;
+    cfg_json j;
+    const char *config = sx_safetensors_meta(*st, "config");
+    sx_json_init(&j.r, config, strlen(config));
+    if (parse(&j, cfg)) return SX_OK;
+    sx_safetensors_free(*st);
+    *st = NULL;
+    return sx_fail(SX_EFORMAT, "%s: %s: config: %s", fn, path, j.err);
 }
 
 /* Copies the file's tensors "<prefix><name>" into m's parameters and buffers
@@ -361,17 +339,10 @@ sx_status sx_classifier_load(const char *path, sx_module **out, sx_model_meta *m
     static const char *const formats[] = {SX_CLASSIFIER_FORMAT};
     int which;
     sx_safetensors *st = NULL;
-    sx_status s = open_file(fn, path, 1, formats, &which, &st);
+    sx_classifier_config cfg;
+    sx_status s = open_model(fn, path, 1, formats, &which, parse_classifier, &cfg, &st);
     if (s != SX_OK) return s;
     sx_module *m = NULL;
-    sx_classifier_config cfg;
-    cfg_json j;
-    const char *config = sx_safetensors_meta(st, "config");
-    sx_json_init(&j.r, config, strlen(config));
-    if (!parse_classifier(&j, &cfg)) {
-        s = sx_fail(SX_EFORMAT, "%s: %s: config: %s", fn, path, j.err);
-        goto done;
-    }
     uint64_t rng[4];
     sx_rng_get_state(rng); /* the weights drawn here are overwritten */
     m = sx_classifier_new(&cfg);
@@ -404,17 +375,10 @@ sx_status sx_stylex_load(const char *path, sx_module **G, sx_module **E, sx_mode
     static const char *const g_prefix[] = {"G.", "G_ema."};
     int which;
     sx_safetensors *st = NULL;
-    sx_status s = open_file(fn, path, 2, formats, &which, &st);
+    sx_stylegan_config cfg;
+    sx_status s = open_model(fn, path, 2, formats, &which, parse_stylex, &cfg, &st);
     if (s != SX_OK) return s;
     sx_module *g = NULL, *e = NULL;
-    sx_stylegan_config cfg;
-    cfg_json j;
-    const char *config = sx_safetensors_meta(st, "config");
-    sx_json_init(&j.r, config, strlen(config));
-    if (!parse_stylex(&j, &cfg)) {
-        s = sx_fail(SX_EFORMAT, "%s: %s: config: %s", fn, path, j.err);
-        goto done;
-    }
     uint64_t rng[4];
     sx_rng_get_state(rng); /* the weights drawn here are overwritten */
     if (G) g = sx_generator_new(&cfg);

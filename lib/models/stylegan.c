@@ -6,6 +6,7 @@
  * discriminator.c.
  * Architecture and conventions: include/stylex/stylegan.h.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,38 +38,80 @@ sx_stylegan_config sx_stylegan_default_config(int resolution, int img_channels, 
     return c;
 }
 
-sx_status sx_stylegan_config_check(const sx_stylegan_config *c)
+/* ---------------------------------------------------------------- config fields */
+
+#define CF(field) offsetof(sx_stylegan_config, field)
+static const sx_config_field stylegan_fields[] = {
+    {.key = "resolution", .offset = CF(resolution), .type = SX_FIELD_INT, .lo = 8,
+     .hi = 4 << (SX_STYLEGAN_MAX_LEVELS - 1)},
+    {.key = "img_channels", .offset = CF(img_channels), .type = SX_FIELD_INT, .lo = 1, .hi = 3},
+    {.key = "n_classes", .offset = CF(n_classes), .type = SX_FIELD_INT, .lo = 0, .hi = 65536},
+    {.key = "z_dim", .offset = CF(z_dim), .type = SX_FIELD_INT, .lo = 1, .hi = 65536},
+    {.key = "w_dim", .offset = CF(w_dim), .type = SX_FIELD_INT, .lo = 1, .hi = 65536},
+    {.key = "mapping_layers", .offset = CF(mapping_layers), .type = SX_FIELD_INT, .lo = 1,
+     .hi = SX_STYLEGAN_MAX_MAPPING},
+    {.key = "mapping_lr_mul", .offset = CF(mapping_lr_mul), .type = SX_FIELD_FLOAT, .lo = 0, .hi = 1e30,
+     .lo_open = true},
+    {.key = "mbstd_group", .offset = CF(mbstd_group), .type = SX_FIELD_INT, .lo = 0, .hi = 1024},
+    {.key = "mbstd_channels", .offset = CF(mbstd_channels), .type = SX_FIELD_INT, .lo = 1, .hi = 8192},
+    {.key = "channels", .offset = CF(channels), .type = SX_FIELD_INT_LIST, .lo = 1, .hi = 8192,
+     .max_len = SX_STYLEGAN_MAX_LEVELS},
+};
+#undef CF
+enum { F_CHANNELS = 9 };
+
+static void defaults(void *cfg) { *(sx_stylegan_config *)cfg = sx_stylegan_default_config(32, 1, 0); }
+
+/* One channel width per resolution 4, 8, .., resolution. */
+static int list_len(const void *cfg, const sx_config_field *f)
+{
+    int n = 0, res = ((const sx_stylegan_config *)cfg)->resolution;
+    while (n < f->max_len && (4 << n) <= res) n++;
+    return n;
+}
+
+/* A given channels list has one width per resolution. */
+static sx_status settle(void *cfg, const sx_config_build *b)
+{
+    const sx_stylegan_config *c = cfg;
+    int want = list_len(c, &stylegan_fields[F_CHANNELS]);
+    if (sx_config_given(b, F_CHANNELS) && b->len[F_CHANNELS] != want)
+        return sx_fail(SX_EINVAL,
+                       "'channels' has %d widths, expected %d: channels must be a list of %d widths, for resolutions "
+                       "4 .. %d",
+                       b->len[F_CHANNELS], want, want, c->resolution);
+    return SX_OK;
+}
+
+/* A power-of-two resolution, one or three image channels, and a minibatch-
+ * stddev width that divides the first level's channels. */
+static sx_status rules(const void *cfg)
 {
     const char *fn = "stylegan config";
-    if (!c) return sx_fail(SX_EINVAL, "%s: NULL", fn);
+    const sx_stylegan_config *c = cfg;
     int r = c->resolution;
-    if (r < 8 || r > (4 << (SX_STYLEGAN_MAX_LEVELS - 1)) || (r & (r - 1)))
+    if (r & (r - 1))
         return sx_fail(SX_EINVAL, "%s: resolution %d must be a power of two in 8 .. %d", fn, r,
                        4 << (SX_STYLEGAN_MAX_LEVELS - 1));
     if (c->img_channels != 1 && c->img_channels != 3)
         return sx_fail(SX_EINVAL, "%s: img_channels must be 1 or 3, got %d", fn, c->img_channels);
-    if (c->z_dim < 1 || c->z_dim > 65536 || c->w_dim < 1 || c->w_dim > 65536)
-        return sx_fail(SX_EINVAL, "%s: z_dim %d and w_dim %d must be in 1 .. 65536", fn, c->z_dim, c->w_dim);
-    if (c->n_classes < 0 || c->n_classes > 65536)
-        return sx_fail(SX_EINVAL, "%s: n_classes %d must be in 0 .. 65536", fn, c->n_classes);
-    if (c->mapping_layers < 1 || c->mapping_layers > SX_STYLEGAN_MAX_MAPPING)
-        return sx_fail(SX_EINVAL, "%s: mapping_layers %d must be in 1 .. %d", fn, c->mapping_layers,
-                       SX_STYLEGAN_MAX_MAPPING);
-    if (!(c->mapping_lr_mul > 0 && isfinite(c->mapping_lr_mul)))
-        return sx_fail(SX_EINVAL, "%s: mapping_lr_mul %g must be positive", fn, c->mapping_lr_mul);
-    int n = sg_n_levels(c);
-    for (int k = 0; k < n; k++)
-        if (c->channels[k] < 1 || c->channels[k] > 8192)
-            return sx_fail(SX_EINVAL, "%s: channels[%d] (resolution %d) is %d, expected 1 .. 8192", fn, k, 4 << k,
-                           c->channels[k]);
-    if (c->mbstd_group < 0 || c->mbstd_group > 1024)
-        return sx_fail(SX_EINVAL, "%s: mbstd_group %d must be in 0 .. 1024 (0: no minibatch-stddev)", fn,
-                       c->mbstd_group);
-    if (c->mbstd_group > 0 && (c->mbstd_channels < 1 || c->channels[0] % c->mbstd_channels))
-        return sx_fail(SX_EINVAL, "%s: mbstd_channels %d must be >= 1 and divide channels[0] = %d", fn,
-                       c->mbstd_channels, c->channels[0]);
+    if (c->mbstd_group > 0 && c->channels[0] % c->mbstd_channels)
+        return sx_fail(SX_EINVAL, "%s: mbstd_channels %d must divide channels[1] = %d", fn, c->mbstd_channels,
+                       c->channels[0]);
     return SX_OK;
 }
+
+const sx_config_desc sx_stylegan_config_desc = {
+    .name = "stylegan config",
+    .n_fields = (int)(sizeof stylegan_fields / sizeof *stylegan_fields),
+    .fields = stylegan_fields,
+    .defaults = defaults,
+    .list_len = list_len,
+    .settle = settle,
+    .rules = rules,
+};
+
+sx_status sx_stylegan_config_check(const sx_stylegan_config *c) { return sx_config_check(&sx_stylegan_config_desc, c); }
 
 static const char *const model_types[] = {"Generator", "MappingNetwork", "SynthesisNetwork", "Discriminator",
                                           "Encoder"};

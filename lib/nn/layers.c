@@ -67,6 +67,23 @@ static bool check_lr_init(const char *fn, float lr_mul, float bias_init, float i
     return true;
 }
 
+/* A new module of type `type` whose impl is a copy of its checked options
+ * (size bytes) and whose single-input forward is forward. */
+static sx_module *layer_module(const char *type, const void *opts, size_t size, sx_module_forward_fn forward)
+{
+    void *impl = malloc(size);
+    sx_module *m = impl ? sx_module_new(type) : NULL;
+    if (!m) {
+        free(impl);
+        sx_fail(SX_ENOMEM, "%s: out of memory", type);
+        return NULL;
+    }
+    memcpy(impl, opts, size);
+    m->impl = impl;
+    m->forward = forward;
+    return m;
+}
+
 /* ---------------------------------------------------------------- Linear */
 
 static sx_tensor *linear_forward(sx_module *m, sx_tensor *x) { return sx_linear_layer_forward(m, x); }
@@ -86,16 +103,8 @@ sx_module *sx_linear_layer_new(const sx_linear_opts *opts)
         return NULL;
     }
     if (!check_lr_init(fn, o.lr_mul, o.bias_init, o.init_std)) return NULL;
-    sx_linear_opts *impl = malloc(sizeof *impl);
-    sx_module *m = impl ? sx_module_new("Linear") : NULL;
-    if (!m) {
-        free(impl);
-        sx_fail(SX_ENOMEM, "%s: out of memory", fn);
-        return NULL;
-    }
-    *impl = o;
-    m->impl = impl;
-    m->forward = linear_forward;
+    sx_module *m = layer_module(fn, &o, sizeof o, linear_forward);
+    if (!m) return NULL;
     return add_weight_bias(m, 2, (int64_t[]){o.out, o.in}, o.in, o.out, !o.no_bias, o.equalized, o.lr_mul,
                            o.bias_init, o.init_std);
 }
@@ -169,16 +178,8 @@ sx_module *sx_conv2d_layer_new(const sx_conv2d_layer_opts *opts)
         return NULL;
     }
     if (!check_lr_init(fn, o.lr_mul, o.bias_init, o.init_std)) return NULL;
-    sx_conv2d_layer_opts *impl = malloc(sizeof *impl);
-    sx_module *m = impl ? sx_module_new("Conv2d") : NULL;
-    if (!m) {
-        free(impl);
-        sx_fail(SX_ENOMEM, "%s: out of memory", fn);
-        return NULL;
-    }
-    *impl = o;
-    m->impl = impl;
-    m->forward = conv2d_forward;
+    sx_module *m = layer_module(fn, &o, sizeof o, conv2d_forward);
+    if (!m) return NULL;
     int64_t k = o.kernel, cin = o.in / o.groups;
     return add_weight_bias(m, 4, (int64_t[]){o.out, cin, k, k}, cin * k * k, o.out, !o.no_bias, o.equalized,
                            o.lr_mul, o.bias_init, o.init_std);

@@ -285,7 +285,7 @@ sx_status sx_optim_step(sx_optim *opt)
                              g, i, sx_shape_str(gd, s1, sizeof s1), sx_shape_str(p, s2, sizeof s2));
                 break;
             }
-            grads[k] = sx_tensor_is_contiguous(gd) ? sx_tensor_retain(gd) : sx_tensor_copy(gd);
+            grads[k] = sx_tensor_as_contiguous(gd);
             if (!grads[k]) {
                 st = sx_last_status();
                 break;

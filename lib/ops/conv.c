@@ -87,11 +87,6 @@ static int conv_output_padding(int64_t size, int64_t out, int64_t k, int64_t s, 
 }
 
 /* The tensor itself if contiguous (new reference), else a contiguous copy. */
-static sx_tensor *conv_contig(sx_tensor *t)
-{
-    return sx_tensor_is_contiguous(t) ? sx_tensor_retain(t) : sx_tensor_copy(t);
-}
-
 /* ---------------------------------------------------------------- argument checks */
 
 static bool conv_check_4d(const char *fn, const char *what, const char *layout, const sx_tensor *t)
@@ -205,8 +200,8 @@ sx_tensor *sx_conv2d(sx_tensor *x, sx_tensor *w, sx_tensor *b, const sx_conv2d_o
     conv_geom g;
     conv_geom_set(&g, x->shape, Cout, Ho, Wo, kh, kw, &o);
     sx_tensor *y = sx_tensor_empty(4, (int64_t[]){g.N, Cout, Ho, Wo});
-    sx_tensor *xc = y ? conv_contig(x) : NULL, *wc = xc ? conv_contig(w) : NULL;
-    sx_tensor *bc = wc && b ? conv_contig(b) : NULL;
+    sx_tensor *xc = y ? sx_tensor_as_contiguous(x) : NULL, *wc = xc ? sx_tensor_as_contiguous(w) : NULL;
+    sx_tensor *bc = wc && b ? sx_tensor_as_contiguous(b) : NULL;
     bool ok = wc && (!b || bc);
     if (ok && !sx_conv_kernel_forward(&g, sx_tensor_data(xc), sx_tensor_data(wc), bc ? sx_tensor_data(bc) : NULL,
                                    sx_tensor_data(y))) {
@@ -281,8 +276,8 @@ sx_tensor *sx_conv_transpose2d(sx_tensor *x, sx_tensor *w, sx_tensor *b, const s
     conv_geom g;
     conv_geom_set(&g, (int64_t[]){x->shape[0], Cout, Hy, Wy}, Cin, H, W, kh, kw, &o);
     sx_tensor *y = sx_tensor_empty(4, (int64_t[]){g.N, Cout, Hy, Wy});
-    sx_tensor *xc = y ? conv_contig(x) : NULL, *wc = xc ? conv_contig(w) : NULL;
-    sx_tensor *bc = wc && b ? conv_contig(b) : NULL;
+    sx_tensor *xc = y ? sx_tensor_as_contiguous(x) : NULL, *wc = xc ? sx_tensor_as_contiguous(w) : NULL;
+    sx_tensor *bc = wc && b ? sx_tensor_as_contiguous(b) : NULL;
     bool ok = wc && (!b || bc);
     if (ok && !sx_conv_kernel_adjoint(&g, sx_tensor_data(xc), sx_tensor_data(wc), sx_tensor_data(y))) {
         sx_fail(SX_ENOMEM, "%s: out of memory for scratch buffers (input %s, weight %s)", fn,
@@ -341,7 +336,7 @@ sx_tensor *sx_conv2d_weight(sx_tensor *x, sx_tensor *gy, int kh, int kw, const s
     conv_geom g;
     conv_geom_set(&g, x->shape, Cout, Ho, Wo, kh, kw, &o);
     sx_tensor *dw = sx_tensor_empty(4, (int64_t[]){Cout, C / o.G, kh, kw});
-    sx_tensor *xc = dw ? conv_contig(x) : NULL, *gc = xc ? conv_contig(gy) : NULL;
+    sx_tensor *xc = dw ? sx_tensor_as_contiguous(x) : NULL, *gc = xc ? sx_tensor_as_contiguous(gy) : NULL;
     bool ok = gc != NULL;
     if (ok && !sx_conv_kernel_weight(&g, sx_tensor_data(xc), sx_tensor_data(gc), sx_tensor_data(dw))) {
         sx_fail(SX_ENOMEM, "%s: out of memory for scratch buffers (input %s, output gradient %s)", fn,

@@ -221,6 +221,28 @@ static int64_t conv_tile_get(const conv_tiles *p, int64_t k, int64_t *c0)
 
 /* ---------------------------------------------------------------- conv2d kernel */
 
+/* The columns of x [N, C, H, W] for the tile of len output positions from
+ * flat position c: read in place (direct: a pointwise conv whose tile stays
+ * within one image) or unfolded by im2col into this thread's scratch.
+ * *B [C*kh*kw, len] with leading dimension *ldb; false when out of memory. */
+static bool tile_columns(const conv_geom *g, const float *x, const conv_tiles *tiles, int thread, int64_t c,
+                         int64_t len, bool direct, const float **B, int64_t *ldb)
+{
+    int64_t hwo = cg_hwo(g), hwi = cg_hwi(g);
+    if (direct) {
+        *B = x + (c / hwo) * g->C * hwi + c % hwo;
+        *ldb = hwi;
+        return true;
+    }
+    float *col = sx_scratch(thread, 0, (size_t)(g->C * cg_kk(g) * len));
+    float *pad = sx_scratch(thread, 3, im2col_pad_size(g, tiles->len));
+    if (!col || !pad) return false;
+    im2col_tile(g, x, c, len, col, pad);
+    *B = col;
+    *ldb = len;
+    return true;
+}
+
 struct fwd_ctx {
     const conv_geom *g;
     const float *x, *w, *b;  /* x [N, C, H, W], w [Cout, C/G*kh*kw], b [Cout] or NULL */
@@ -234,7 +256,7 @@ static void fwd_body(void *vctx, int64_t begin, int64_t end, int thread)
 {
     struct fwd_ctx *cx = vctx;
     const conv_geom *g = cx->g;
-    int64_t hwo = cg_hwo(g), hwi = cg_hwi(g), kg = cg_kg(g), cog = cg_cout_g(g);
+    int64_t hwo = cg_hwo(g), kg = cg_kg(g), cog = cg_cout_g(g);
     bool pointwise = cg_is_pointwise(g);
     for (int64_t k; (k = atomic_fetch_add(&cx->next, 1)) < cx->tiles.count;) {
         int64_t c;
@@ -243,19 +265,9 @@ static void fwd_body(void *vctx, int64_t begin, int64_t end, int thread)
         bool single = p0 + len <= hwo;
         const float *B;
         int64_t ldb;
-        if (pointwise && single) {
-            B = cx->x + n * g->C * hwi + p0;
-            ldb = hwi;
-        } else {
-            float *col = sx_scratch(thread, 0, (size_t)(g->C * cg_kk(g) * len));
-            float *pad = sx_scratch(thread, 3, im2col_pad_size(g, cx->tiles.len));
-            if (!col || !pad) {
-                atomic_store(&cx->failed, 1);
-                return;
-            }
-            im2col_tile(g, cx->x, c, len, col, pad);
-            B = col;
-            ldb = len;
+        if (!tile_columns(g, cx->x, &cx->tiles, thread, c, len, pointwise && single, &B, &ldb)) {
+            atomic_store(&cx->failed, 1);
+            return;
         }
         float *C;
         int64_t ldc;
@@ -316,7 +328,7 @@ static void wgt_body(void *vctx, int64_t begin, int64_t end, int thread)
 {
     struct wgt_ctx *cx = vctx;
     const conv_geom *g = cx->g;
-    int64_t hwo = cg_hwo(g), hwi = cg_hwi(g), kg = cg_kg(g), cog = cg_cout_g(g);
+    int64_t hwo = cg_hwo(g), kg = cg_kg(g), cog = cg_cout_g(g);
     bool pointwise = cg_is_pointwise(g);
     float *dw = thread < CONV_MAX_PARTIALS ? sx_scratch(thread, 2, (size_t)(g->Cout * kg)) : NULL;
     if (!dw) {
@@ -337,19 +349,9 @@ static void wgt_body(void *vctx, int64_t begin, int64_t end, int thread)
         bool single = p0 + len <= hwo;
         const float *B, *A;
         int64_t ldb, lda;
-        if (pointwise && single) {
-            B = cx->x + n * g->C * hwi + p0;
-            ldb = hwi;
-        } else {
-            float *col = sx_scratch(thread, 0, (size_t)(g->C * cg_kk(g) * len));
-            float *pad = sx_scratch(thread, 3, im2col_pad_size(g, cx->tiles.len));
-            if (!col || !pad) {
-                atomic_store(&cx->failed, 1);
-                return;
-            }
-            im2col_tile(g, cx->x, c, len, col, pad);
-            B = col;
-            ldb = len;
+        if (!tile_columns(g, cx->x, &cx->tiles, thread, c, len, pointwise && single, &B, &ldb)) {
+            atomic_store(&cx->failed, 1);
+            return;
         }
         if (single) {
             A = cx->gy + n * g->Cout * hwo + p0;

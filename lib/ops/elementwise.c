@@ -292,7 +292,7 @@ static const char *un_name(un_kind k)
 static sx_tensor *unary_compute(un_kind k, sx_tensor *x, float s)
 {
     if (!sx_check_arg(un_name(k), 1, x)) return NULL;
-    sx_tensor *xc = sx_tensor_is_contiguous(x) ? sx_tensor_retain(x) : sx_tensor_copy(x);
+    sx_tensor *xc = sx_tensor_as_contiguous(x);
     if (!xc) return NULL;
     sx_tensor *o = sx_tensor_empty(x->ndim, x->shape);
     if (o) {

@@ -74,7 +74,7 @@ static void sum_kernel(const sx_tensor *x, const bool *mask, const int64_t *ksha
 /* The sum in keepdim form, not recorded. */
 static sx_tensor *sum_compute(sx_tensor *x, const bool *mask, const int64_t *kshape)
 {
-    sx_tensor *xc = sx_tensor_is_contiguous(x) ? sx_tensor_retain(x) : sx_tensor_copy(x);
+    sx_tensor *xc = sx_tensor_as_contiguous(x);
     if (!xc) return NULL;
     sx_tensor *o = sx_tensor_empty(x->ndim, kshape);
     int64_t on = o ? sx_tensor_numel(o) : 0;
@@ -209,7 +209,7 @@ sx_tensor *sx_max(sx_tensor *x, int dim, bool keepdim)
     int d;
     int64_t outer, len, inner;
     if (!max_setup("max", x, dim, &d, &outer, &len, &inner)) return NULL;
-    sx_tensor *xc = sx_tensor_is_contiguous(x) ? sx_tensor_retain(x) : sx_tensor_copy(x);
+    sx_tensor *xc = sx_tensor_as_contiguous(x);
     if (!xc) return NULL;
     int64_t shape[SX_MAX_DIMS];
     for (int i = 0; i < x->ndim; i++) shape[i] = i == d ? 1 : x->shape[i];
@@ -267,7 +267,7 @@ sx_tensor *sx_argmax(sx_tensor *x, int dim)
     int d;
     int64_t outer, len, inner;
     if (!max_setup("argmax", x, dim, &d, &outer, &len, &inner)) return NULL;
-    sx_tensor *xc = sx_tensor_is_contiguous(x) ? sx_tensor_retain(x) : sx_tensor_copy(x);
+    sx_tensor *xc = sx_tensor_as_contiguous(x);
     if (!xc) return NULL;
     int64_t shape[SX_MAX_DIMS];
     int nd = 0;

@@ -360,38 +360,55 @@ static bool check_index(const char *fn, int64_t n, const int64_t *index, int64_t
     return true;
 }
 
-sx_tensor *sx_index_select(sx_tensor *x, int dim, int64_t n, const int64_t *index)
+/* The work of index_select and index_add along dimension d (checked):
+ * select (add false) gathers o[.., k, ..] = x[.., index[k], ..] into n rows;
+ * add scatters o[.., index[k], ..] += x[.., k, ..] into `rows` rows. Recorded
+ * as op, the index kept for the backward. */
+static sx_tensor *index_rows(sx_tensor *x, int d, int64_t n, const int64_t *index, int64_t rows, bool add,
+                             sx_op_kind op)
 {
-    if (!sx_check_arg("index_select", 1, x)) return NULL;
-    int d = sx_norm_dim("index_select", dim, x->ndim);
-    if (d < 0 || !check_index("index_select", n, index, x->shape[d])) return NULL;
-    sx_tensor *xc = sx_tensor_is_contiguous(x) ? sx_tensor_retain(x) : sx_tensor_copy(x);
+    sx_tensor *xc = sx_tensor_as_contiguous(x);
     if (!xc) return NULL;
     int64_t shape[SX_MAX_DIMS], outer, inner;
     memcpy(shape, x->shape, sizeof shape);
-    shape[d] = n;
+    shape[d] = rows;
     outer_inner(x, d, &outer, &inner);
-    sx_tensor *o = sx_tensor_empty(x->ndim, shape);
+    sx_tensor *o = add ? sx_tensor_zeros(x->ndim, shape) : sx_tensor_empty(x->ndim, shape);
     int64_t *ivec = o ? copy_index(n, index) : NULL;
     if (o && ivec) {
         const float *src = sx_tensor_data(xc);
         float *dst = sx_tensor_data(o);
         int64_t len = x->shape[d];
         for (int64_t a = 0; a < outer; a++)
-            for (int64_t k = 0; k < n; k++)
-                memcpy(dst + (a * n + k) * inner, src + (a * len + index[k]) * inner, (size_t)inner * sizeof(float));
+            for (int64_t k = 0; k < n; k++) {
+                if (!add) {
+                    memcpy(dst + (a * n + k) * inner, src + (a * len + index[k]) * inner, (size_t)inner * sizeof *dst);
+                    continue;
+                }
+                float *q = dst + (a * rows + index[k]) * inner;
+                const float *p = src + (a * n + k) * inner;
+                for (int64_t i = 0; i < inner; i++) q[i] += p[i];
+            }
     } else {
         sx_tensor_free(o);
         o = NULL;
     }
     sx_tensor_free(xc);
-    sx_node *node = sx_record(&o, SX_OP_INDEX_SELECT, 1, &x);
+    sx_node *node = sx_record(&o, op, 1, &x);
     if (node) {
         node->iattr[0] = d;
         node->ivec = ivec;
         node->n_ivec = n;
     } else free(ivec);
     return o;
+}
+
+sx_tensor *sx_index_select(sx_tensor *x, int dim, int64_t n, const int64_t *index)
+{
+    if (!sx_check_arg("index_select", 1, x)) return NULL;
+    int d = sx_norm_dim("index_select", dim, x->ndim);
+    if (d < 0 || !check_index("index_select", n, index, x->shape[d])) return NULL;
+    return index_rows(x, d, n, index, n, false, SX_OP_INDEX_SELECT);
 }
 
 sx_status sx_index_select_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
@@ -411,35 +428,7 @@ sx_tensor *sx_index_add(sx_tensor *x, int dim, int64_t size, int64_t n, const in
                 (long long)x->shape[d], dim);
         return NULL;
     }
-    sx_tensor *xc = sx_tensor_is_contiguous(x) ? sx_tensor_retain(x) : sx_tensor_copy(x);
-    if (!xc) return NULL;
-    int64_t shape[SX_MAX_DIMS], outer, inner;
-    memcpy(shape, x->shape, sizeof shape);
-    shape[d] = size;
-    outer_inner(x, d, &outer, &inner);
-    sx_tensor *o = sx_tensor_zeros(x->ndim, shape);
-    int64_t *ivec = o ? copy_index(n, index) : NULL;
-    if (o && ivec) {
-        const float *src = sx_tensor_data(xc);
-        float *dst = sx_tensor_data(o);
-        for (int64_t a = 0; a < outer; a++)
-            for (int64_t k = 0; k < n; k++) {
-                float *q = dst + (a * size + index[k]) * inner;
-                const float *p = src + (a * n + k) * inner;
-                for (int64_t i = 0; i < inner; i++) q[i] += p[i];
-            }
-    } else {
-        sx_tensor_free(o);
-        o = NULL;
-    }
-    sx_tensor_free(xc);
-    sx_node *node = sx_record(&o, SX_OP_INDEX_ADD, 1, &x);
-    if (node) {
-        node->iattr[0] = d;
-        node->ivec = ivec;
-        node->n_ivec = n;
-    } else free(ivec);
-    return o;
+    return index_rows(x, d, n, index, size, true, SX_OP_INDEX_ADD);
 }
 
 sx_status sx_index_add_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)

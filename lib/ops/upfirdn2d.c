@@ -241,7 +241,7 @@ sx_tensor *sx_upfirdn2d(sx_tensor *x, sx_tensor *f, int up, int down, const int 
     const int64_t oshape[4] = {N, C, Ho, Wo};
     if (!sx_shape_check(fn, 4, oshape)) return NULL;
 
-    sx_tensor *xc = sx_tensor_is_contiguous(x) ? sx_tensor_retain(x) : sx_tensor_copy(x);
+    sx_tensor *xc = sx_tensor_as_contiguous(x);
     float *fd = malloc((size_t)(fh * fw) * sizeof *fd);
     col_run *runs = malloc((size_t)fw * sizeof *runs);
     sx_tensor *o = xc && fd && runs ? sx_tensor_empty(4, oshape) : NULL;

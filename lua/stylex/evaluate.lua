@@ -22,87 +22,63 @@
 -- in the middle of training does not change the run; the numbers depend on
 -- n, batch and seed only.
 local sx = require "stylex"
-local cjson = require "cjson"
-local trainer = require "stylex.trainer"
-local util = require "stylex.util"
 
 local evaluate = {}
 
-local unprefix = util.unprefix
-
--- G and E rebuilt from a training config and a file's tensors; the global
--- RNG (used for fresh weights before they are overwritten) is left as it was.
-local function build(cfg, tensors, g_prefix, e_prefix, path)
-  local rng = sx.rng_get_state()
-  local ok, G, E = pcall(function()
-    local net = trainer.network_config(cfg)
-    local g, e = sx.models.Generator(net), sx.models.Encoder(net)
-    g:load_state_dict(unprefix(tensors, g_prefix))
-    e:load_state_dict(unprefix(tensors, e_prefix))
-    return g, e
-  end)
-  sx.rng_set_state(rng)
-  if not ok then error("evaluate: " .. path .. ": " .. tostring(G), 0) end
-  for _, m in ipairs{G, E} do
-    for _, p in ipairs(m:parameters()) do p:requires_grad(false) end
-  end
-  return G, E
-end
-
+-- The file's metadata (its header only), checked to name a stylex model or
+-- checkpoint; the networks are built by the library (sx.models.load_stylex,
+-- which reads the config).
 local function read(path, fn)
   if type(path) ~= "string" then
     error(string.format("bad argument #1 to '%s' (file name expected, got %s)", fn, type(path)), 3)
   end
-  local t, meta = sx.load(path)
-  if not t then error(fn .. ": " .. tostring(meta), 3) end
-  if type(meta) ~= "table" or type(meta.config) ~= "string" then
+  local meta, err = sx.load_metadata(path)
+  if not meta then error(fn .. ": " .. tostring(err), 3) end
+  if type(meta.config) ~= "string" then
     error(fn .. ": " .. path .. " has no config metadata (not a stylex model or checkpoint)", 3)
   end
-  local ok, cfg = pcall(cjson.decode, meta.config)
-  if not ok or type(cfg) ~= "table" then error(fn .. ": " .. path .. ": config metadata is not a JSON object", 3) end
-  return t, meta, cfg
+  return meta
 end
 
-local FORMATS = {
-  ["stylex-model-1"] = "G.",        -- the shipped model: the EMA generator as G.*
-  ["stylex-training-1"] = "G_ema.", -- trainer.save's checkpoint
-}
+-- G (the EMA generator) and E of the file, their parameters frozen; the
+-- global RNG (used for fresh weights before they are overwritten) is left as it was.
+local function build(path, fn)
+  local ok, G, E, meta = pcall(sx.models.load_stylex, path)
+  if not ok or not G then error(fn .. ": " .. tostring(ok and E or G), 3) end
+  return G, E, meta
+end
 
 -- The shipped model written by scripts/train_stylex.lua's export()
 -- (format "stylex-model-1"): EMA generator G, encoder E, and the metadata
 -- (config, classes, classifier path, step, ...). Parameters do not require grad.
 function evaluate.load_model(path)
-  local t, meta, cfg = read(path, "load_model")
+  local meta = read(path, "load_model")
   if meta.format ~= "stylex-model-1" then
     error("load_model: " .. path .. " is not a shipped stylex model (format " .. tostring(meta.format) ..
       "); use evaluate.load_checkpoint or evaluate.load", 2)
   end
-  local G, E = build(cfg, t, "G.", "E.", path)
-  return G, E, meta
+  return build(path, "load_model")
 end
 
 -- The EMA generator and encoder of a training checkpoint (trainer.save,
 -- format "stylex-training-1") without the rest of the training state, so no
 -- classifier is needed; trainer.load restores everything for resuming.
 function evaluate.load_checkpoint(path)
-  local t, meta, cfg = read(path, "load_checkpoint")
+  local meta = read(path, "load_checkpoint")
   if meta.format ~= "stylex-training-1" then
     error("load_checkpoint: " .. path .. " is not a stylex training checkpoint (format " .. tostring(meta.format) .. ")", 2)
   end
-  local G, E = build(cfg, t, "G_ema.", "E.", path)
-  return G, E, meta
+  return build(path, "load_checkpoint")
 end
 
 -- Either kind of file, by its format metadata.
 function evaluate.load(path)
-  local t, meta, cfg = read(path, "load")
-  local prefix = FORMATS[meta.format]
-  if not prefix then
+  local meta = read(path, "load")
+  if meta.format ~= "stylex-model-1" and meta.format ~= "stylex-training-1" then
     error("load: " .. path .. " has format " .. tostring(meta.format) ..
       ", expected stylex-model-1 (shipped model) or stylex-training-1 (training checkpoint)", 2)
   end
-  local G, E = build(cfg, t, prefix, "E.", path)
-  return G, E, meta
+  return build(path, "load")
 end
 
 local EVAL_OPTS = {n = true, batch = true, seed = true, progress = true}

@@ -106,6 +106,15 @@ local function halves(t)
   return t:narrow(1, 1, n), t:narrow(1, n + 1, t:shape()[1] - n)
 end
 
+-- The batch split in two: x1, x2 and their probabilities p1, p2 (nil for the
+-- baseline): half the images for samples, half for reconstructions.
+local function split_batch(x, p)
+  local x1, x2 = halves(x)
+  if not p then return x1, x2 end
+  local p1, p2 = halves(p)
+  return x1, x2, p1, p2
+end
+
 local function random_latent(S, G, n, p)
   local z = sx.randn{n, S.cfg.z_dim}
   return G:latent(G:mapping(z), p)
@@ -222,9 +231,7 @@ end
 -- D phase. Returns a table of the losses (numbers).
 function trainer.d_step(S, x, p)
   local cfg = S.cfg
-  local x1, x2 = halves(x)
-  local p1, p2
-  if p then p1, p2 = halves(p) end
+  local x1, x2, p1, p2 = split_batch(x, p)
   local fake = sx.no_grad(function()
     local f1 = random_images(S, S.G, x1:shape()[1], p1)
     local f2 = trainer.reconstruct(S, S.G, x2, p2)
@@ -253,9 +260,7 @@ end
 -- G phase (generator and encoder).
 function trainer.g_step(S, x, p)
   local cfg = S.cfg
-  local x1, x2 = halves(x)
-  local p1, p2
-  if p then p1, p2 = halves(p) end
+  local x1, x2, p1, p2 = split_batch(x, p)
   set_requires_grad(S.D, false)
   local fake = random_images(S, S.G, x1:shape()[1], p1)
   local rec, w = trainer.reconstruct(S, S.G, x2, p2)

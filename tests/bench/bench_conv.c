@@ -20,30 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "../../lib/core/internal.h" /* sx_sgemm: the library's pooled sgemm */
+#include "../../lib/core/internal.h" /* sx_sgemm (the library's pooled sgemm), sx_median */
 #include "stylex.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median of v[n] (sorts v). */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* ---------------------------------------------------------------- sgemm peak */
 
@@ -79,10 +58,10 @@ static void gemm_bufs_free(gemm_bufs *g)
 static double sgemm_time(const gemm_bufs *g, bool pooled)
 {
     int n = g->n;
-    double t0 = now_s();
+    double t0 = sx_clock_seconds();
     if (pooled) sx_sgemm(false, false, n, n, n, 1.0f, g->a, n, g->b, n, 0.0f, g->c, n);
     else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, g->a, n, g->b, n, 0.0f, g->c, n);
-    return now_s() - t0;
+    return sx_clock_seconds() - t0;
 }
 
 /* Median GFLOP/s of an n^3 sgemm. */
@@ -92,7 +71,7 @@ static double sgemm_gflops(int n, bool pooled, int reps)
     double *t = malloc((size_t)reps * sizeof *t);
     sgemm_time(&g, pooled);
     for (int r = 0; r < reps; r++) t[r] = sgemm_time(&g, pooled);
-    double gf = 2.0 * n * (double)n * n / median(t, reps) / 1e9;
+    double gf = 2.0 * n * (double)n * n / sx_median(t, reps) / 1e9;
     free(t);
     gemm_bufs_free(&g);
     return gf;
@@ -146,12 +125,12 @@ static row bench_layer(const layer *l, int reps, const gemm_bufs *ref)
     double *af = malloc((size_t)reps * sizeof *af), *ab = malloc((size_t)reps * sizeof *ab);
     bool prev = sx_set_grad_enabled(false);
     for (int r = -2; r < reps; r++) {
-        double t0 = now_s();
+        double t0 = sx_clock_seconds();
         sx_tensor *y = sx_conv2d(x, w, NULL, &o);
-        double t1 = now_s();
+        double t1 = sx_clock_seconds();
         sx_tensor *gx = sx_conv_transpose2d(gy, w, NULL, &o);
         sx_tensor *gw = sx_conv2d_weight(x, gy, 3, 3, &o);
-        double t2 = now_s();
+        double t2 = sx_clock_seconds();
         if (!y || !gx || !gw) {
             fprintf(stderr, "bench_conv: %s\n", sx_last_error());
             exit(1);
@@ -169,14 +148,14 @@ static row bench_layer(const layer *l, int reps, const gemm_bufs *ref)
     }
     sx_set_grad_enabled(prev);
     row res;
-    res.fwd_ms = 1e3 * median(tf, reps);
-    res.bwd_ms = 1e3 * median(tb, reps);
+    res.fwd_ms = 1e3 * sx_median(tf, reps);
+    res.bwd_ms = 1e3 * sx_median(tb, reps);
     res.fwd_best_ms = 1e3 * tf[0];
     res.bwd_best_ms = 1e3 * tb[0];
     res.fwd_gflops = 2.0 * macs / res.fwd_ms / 1e6;
     res.bwd_gflops = 4.0 * macs / res.bwd_ms / 1e6;
-    res.fwd_adj = median(af, reps);
-    res.bwd_adj = median(ab, reps);
+    res.fwd_adj = sx_median(af, reps);
+    res.bwd_adj = sx_median(ab, reps);
     free(tf);
     free(tb);
     free(af);

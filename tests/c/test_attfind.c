@@ -11,47 +11,16 @@
  *     add mode, and its agreement with the table;
  *   - bad arguments of both functions.
  */
-#include "check.h"
+#include "fixtures.h"
 
 /* ---------------------------------------------------------------- fixtures */
-
-static void free_all(int n, sx_tensor **ts)
-{
-    for (int i = 0; i < n; i++) sx_tensor_free(ts[i]);
-}
-
-/* Fills every parameter whose dotted name ends with `suffix` with N(0, std^2). */
-static void randomize(sx_module *m, const char *suffix, float std, unsigned seed)
-{
-    sx_named_tensors ps = {0};
-    sx_module_parameters(m, &ps);
-    sx_manual_seed(seed);
-    size_t ls = strlen(suffix);
-    for (int i = 0; i < ps.n; i++) {
-        size_t ln = strlen(ps.names[i]);
-        if (ln < ls || strcmp(ps.names[i] + ln - ls, suffix) != 0) continue;
-        float *d = sx_tensor_data(ps.tensors[i]);
-        for (int64_t j = 0; j < sx_tensor_numel(ps.tensors[i]); j++) d[j] = (float)sx_rng_normal() * std;
-    }
-    sx_named_tensors_clear(&ps);
-}
 
 /* 8x8x1 conditional (2 classes) generator: layers b4.conv1 (4 styles),
  * b8.conv0 (4), b8.conv1 (3): S = 11. Noise and biases matter. */
 static sx_module *tiny_generator(unsigned seed)
 {
-    sx_stylegan_config c = sx_stylegan_default_config(8, 1, 2);
-    c.z_dim = 6;
-    c.w_dim = 5;
-    c.mapping_layers = 2;
-    c.channels[0] = 4;
-    c.channels[1] = 3;
-    sx_manual_seed(seed);
-    sx_module *G = sx_generator_new(&c);
-    randomize(G, "noise_strength", 0.5f, seed + 1);
-    randomize(G, "conv0.bias", 0.2f, seed + 2);
-    randomize(G, "conv1.bias", 0.2f, seed + 3);
-    return G;
+    sx_stylegan_config c = tiny_stylegan_config(8, 1, 2, 4, 3);
+    return busy_generator_of(&c, seed);
 }
 
 /* 8x8x1 images, 3 classes, one block of 4 channels, hidden 8. */
@@ -122,14 +91,6 @@ static double brute_force_error(sx_module *G, sx_module *C, sx_tensor *lat, sx_t
     free_all(2, (sx_tensor *[]){flat, base});
     sx_styles_clear(&st);
     return worst;
-}
-
-static bool has_shape(const sx_tensor *t, int nd, const int64_t *s)
-{
-    if (!t || t->ndim != nd) return false;
-    for (int i = 0; i < nd; i++)
-        if (t->shape[i] != s[i]) return false;
-    return true;
 }
 
 /* ---------------------------------------------------------------- effect table */

@@ -6,7 +6,7 @@
  * multi-threaded and batched-tile paths; first and second derivatives by
  * finite differences; bad arguments refused with a message.
  */
-#include "check.h"
+#include "fixtures.h"
 
 #include "../../lib/core/internal.h" /* sx_node, to check the recorded attributes */
 
@@ -197,11 +197,6 @@ static void compare_shape(const ref_shape *s, unsigned seed)
     sx_tensor_free(dwr);
 }
 
-static void free_all(int n, sx_tensor *const *xs)
-{
-    for (int i = 0; i < n; i++) sx_tensor_free(xs[i]);
-}
-
 static uint64_t lcg_state = 88172645463325252ull;
 static int rnd(int lo, int hi) /* uniform in [lo, hi] */
 {
@@ -379,31 +374,26 @@ static const gc_case gc_cases[] = {
 };
 #define N_GC_CASES (int)(sizeof gc_cases / sizeof *gc_cases)
 
-static void test_gradcheck_conv2d(void)
+/* conv2d (or conv_transpose2d) in x, w and b over the cases; the inputs
+ * drawn with seeds seed + i, seed + 10 + i, seed + 20 + i. */
+static void gradcheck_conv(bool transposed, unsigned seed)
 {
     for (int i = 0; i < N_GC_CASES; i++) {
         const gc_case *k = &gc_cases[i];
-        struct gc_ctx c = {{{k->s, k->s}, {k->p, k->p}, k->G, {0, 0}}, k->k, k->k, false};
-        sx_tensor *xs[3] = {RANDN(20 + i, k->N, k->Cin, k->H, k->W), RANDN(30 + i, k->Cout, k->Cin / k->G, k->k, k->k),
-                            RANDN(40 + i, k->Cout)};
+        int op = transposed ? k->op : 0;
+        struct gc_ctx c = {{{k->s, k->s}, {k->p, k->p}, k->G, {op, op}}, k->k, k->k, false};
+        int64_t w_out = transposed ? k->Cin : k->Cout, w_in = (transposed ? k->Cout : k->Cin) / k->G;
+        sx_tensor *xs[3] = {RANDN(seed + i, k->N, k->Cin, k->H, k->W), RANDN(seed + 10 + i, w_out, w_in, k->k, k->k),
+                            RANDN(seed + 20 + i, k->Cout)};
         require_grad(3, xs);
-        GRADCHECK("conv2d x,w,b", f_conv2d, &c, 3, xs);
+        if (transposed) GRADCHECK("conv_transpose2d x,w,b", f_conv_transpose2d, &c, 3, xs);
+        else GRADCHECK("conv2d x,w,b", f_conv2d, &c, 3, xs);
         free_all(3, xs);
     }
 }
 
-static void test_gradcheck_conv_transpose2d(void)
-{
-    for (int i = 0; i < N_GC_CASES; i++) {
-        const gc_case *k = &gc_cases[i];
-        struct gc_ctx c = {{{k->s, k->s}, {k->p, k->p}, k->G, {k->op, k->op}}, k->k, k->k, false};
-        sx_tensor *xs[3] = {RANDN(50 + i, k->N, k->Cin, k->H, k->W), RANDN(60 + i, k->Cin, k->Cout / k->G, k->k, k->k),
-                            RANDN(70 + i, k->Cout)};
-        require_grad(3, xs);
-        GRADCHECK("conv_transpose2d x,w,b", f_conv_transpose2d, &c, 3, xs);
-        free_all(3, xs);
-    }
-}
+static void test_gradcheck_conv2d(void) { gradcheck_conv(false, 20); }
+static void test_gradcheck_conv_transpose2d(void) { gradcheck_conv(true, 50); }
 
 static void test_gradcheck_conv2d_weight(void)
 {
@@ -465,18 +455,8 @@ static sx_tensor *f_r1(sx_tensor *const *in, void *vc)
     sx_tensor *a = y ? sx_tanh(y) : NULL;
     sx_tensor *z = a ? sx_conv2d(a, in[2], NULL, &c->o) : NULL;
     sx_tensor *s = z ? sx_sum(z, 0, NULL, false) : NULL;
-    sx_tensor *gx = NULL, *pen = NULL;
-    if (s && sx_grad(1, &s, NULL, 1, &x, true, false, &gx) == SX_OK) {
-        sx_tensor *q = sx_square(gx);
-        pen = q ? sx_sum(q, 0, NULL, false) : NULL;
-        sx_tensor_free(q);
-    }
-    sx_tensor_free(x);
-    sx_tensor_free(y);
-    sx_tensor_free(a);
-    sx_tensor_free(z);
-    sx_tensor_free(s);
-    sx_tensor_free(gx);
+    sx_tensor *pen = grad_sq_sum(s, x);
+    free_all(5, (sx_tensor *[]){x, y, a, z, s});
     return pen;
 }
 

@@ -165,18 +165,20 @@ static void test_idx_bad_magic(void)
     unsigned char buf[256];
     size_t n = make_idx(buf, 2, 3, 3, 0);
     const char *p = tmp_path("magic.gz");
-    buf[0] = 1;
-    write_gz(p, buf, n);
-    expect_idx_error(p, SX_EFORMAT, "bad magic number 0x01000803");
-    buf[0] = 0, buf[2] = 0x07; /* no such element type */
-    write_gz(p, buf, n);
-    expect_idx_error(p, SX_EFORMAT, "bad magic");
-    buf[2] = 0x08, buf[3] = 0; /* zero dimensions */
-    write_gz(p, buf, n);
-    expect_idx_error(p, SX_EFORMAT, "0 dimensions");
-    buf[3] = 9;
-    write_gz(p, buf, n);
-    expect_idx_error(p, SX_EFORMAT, "9 dimensions");
+    /* one header byte changed at a time (the others as made) */
+    struct { int at; unsigned char v; const char *msg; } bad[] = {
+        {0, 1, "bad magic number 0x01000803"},
+        {2, 0x07, "bad magic"}, /* no such element type */
+        {3, 0, "0 dimensions"},
+        {3, 9, "9 dimensions"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        unsigned char was = buf[bad[i].at];
+        buf[bad[i].at] = bad[i].v;
+        write_gz(p, buf, n);
+        expect_idx_error(p, SX_EFORMAT, bad[i].msg);
+        buf[bad[i].at] = was;
+    }
 }
 
 static void test_idx_wrong_counts(void)
@@ -667,32 +669,27 @@ static void test_st_offsets(void)
 {
     const char *p = tmp_path("off.safetensors");
     float d[4] = {1, 2, 3, 4};
-    craft(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-             "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", d, 12, 0);
-    expect_st_error(p, SX_EFORMAT, "overlaps");
-    craft(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-             "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", d, 12, 0);
-    expect_st_error(p, SX_EFORMAT, "overrun");
-    craft(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", d, 12, 0);
-    expect_st_error(p, SX_EFORMAT, "overrun");
-    craft(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-             "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", d, 12, 0);
-    expect_st_error(p, SX_EFORMAT, "gap of 4 bytes");
-    craft(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d, 16, 0);
-    expect_st_error(p, SX_EFORMAT, "8 bytes after the last tensor");
-    craft(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", d, 8, 0);
-    expect_st_error(p, SX_EFORMAT, "needs 12 bytes");
-    craft(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],\"data_offsets\":[0,8]}}", d, 8, 0);
-    expect_st_error(p, SX_EFORMAT, "needs more than");
-    craft(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", d, 8, 0);
-    expect_st_error(p, SX_EFORMAT, "begin > end");
-    craft(p, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-             "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", d, 16, 0);
-    expect_st_error(p, SX_EFORMAT, "duplicate tensor name 'a'");
+#define ENTRY(name, shape, begin, end) \
+    "\"" name "\":{\"dtype\":\"F32\",\"shape\":[" shape "],\"data_offsets\":[" #begin "," #end "]}"
+    /* a header, the data bytes after it, and what the reader says */
+    static const struct { const char *header; size_t n; const char *msg; } bad[] = {
+        {"{" ENTRY("a", "2", 0, 8) "," ENTRY("b", "2", 4, 12) "}", 12, "overlaps"},
+        {"{" ENTRY("a", "2", 0, 8) "," ENTRY("b", "2", 8, 16) "}", 12, "overrun"},
+        {"{" ENTRY("a", "4", 0, 16) "}", 12, "overrun"},
+        {"{" ENTRY("a", "1", 0, 4) "," ENTRY("b", "1", 8, 12) "}", 12, "gap of 4 bytes"},
+        {"{" ENTRY("a", "2", 0, 8) "}", 16, "8 bytes after the last tensor"},
+        {"{" ENTRY("a", "3", 0, 8) "}", 8, "needs 12 bytes"},
+        {"{" ENTRY("a", "4294967296,4294967296,4294967296", 0, 8) "}", 8, "needs more than"},
+        {"{" ENTRY("a", "2", 8, 0) "}", 8, "begin > end"},
+        {"{" ENTRY("a", "2", 0, 8) "," ENTRY("a", "2", 8, 16) "}", 16, "duplicate tensor name 'a'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        craft(p, bad[i].header, d, bad[i].n, 0);
+        expect_st_error(p, SX_EFORMAT, bad[i].msg);
+    }
     /* zero-size tensors may sit anywhere on the boundaries */
-    craft(p, "{\"z\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[4,4]},"
-             "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-             "\"b\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[4,8]}}", d, 8, 0);
+    craft(p, "{" ENTRY("z", "0,5", 4, 4) "," ENTRY("a", "1", 0, 4) "," ENTRY("b", "", 4, 8) "}", d, 8, 0);
+#undef ENTRY
     sx_safetensors *c = NULL;
     CHECK_OK(sx_safetensors_load(p, &c));
     if (c) {

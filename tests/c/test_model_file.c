@@ -12,7 +12,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "fixtures.h"
 
 
 /* ---------------------------------------------------------------- writing files */
@@ -258,12 +258,8 @@ static const char GEN_CONFIG[] =
 
 static sx_stylegan_config tiny_gen_config(void)
 {
-    sx_stylegan_config c = sx_stylegan_default_config(8, 1, 2);
-    c.z_dim = 6;
+    sx_stylegan_config c = tiny_stylegan_config(8, 1, 2, 8, 4);
     c.w_dim = 8;
-    c.mapping_layers = 2;
-    c.channels[0] = 8;
-    c.channels[1] = 4;
     return c;
 }
 

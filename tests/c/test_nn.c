@@ -543,33 +543,30 @@ static double rosenbrock_grad(sx_tensor *p)
 
 static double dist_to_min(const sx_tensor *p) { return hypot(at(p, 0) - 1.0, at(p, 1) - 1.0); }
 
+/* Runs opt (over the one parameter p) on the Rosenbrock function from
+ * (-1.5, 2) until it is within 1e-3 of the minimum (1, 1), at most 20000 steps. */
+static void rosenbrock_run(const char *name, sx_tensor *p, sx_optim *opt)
+{
+    int steps = 0;
+    for (; steps < 20000 && dist_to_min(p) > 1e-3; steps++) {
+        rosenbrock_grad(p);
+        if (sx_optim_step(opt) != SX_OK) break;
+    }
+    CHECK_MSG(dist_to_min(p) < 1e-2, "%s ended at (%g, %g) after %d steps", name, at(p, 0), at(p, 1), steps);
+    printf("    %s: |p - (1,1)| = %.2g after %d steps\n", name, dist_to_min(p), steps);
+    sx_optim_free(opt);
+    sx_tensor_free(p);
+}
+
 static void test_rosenbrock(void)
 {
     sx_tensor *p = param(2, (float[]){-1.5f, 2.0f});
     sx_adam_opts ao = sx_adam_defaults();
     ao.lr = 0.02f;
-    sx_optim *adam = sx_adam_new(1, &(sx_param_group){1, &p, 0}, &ao);
-    int steps = 0;
-    for (; steps < 20000 && dist_to_min(p) > 1e-3; steps++) {
-        rosenbrock_grad(p);
-        if (sx_optim_step(adam) != SX_OK) break;
-    }
-    CHECK_MSG(dist_to_min(p) < 1e-2, "Adam ended at (%g, %g) after %d steps", at(p, 0), at(p, 1), steps);
-    printf("    Adam: |p - (1,1)| = %.2g after %d steps\n", dist_to_min(p), steps);
-    sx_optim_free(adam);
-    sx_tensor_free(p);
-
+    rosenbrock_run("Adam", p, sx_adam_new(1, &(sx_param_group){1, &p, 0}, &ao));
     p = param(2, (float[]){-1.5f, 2.0f});
-    sx_optim *sgd = sx_sgd_new(1, &(sx_param_group){1, &p, 0}, &(sx_sgd_opts){.lr = 5e-4f, .momentum = 0.9f});
-    steps = 0;
-    for (; steps < 20000 && dist_to_min(p) > 1e-3; steps++) {
-        rosenbrock_grad(p);
-        if (sx_optim_step(sgd) != SX_OK) break;
-    }
-    CHECK_MSG(dist_to_min(p) < 1e-2, "SGD ended at (%g, %g) after %d steps", at(p, 0), at(p, 1), steps);
-    printf("    SGD+momentum: |p - (1,1)| = %.2g after %d steps\n", dist_to_min(p), steps);
-    sx_optim_free(sgd);
-    sx_tensor_free(p);
+    rosenbrock_run("SGD+momentum", p,
+                   sx_sgd_new(1, &(sx_param_group){1, &p, 0}, &(sx_sgd_opts){.lr = 5e-4f, .momentum = 0.9f}));
 }
 
 /* A tiny regression with two groups, Adam or SGD with momentum. */

@@ -11,24 +11,14 @@
  */
 #include <time.h>
 
-#include "check.h"
+#include "fixtures.h"
 
 /* ---------------------------------------------------------------- helpers */
 
-static void free_all(int n, sx_tensor **ts)
-{
-    for (int i = 0; i < n; i++) sx_tensor_free(ts[i]);
-}
-
-/* A tiny config: resolution res, channels c0 at 4x4 and c1 above. */
+/* A tiny config (fixtures.h) with minibatch-stddev groups of 2. */
 static sx_stylegan_config tiny_cfg(int res, int img, int n_classes, int c0, int c1)
 {
-    sx_stylegan_config c = sx_stylegan_default_config(res, img, n_classes);
-    c.z_dim = 6;
-    c.w_dim = 5;
-    c.mapping_layers = 2;
-    c.channels[0] = c0;
-    for (int k = 1; k < SX_STYLEGAN_MAX_LEVELS; k++) c.channels[k] = c1;
+    sx_stylegan_config c = tiny_stylegan_config(res, img, n_classes, c0, c1);
     c.mbstd_group = 2;
     return c;
 }
@@ -40,41 +30,6 @@ static sx_tensor *probs(int64_t n, int k, unsigned seed)
     sx_tensor *p = sx_softmax(l, 1);
     sx_tensor_free(l);
     return p;
-}
-
-/* Fills every parameter whose dotted name ends with `suffix` with N(0, std^2). */
-static void randomize(sx_module *m, const char *suffix, float std, unsigned seed)
-{
-    sx_named_tensors ps = {0};
-    sx_module_parameters(m, &ps);
-    sx_manual_seed(seed);
-    size_t ls = strlen(suffix);
-    for (int i = 0; i < ps.n; i++) {
-        size_t ln = strlen(ps.names[i]);
-        if (ln < ls || strcmp(ps.names[i] + ln - ls, suffix) != 0) continue;
-        float *d = sx_tensor_data(ps.tensors[i]);
-        for (int64_t j = 0; j < sx_tensor_numel(ps.tensors[i]); j++) d[j] = (float)sx_rng_normal() * std;
-    }
-    sx_named_tensors_clear(&ps);
-}
-
-static bool all_finite(const sx_tensor *t)
-{
-    int64_t n = sx_tensor_numel(t);
-    float *v = malloc((size_t)n * sizeof *v + 4);
-    sx_tensor_copy_to(t, v);
-    bool ok = true;
-    for (int64_t i = 0; i < n; i++) ok = ok && isfinite(v[i]);
-    free(v);
-    return ok;
-}
-
-static bool has_shape(const sx_tensor *t, int nd, const int64_t *s)
-{
-    if (!t || t->ndim != nd) return false;
-    for (int i = 0; i < nd; i++)
-        if (t->shape[i] != s[i]) return false;
-    return true;
 }
 
 /* ---------------------------------------------------------------- config, layout, counts */
@@ -97,8 +52,8 @@ static void test_config(void)
     bad.img_channels = 2;
     CHECK(sx_stylegan_config_check(&bad) == SX_EINVAL && strstr(sx_last_error(), "img_channels"));
     bad = c;
-    bad.channels[2] = 0;
-    CHECK(sx_stylegan_config_check(&bad) == SX_EINVAL && strstr(sx_last_error(), "channels[2]"));
+    bad.channels[2] = 0; /* messages count list entries from 1, as JSON configs and Lua options do */
+    CHECK(sx_stylegan_config_check(&bad) == SX_EINVAL && strstr(sx_last_error(), "'channels[3]' = 0"));
     bad = c;
     bad.mbstd_channels = 3;
     CHECK(sx_stylegan_config_check(&bad) == SX_EINVAL && strstr(sx_last_error(), "mbstd_channels"));
@@ -437,12 +392,7 @@ static void test_modconv_gradcheck(void)
 static sx_module *busy_generator(int res, int img, int nc, unsigned seed)
 {
     sx_stylegan_config c = sx_stylegan_default_config(res, img, nc);
-    sx_manual_seed(seed);
-    sx_module *G = sx_generator_new(&c);
-    randomize(G, "noise_strength", 0.5f, seed + 1);
-    randomize(G, "conv0.bias", 0.2f, seed + 2);
-    randomize(G, "conv1.bias", 0.2f, seed + 3);
-    return G;
+    return busy_generator_of(&c, seed);
 }
 
 static void test_from_styles_exact(void)
@@ -639,13 +589,8 @@ static sx_tensor *r1_penalty(sx_module *D, sx_tensor *x0, sx_tensor *p)
     sx_tensor_set_requires_grad(x, true);
     sx_tensor *d = sx_discriminator_forward(D, x, p);
     sx_tensor *s = d ? sx_sum(d, 0, NULL, false) : NULL;
-    sx_tensor *g = NULL, *pen = NULL;
-    if (s && sx_grad(1, &s, NULL, 1, &x, true, false, &g) == SX_OK) {
-        sx_tensor *q = sx_square(g);
-        pen = q ? sx_sum(q, 0, NULL, false) : NULL;
-        sx_tensor_free(q);
-    }
-    free_all(4, (sx_tensor *[]){x, d, s, g});
+    sx_tensor *pen = grad_sq_sum(s, x);
+    free_all(3, (sx_tensor *[]){x, d, s});
     return pen;
 }
 

@@ -7,7 +7,7 @@
  * and bad arguments.
  */
 
-#include "check.h"
+#include "fixtures.h"
 
 /* ---------------------------------------------------------------- reference */
 
@@ -23,14 +23,22 @@ static int64_t ref_out(int64_t in, int up, int down, int p0, int p1, int64_t tap
     return span < 0 ? 0 : span / down + 1;
 }
 
+/* The output size of case c; false when it is empty. */
+static bool out_size(const cfg *c, int64_t *Ho, int64_t *Wo)
+{
+    *Ho = ref_out(c->H, c->up, c->down, c->pad[2], c->pad[3], c->fh);
+    *Wo = ref_out(c->W, c->up, c->down, c->pad[0], c->pad[1], c->fw);
+    return *Ho >= 1 && *Wo >= 1;
+}
+
 /* o [N, C, Ho, Wo] from x [N, C, H, W] and f [fh, fw]; returns a malloc'd array. */
 static float *ref_forward(const cfg *c, const float *x, const float *f, int64_t *Ho_out, int64_t *Wo_out)
 {
     const int64_t Hu = c->H * c->up, Wu = c->W * c->up;
     const int64_t Hp = Hu + c->pad[2] + c->pad[3], Wp = Wu + c->pad[0] + c->pad[1];
     const int64_t Hc = Hp - c->fh + 1, Wc = Wp - c->fw + 1;
-    const int64_t Ho = ref_out(c->H, c->up, c->down, c->pad[2], c->pad[3], c->fh);
-    const int64_t Wo = ref_out(c->W, c->up, c->down, c->pad[0], c->pad[1], c->fw);
+    int64_t Ho, Wo;
+    out_size(c, &Ho, &Wo);
     *Ho_out = Ho;
     *Wo_out = Wo;
     float *o = calloc((size_t)(c->N * c->C * Ho * Wo) + 1, sizeof *o);
@@ -103,6 +111,16 @@ static double max_diff(const float *a, const float *b, int64_t n, double *scale)
     }
     *scale = s;
     return m;
+}
+
+/* got against want over n values, within tol times want's largest
+ * magnitude; frees both (malloc'd). */
+static void check_close(const char *desc, const char *what, float *got, float *want, int64_t n, double tol)
+{
+    double scale, d = max_diff(got, want, n, &scale);
+    CHECK_MSG(d <= tol * scale, "%s: %s max diff %g (scale %g)", desc, what, d, scale);
+    free(got);
+    free(want);
 }
 
 static float *contents(const sx_tensor *t)
@@ -232,38 +250,49 @@ static void test_forward_by_hand(void)
 
 /* ---------------------------------------------------------------- backward */
 
+/* The inputs of a gradient case: x (requiring grad), f, and an output
+ * gradient g [N, C, Ho, Wo], drawn from seed as every gradient test does;
+ * case_begin counts the case in *ran, or returns false (nothing drawn) when
+ * its output is empty or take is false. */
+typedef struct grad_case {
+    int64_t Ho, Wo;
+    char desc[160];
+    sx_tensor *x, *f, *g;
+} grad_case;
+
+static bool case_begin(const cfg *c, unsigned seed, bool take, int *ran, grad_case *k)
+{
+    if (!out_size(c, &k->Ho, &k->Wo) || !take) return false;
+    (*ran)++;
+    cfg_str(c, k->desc, sizeof k->desc);
+    k->x = RANDN(seed, c->N, c->C, c->H, c->W);
+    sx_tensor_set_requires_grad(k->x, true);
+    k->f = RANDN(seed + 7000, c->fh, c->fw);
+    k->g = RANDN(seed + 9000, c->N, c->C, k->Ho, k->Wo);
+    return true;
+}
+
+static void case_end(grad_case *k) { free_all(3, (sx_tensor *[]){k->x, k->f, k->g}); }
+
 static void visit_backward(const cfg *c, unsigned seed, void *vctx)
 {
-    int *ran = vctx;
-    int64_t Ho = ref_out(c->H, c->up, c->down, c->pad[2], c->pad[3], c->fh);
-    int64_t Wo = ref_out(c->W, c->up, c->down, c->pad[0], c->pad[1], c->fw);
-    if (Ho < 1 || Wo < 1) return;
-    (*ran)++;
-    char desc[160];
-    cfg_str(c, desc, sizeof desc);
-    sx_tensor *x = RANDN(seed, c->N, c->C, c->H, c->W);
-    sx_tensor_set_requires_grad(x, true);
-    sx_tensor *f = RANDN(seed + 7000, c->fh, c->fw);
-    sx_tensor *g = RANDN(seed + 9000, c->N, c->C, Ho, Wo);
+    grad_case k;
+    if (!case_begin(c, seed, true, vctx, &k)) return;
+    int64_t Ho = k.Ho, Wo = k.Wo;
+    const char *desc = k.desc;
+    sx_tensor *x = k.x, *f = k.f, *g = k.g;
     sx_tensor *o = sx_upfirdn2d(x, f, c->up, c->down, c->pad);
     sx_tensor *gx = NULL;
     CHECK_MSG(o && sx_grad(1, &o, &g, 1, &x, false, false, &gx) == SX_OK, "%s: %s", desc, sx_last_error());
     if (gx) {
         CHECK_MSG(sx_tensor_same_shape(gx, x), "%s: gradient shape", desc);
         float *gd = contents(g), *fd = contents(f), *got = contents(gx);
-        float *want = ref_adjoint(c, gd, fd, Ho, Wo);
-        double scale, d = max_diff(got, want, sx_tensor_numel(x), &scale);
-        CHECK_MSG(d <= 1e-5 * scale, "%s: gradient max diff %g (scale %g)", desc, d, scale);
+        check_close(desc, "gradient", got, ref_adjoint(c, gd, fd, Ho, Wo), sx_tensor_numel(x), 1e-5);
         free(gd);
         free(fd);
-        free(got);
-        free(want);
     }
-    sx_tensor_free(gx);
-    sx_tensor_free(o);
-    sx_tensor_free(g);
-    sx_tensor_free(x);
-    sx_tensor_free(f);
+    free_all(2, (sx_tensor *[]){gx, o});
+    case_end(&k);
 }
 
 static void test_backward_matches_adjoint(void)
@@ -277,17 +306,11 @@ static void test_backward_matches_adjoint(void)
  * the backward of the backward, compared with the reference. */
 static void visit_double_backward(const cfg *c, unsigned seed, void *vctx)
 {
-    int *ran = vctx;
-    int64_t Ho = ref_out(c->H, c->up, c->down, c->pad[2], c->pad[3], c->fh);
-    int64_t Wo = ref_out(c->W, c->up, c->down, c->pad[0], c->pad[1], c->fw);
-    if (Ho < 1 || Wo < 1 || seed % 3) return; /* a third of the table is plenty */
-    (*ran)++;
-    char desc[160];
-    cfg_str(c, desc, sizeof desc);
-    sx_tensor *x = RANDN(seed, c->N, c->C, c->H, c->W);
-    sx_tensor_set_requires_grad(x, true);
-    sx_tensor *f = RANDN(seed + 7000, c->fh, c->fw);
-    sx_tensor *r = RANDN(seed + 9000, c->N, c->C, Ho, Wo);
+    grad_case k;
+    if (!case_begin(c, seed, seed % 3 == 0, vctx, &k)) return; /* a third of the table is plenty */
+    int64_t Ho = k.Ho, Wo = k.Wo;
+    const char *desc = k.desc;
+    sx_tensor *x = k.x, *f = k.f, *r = k.g;
     sx_tensor *v = RANDN(seed + 11000, c->N, c->C, c->H, c->W);
     sx_tensor *o = sx_upfirdn2d(x, f, c->up, c->down, c->pad);
     sx_tensor *o2 = o ? sx_square(o) : NULL;
@@ -302,26 +325,14 @@ static void visit_double_backward(const cfg *c, unsigned seed, void *vctx)
         float *vd = contents(v), *fd = contents(f), *rd = contents(r), *got = contents(ggx);
         float *uv = ref_forward(c, vd, fd, &ho, &wo);
         for (int64_t e = 0; e < no; e++) uv[e] = 2.0f * rd[e] * uv[e];
-        float *want = ref_adjoint(c, uv, fd, Ho, Wo);
-        double scale, d = max_diff(got, want, sx_tensor_numel(x), &scale);
-        CHECK_MSG(d <= 2e-5 * scale, "%s: second derivative max diff %g (scale %g)", desc, d, scale);
+        check_close(desc, "second derivative", got, ref_adjoint(c, uv, fd, Ho, Wo), sx_tensor_numel(x), 2e-5);
         free(vd);
         free(fd);
         free(rd);
-        free(got);
         free(uv);
-        free(want);
     }
-    sx_tensor_free(ggx);
-    sx_tensor_free(h);
-    sx_tensor_free(p);
-    sx_tensor_free(gx);
-    sx_tensor_free(o2);
-    sx_tensor_free(o);
-    sx_tensor_free(v);
-    sx_tensor_free(r);
-    sx_tensor_free(f);
-    sx_tensor_free(x);
+    free_all(7, (sx_tensor *[]){ggx, h, p, gx, o2, o, v});
+    case_end(&k);
 }
 
 static void test_double_backward_matches_reference(void)
@@ -336,8 +347,8 @@ static void test_double_backward_matches_reference(void)
 static void test_backward_differentiable_in_grad_output(void)
 {
     cfg c = {2, 2, 7, 5, 4, 3, 2, 2, {1, -1, 2, 0}};
-    int64_t Ho = ref_out(c.H, c.up, c.down, c.pad[2], c.pad[3], c.fh);
-    int64_t Wo = ref_out(c.W, c.up, c.down, c.pad[0], c.pad[1], c.fw);
+    int64_t Ho, Wo;
+    out_size(&c, &Ho, &Wo);
     sx_tensor *x = RANDN(1, c.N, c.C, c.H, c.W), *f = RANDN(2, c.fh, c.fw);
     sx_tensor *g = RANDN(3, c.N, c.C, Ho, Wo), *v = RANDN(4, c.N, c.C, c.H, c.W);
     sx_tensor_set_requires_grad(x, true);
@@ -351,23 +362,11 @@ static void test_backward_differentiable_in_grad_output(void)
     if (ok) {
         int64_t ho, wo;
         float *vd = contents(v), *fd = contents(f), *got = contents(gg);
-        float *want = ref_forward(&c, vd, fd, &ho, &wo);
-        double scale, d = max_diff(got, want, sx_tensor_numel(g), &scale);
-        CHECK_MSG(d <= 1e-5 * scale, "max diff %g (scale %g)", d, scale);
+        check_close("through g", "gradient", got, ref_forward(&c, vd, fd, &ho, &wo), sx_tensor_numel(g), 1e-5);
         free(vd);
         free(fd);
-        free(got);
-        free(want);
     }
-    sx_tensor_free(gg);
-    sx_tensor_free(h);
-    sx_tensor_free(p);
-    sx_tensor_free(gx);
-    sx_tensor_free(o);
-    sx_tensor_free(v);
-    sx_tensor_free(g);
-    sx_tensor_free(f);
-    sx_tensor_free(x);
+    free_all(9, (sx_tensor *[]){gg, h, p, gx, o, v, g, f, x});
 }
 
 /* ---------------------------------------------------------------- finite differences */
@@ -473,12 +472,7 @@ static void test_noncontiguous_input(void)
     const int pad[4] = {1, 2, 2, 0};
     sx_tensor *a = xt ? sx_upfirdn2d(xt, f, 2, 1, pad) : NULL, *b = xc ? sx_upfirdn2d(xc, f, 2, 1, pad) : NULL;
     CHECK(a && b && max_abs_diff(a, b) == 0.0);
-    sx_tensor_free(a);
-    sx_tensor_free(b);
-    sx_tensor_free(xc);
-    sx_tensor_free(xt);
-    sx_tensor_free(base);
-    sx_tensor_free(f);
+    free_all(6, (sx_tensor *[]){a, b, xc, xt, base, f});
 }
 
 /* Splitting planes over threads does not change a single bit. */
@@ -493,10 +487,7 @@ static void test_thread_count_independent(void)
     sx_tensor *b = sx_upfirdn2d(x, f, 2, 1, pad);
     sx_set_num_threads(keep);
     CHECK(a && b && max_abs_diff(a, b) == 0.0);
-    sx_tensor_free(a);
-    sx_tensor_free(b);
-    sx_tensor_free(x);
-    sx_tensor_free(f);
+    free_all(4, (sx_tensor *[]){a, b, x, f});
 }
 
 /* f is a constant to autograd: no gradient, no graph through it alone. */
@@ -515,12 +506,7 @@ static void test_filter_gets_no_gradient(void)
     sx_tensor *in[2] = {x, f}, *gr[2] = {NULL, NULL};
     CHECK_OK(s ? sx_grad(1, &s, NULL, 2, in, false, true, gr) : SX_EINVAL);
     CHECK(gr[0] != NULL && gr[1] == NULL);
-    sx_tensor_free(gr[0]);
-    sx_tensor_free(gr[1]);
-    sx_tensor_free(s);
-    sx_tensor_free(o);
-    sx_tensor_free(x);
-    sx_tensor_free(f);
+    free_all(6, (sx_tensor *[]){gr[0], gr[1], s, o, x, f});
 }
 
 /* ---------------------------------------------------------------- bad arguments */
@@ -554,12 +540,7 @@ static void test_bad_arguments(void)
     expect_refused(sx_upfirdn2d(x, f, 1, 1, (const int[]){0, 0, -2, 0}), "empty output", "[1, 2, 4, 4]");
     expect_refused(sx_upfirdn2d(x, f, 1, 1, (const int[]){-1, -1, 0, 0}), "empty output in x", "empty");
     expect_refused(sx_upfirdn2d(xe, f, 1, 1, (const int[]){2, 2, 2, 2}), "empty x", "[1, 2, 0, 4]");
-    sx_tensor_free(x);
-    sx_tensor_free(f);
-    sx_tensor_free(x3);
-    sx_tensor_free(f1);
-    sx_tensor_free(f3);
-    sx_tensor_free(xe);
+    free_all(6, (sx_tensor *[]){x, f, x3, f1, f3, xe});
 }
 
 int main(void)

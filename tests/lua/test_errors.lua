@@ -303,6 +303,11 @@ BAD.classifier_config = with(NIL, BOOL, NUMBER, { { d = "no n_classes", v = {} }
 local SUB = {
   ["sx.save"] = { kinds = { "path", "tensor_table", "meta?" }, valid = function() return { tmp, { w = X() }, { step = 1 } } end },
   ["sx.load"] = { kinds = { "path" }, valid = function() sx.save(tmp, { w = X() }) return { tmp } end },
+  ["sx.load_metadata"] = { kinds = { "path" }, valid = function() sx.save(tmp, { w = X() }) return { tmp } end },
+  ["sx.models.load_stylex"] = { kinds = { "path" }, valid = function() return { "/nonexistent/model.safetensors" } end,
+    wrong = function() sx.save(tmp, { w = X() }) return { { tmp } } end },
+  ["sx.models.load_classifier"] = { kinds = { "path" }, valid = function() return { "/nonexistent/c.safetensors" } end,
+    wrong = function() sx.save(tmp, { w = X() }, { format = "stylex-classifier-1", config = "{}" }) return { { tmp } } end },
   ["sx.image.load"] = { kinds = { "path" }, valid = function() sx.image.save(sx.zeros{1, 4, 4}, tmp) return { tmp } end },
   ["sx.image.save"] = { kinds = { "tensor", "path" }, valid = function() return { sx.zeros{1, 4, 4}, tmp } end },
   ["sx.io.read_idx"] = { kinds = { "path" }, valid = function() return { "/nonexistent/file.idx" } end },

@@ -7,70 +7,41 @@
 local T = dofile("tests/lua/harness.lua")
 local sx = require "stylex"
 local cjson = require "cjson"
-local data = require "stylex.data"
-local trainer = require "stylex.trainer"
-local benchmark = require "stylex.benchmark"
+local stylex = require "stylex.all"
+local fixtures = dofile("tests/lua/fixtures.lua")
 
 local dir = T.tmpdir()
 local host = arg[-1]
 local K_ATTR, N_TAB = 3, 12
 
-local train = data.shapes{split = "train", n = 640}
+local train = stylex.data.shapes{split = "train", n = 640}
 
 -- A tiny classifier of shapes, 60 Adam steps.
 sx.manual_seed(21)
-local C = sx.models.Classifier{n_classes = 2, resolution = 32, img_channels = 1, channels = {8, 8, 8}, hidden = 16}
-do
-  local opt, step = sx.optim.Adam(C:parameters(), {lr = 3e-3}), 0
-  for x, y in train:batches(32, {shuffle = true, seed = 4, drop_last = true}) do
-    local loss = sx.cross_entropy(C:classify(x, {train = true}), y)
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-    step = step + 1
-    if step == 60 then break end
-  end
-end
+local C = fixtures.classifier(2)
+fixtures.fit_classifier(C, train, 32, 4, 60)
 local cls_path = dir .. "/classifier.safetensors"
-assert(sx.save(cls_path, C:state_dict(), {format = "stylex-classifier-1", config = cjson.encode(C:config()),
-  classes = cjson.encode({0, 1}), class_names = cjson.encode(data.SHAPES_CLASSES), dataset = "shapes"}))
+local META = {classes = cjson.encode({0, 1}), class_names = cjson.encode(stylex.data.SHAPES_CLASSES),
+  dataset = "shapes"}
+local model_meta = fixtures.save_classifier(C, cls_path, META)
 
 -- Tiny oracles, 20 steps on balanced renders.
 do
-  local O = sx.models.Classifier{n_classes = benchmark.ORACLE_OUTPUTS, resolution = 32, img_channels = 1,
-    channels = {8, 8, 8}, hidden = 16}
-  local renders = data.shapes{split = "test", n = 320, seed = 9}
-  local cont, disc = benchmark.oracle_targets(renders.factors)
-  local opt, step = sx.optim.Adam(O:parameters(), {lr = 3e-3}), 0
-  for x, _, idx in renders:batches(32, {shuffle = true, seed = 5, drop_last = true}) do
+  local O = fixtures.classifier(stylex.benchmark.ORACLE_OUTPUTS)
+  local renders = stylex.data.shapes{split = "test", n = 320, seed = 9}
+  local cont, disc = stylex.benchmark.oracle_targets(renders.factors)
+  fixtures.fit(O:parameters(), renders, 32, 5, 20, function(x, _, idx)
     local d = {}
     for j = 1, #disc do d[j] = disc[j]:index_select(1, idx) end
-    local loss = benchmark.oracle_loss(O:classify(x, {train = true}), cont:index_select(1, idx), d)
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-    step = step + 1
-    if step == 20 then break end
-  end
+    return stylex.benchmark.oracle_loss(O:classify(x, {train = true}), cont:index_select(1, idx), d)
+  end)
   assert(sx.save(dir .. "/oracles.safetensors", O:state_dict(), {format = "stylex-oracles-1",
     config = cjson.encode(O:config())}))
 end
 
--- A tiny StylEx (or baseline): a few training steps, exported.
-local function train_stylex(baseline)
-  local S = trainer.new(trainer.config{resolution = 32, img_channels = 1, n_classes = 2, channels = {16, 16, 8, 8},
-    z_dim = 16, w_dim = 16, mapping_layers = 2, batch = 8, baseline = baseline, seed = 2}, C)
-  for step = 1, 8 do
-    local idx = {}
-    for i = 1, 8 do idx[i] = (step * 8 + i) % train:size() + 1 end
-    assert(trainer.step(S, train:batch(idx)))
-  end
-  trainer.export(S, dir .. "/" .. (baseline and "baseline" or "stylex") .. ".safetensors",
-    {classifier = cls_path, classes = cjson.encode({0, 1}), class_names = cjson.encode(data.SHAPES_CLASSES),
-     dataset = "shapes"})
-end
-train_stylex(false)
-train_stylex(true)
+-- A tiny StylEx and a tiny baseline: a few training steps each, exported.
+fixtures.tiny_stylex(C, train, 8, dir, false, model_meta)
+fixtures.tiny_stylex(C, train, 8, dir, true, model_meta)
 
 local function run(args)
   local p = assert(io.popen(string.format("%q scripts/faithfulness.lua %s 2>%q", host, args, dir .. "/stderr")))
@@ -139,9 +110,8 @@ T.test("null_attributes.lua: random coordinates measured like attributes, as fai
 end)
 
 T.test("explain: a shapes model's report has the Ground truth section", function()
-  local explain = require "stylex.explain"
   local out = dir .. "/report"
-  local doc = explain.run{model = dir, out = out, n = N_TAB, k = K_ATTR, sufficiency_k = 2, examples = 1, batch = 32,
+  local doc = stylex.explain.run{model = dir, out = out, n = N_TAB, k = K_ATTR, sufficiency_k = 2, examples = 1, batch = 32,
     log = function() end}
   local gt = doc.ground_truth
   T.ok(gt, "doc.ground_truth is there")

@@ -89,4 +89,15 @@ T.test("stock lua5.4 loads build/stylex.so", function()
   T.ok(out:find("^%d+%.%d+%.%d+\t8%.0\t%d+\n$"), "require works, embedded modules load: " .. out)
 end)
 
+T.test("stylex.all: each embedded module under its name, loaded once", function()
+  local stylex = require "stylex.all"
+  for name in pairs(package.preload) do
+    local short = name:match("^stylex%.(.+)$")
+    if short and short ~= "all" then T.ok(rawequal(stylex[short], require(name)), name) end
+  end
+  T.ok(stylex.attfind ~= require("stylex").attfind, "the Lua attfind is not the C module's sx.attfind")
+  T.raises("stylex.nowhere", function() return stylex.nowhere end)
+  T.raises("no module all", function() return stylex.all end)
+end)
+
 T.done()

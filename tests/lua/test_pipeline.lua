@@ -9,11 +9,8 @@
 local T = dofile("tests/lua/harness.lua")
 local sx = require "stylex"
 local cjson = require "cjson"
-local data = require "stylex.data"
-local trainer = require "stylex.trainer"
-local attfind = require "stylex.attfind"
-local evaluate = require "stylex.evaluate"
-local explain = require "stylex.explain"
+local stylex = require "stylex.all"
+local fixtures = dofile("tests/lua/fixtures.lua")
 
 local dir = T.tmpdir()
 
@@ -23,43 +20,16 @@ local N = 16
 local read = T.read_file
 
 -- a tiny classifier, 80 Adam steps: good enough to tell most sneakers from boots
-local function train_classifier(train)
-  sx.manual_seed(11)
-  local C = sx.models.Classifier{n_classes = 2, resolution = 32, img_channels = 1, channels = {8, 8, 8}, hidden = 16}
-  local opt = sx.optim.Adam(C:parameters(), {lr = 3e-3})
-  local step = 0
-  for x, y in train:batches(64, {shuffle = true, seed = 3, drop_last = true}) do
-    local loss = sx.cross_entropy(C:classify(x, {train = true}), y)
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-    step = step + 1
-    if step == 80 then break end
-  end
-  local path = dir .. "/classifier.safetensors"
-  assert(sx.save(path, C:state_dict(), {format = "stylex-classifier-1", config = cjson.encode(C:config()),
-    classes = cjson.encode(CLASSES), class_names = cjson.encode(train.classes), dataset = "fashion-mnist"}))
-  return C, path
-end
-
--- a tiny StylEx (or baseline): a few training steps, exported
-local function train_stylex(C, cls_path, train, baseline)
-  local S = trainer.new(trainer.config{resolution = 32, img_channels = 1, n_classes = 2, channels = {16, 16, 8, 8},
-    z_dim = 16, w_dim = 16, mapping_layers = 2, batch = 8, baseline = baseline, seed = 2}, C)
-  for step = 1, 12 do
-    local idx = {}
-    for i = 1, 8 do idx[i] = (step * 8 + i) % train:size() + 1 end
-    assert(trainer.step(S, train:batch(idx)))
-  end
-  trainer.export(S, dir .. "/" .. (baseline and "baseline" or "stylex") .. ".safetensors",
-    {classifier = cls_path, classes = cjson.encode(CLASSES), class_names = cjson.encode(train.classes),
-     dataset = "fashion-mnist"})
-end
-
-local train = data.fashion_mnist{split = "train", classes = CLASSES}
-local C, cls_path = train_classifier(train)
-train_stylex(C, cls_path, train, false)
-train_stylex(C, cls_path, train, true)
+local train = stylex.data.fashion_mnist{split = "train", classes = CLASSES}
+sx.manual_seed(11)
+local C = fixtures.classifier(2)
+fixtures.fit_classifier(C, train, 64, 3, 80)
+local cls_path = dir .. "/classifier.safetensors"
+local META = {classes = cjson.encode(CLASSES), class_names = cjson.encode(train.classes), dataset = "fashion-mnist"}
+local model_meta = fixtures.save_classifier(C, cls_path, META)
+-- a tiny StylEx and a tiny baseline: a few training steps each, exported
+fixtures.tiny_stylex(C, train, 12, dir, false, model_meta)
+fixtures.tiny_stylex(C, train, 12, dir, true, model_meta)
 
 local out = dir .. "/report"
 local messages = {}
@@ -67,7 +37,7 @@ local opts = {model = dir, out = out, n = N, k = 3, sufficiency_k = 4, examples 
   log = function(m) messages[#messages + 1] = m end}
 
 T.test("explain: tiny models to a report folder", function()
-  local doc = explain.run(opts)
+  local doc = stylex.explain.run(opts)
   local js = T.ok(read(out .. "/report.json"), "report.json written")
   local html = T.ok(read(out .. "/index.html"), "index.html written")
   local r = cjson.decode(js or "{}")
@@ -90,7 +60,7 @@ T.test("explain: tiny models to a report folder", function()
     for _, a in ipairs(entry.attributes) do
       T.ok(a.flips >= 0 and a.flips <= a.n_other, "flips within the other-class images")
       T.eq(#a.strip.rows, 2)
-      T.eq(#a.strip.rows[1].probs, #explain.defaults.strengths)
+      T.eq(#a.strip.rows[1].probs, #stylex.explain.defaults.strengths)
     end
   end
   T.ok(html and html:find("Sneaker", 1, true), "the page names the classes")
@@ -99,7 +69,7 @@ T.test("explain: tiny models to a report folder", function()
   T.eq(doc.attfind.cached, false)
 
   -- again: the cached tables, the same figures
-  local again = explain.run(opts)
+  local again = stylex.explain.run(opts)
   T.eq(again.attfind.cached, true)
   T.eq({again.sufficiency.stylex, again.sufficiency.baseline}, {doc.sufficiency.stylex, doc.sufficiency.baseline})
 
@@ -112,21 +82,21 @@ T.test("explain: tiny models to a report folder", function()
   local o2 = {}
   for k, v in pairs(opts) do o2[k] = v end
   o2.model, o2.out = dir2, dir2 .. "/report"
-  T.eq(explain.run(o2).attfind.cached, false, "a new encoder: the effect table is recomputed")
+  T.eq(stylex.explain.run(o2).attfind.cached, false, "a new encoder: the effect table is recomputed")
 end)
 
 T.test("explain: bad options", function()
-  T.raises("unknown option 'bogus'", explain.run, {model = dir, bogus = 1})
-  T.raises("no model at " .. dir .. "/nowhere", explain.run, {model = dir .. "/nowhere"})
-  T.raises("option 'n' must be a positive integer", explain.run, {model = dir, n = 2.5})
-  T.raises("option 'model'", explain.run, {})
+  T.raises("unknown option 'bogus'", stylex.explain.run, {model = dir, bogus = 1})
+  T.raises("no model at " .. dir .. "/nowhere", stylex.explain.run, {model = dir .. "/nowhere"})
+  T.raises("option 'n' must be a positive integer", stylex.explain.run, {model = dir, n = 2.5})
+  T.raises("option 'model'", stylex.explain.run, {})
 end)
 
 T.test("the table's flips agree with regenerating the images; the per-attribute figures", function()
-  local G = evaluate.load_model(dir .. "/stylex.safetensors")
-  local tab = attfind.load(dir .. "/stylex.attfind-n" .. N .. ".safetensors")
+  local G = stylex.evaluate.load_model(dir .. "/stylex.safetensors")
+  local tab = stylex.attfind.load(dir .. "/stylex.attfind-n" .. N .. ".safetensors")
   local r = cjson.decode(read(out .. "/report.json"))
-  local labels = attfind.labels(tab)
+  local labels = stylex.attfind.labels(tab)
   for c, entry in ipairs(r.classes) do
     local rows = {}
     for i, y in ipairs(labels) do if y ~= c - 1 then rows[#rows + 1] = i end end
@@ -136,7 +106,7 @@ T.test("the table's flips agree with regenerating the images; the per-attribute 
         local flips = 0
         if #rows == 0 then return 0 end
         local pred = sx.no_grad(function()
-          return C:logits(attfind.apply_attributes(G, tab, attr, {images = rows, strength = t})):argmax(2):totable()
+          return C:logits(stylex.attfind.apply_attributes(G, tab, attr, {images = rows, strength = t})):argmax(2):totable()
         end)
         for _, p in ipairs(pred) do if p == c - 1 then flips = flips + 1 end end
         return flips

@@ -17,9 +17,8 @@
 local T = dofile("tests/lua/harness.lua")
 local sx = require "stylex"
 local cjson = require "cjson"
-local data = require "stylex.data"
-local trainer = require "stylex.trainer"
-local evaluate = require "stylex.evaluate"
+local stylex = require "stylex.all"
+local trainer = require "stylex.trainer" -- the module under test
 
 local RES = 8
 
@@ -174,7 +173,7 @@ T.test("resume: N/2 + save + load + N/2 equals N straight, bit for bit", functio
   local pool = rectangles(16)
   -- a batch that depends on the step alone, as in scripts/train_stylex.lua
   local function batch_of(step)
-    local perm = data.permutation(16, 1000 + step)
+    local perm = stylex.data.permutation(16, 1000 + step)
     local idx = {}
     for i = 1, 8 do idx[i] = perm[i] end
     return pool:index_select(1, idx)
@@ -251,7 +250,7 @@ end)
 -- A data set of the rectangles with labels from the classifier (any will do).
 local function tiny_dataset(n)
   local x = rectangles(n)
-  return data.new_dataset{ name = "rectangles", images = x, labels = sx.zeros{ n }, classes = { "a", "b" },
+  return stylex.data.new_dataset{ name = "rectangles", images = x, labels = sx.zeros{ n }, classes = { "a", "b" },
     n_classes = 2, channels = 1, resolution = RES }
 end
 
@@ -271,14 +270,14 @@ T.test("evaluate: an oracle model gives the known values", function()
     function E:encode(x) return x:reshape{ x:shape()[1], RES * RES } end
     return { G = G, E = E }
   end
-  local r = evaluate.stylex(oracle(0), C, ds, { n = 20, batch = 6 })
+  local r = stylex.evaluate.stylex(oracle(0), C, ds, { n = 20, batch = 6 })
   T.near(r.l1, 0, 1e-7, "l1 of a perfect reconstruction")
   T.near(r.perceptual, 0, 1e-6, "perceptual distance of a perfect reconstruction")
   T.eq(r.agreement, 1)
   T.near(r.fd_recon, 0, 1e-6, "fd_recon of a perfect reconstruction")
   T.ok(r.fd_samples > 0, "noise samples are not the data")
   T.eq(r.n, 20)
-  local r2 = evaluate.stylex(oracle(0.25), C, ds, { n = 20, batch = 7 })
+  local r2 = stylex.evaluate.stylex(oracle(0.25), C, ds, { n = 20, batch = 7 })
   T.near(r2.l1, 0.25, 1e-6, "l1 of x + 0.25")
   T.ok(r2.perceptual > 0 and r2.fd_recon > 0)
   -- the FD of the features by hand: C's penultimate features of x and x + 0.25
@@ -300,7 +299,7 @@ T.test("evaluate: a tiny model, all six fields in range", function()
   for _ = 1, 3 do assert(trainer.step(S, x)) end
   local ds = tiny_dataset(24)
   local rng = sx.rng_get_state()
-  local r = evaluate.stylex(S, C, ds, { n = 1000, batch = 10 }) -- a training state works: its G_ema
+  local r = stylex.evaluate.stylex(S, C, ds, { n = 1000, batch = 10 }) -- a training state works: its G_ema
   T.eq(sx.rng_get_state(), rng, "the global RNG is restored")
   T.eq(r.n, 24, "n is clamped to the data set")
   T.ok(r.l1 > 0 and r.l1 <= 2, "l1 in (0, 2]: " .. r.l1)
@@ -309,12 +308,12 @@ T.test("evaluate: a tiny model, all six fields in range", function()
   T.ok(r.fd_samples >= 0 and r.fd_samples < math.huge, "fd_samples: " .. r.fd_samples)
   T.ok(r.fd_recon >= 0 and r.fd_recon < math.huge, "fd_recon: " .. r.fd_recon)
   T.eq(count(r), 6)
-  local again = evaluate.stylex({ G = S.G_ema, E = S.E }, C, ds, { n = 24, batch = 10 })
+  local again = stylex.evaluate.stylex({ G = S.G_ema, E = S.E }, C, ds, { n = 24, batch = 10 })
   T.eq(again, r, "deterministic")
-  local other = evaluate.stylex({ G = S.G_ema, E = S.E }, C, ds, { n = 24, batch = 10, seed = 7 })
+  local other = stylex.evaluate.stylex({ G = S.G_ema, E = S.E }, C, ds, { n = 24, batch = 10, seed = 7 })
   T.ok(other.fd_samples ~= r.fd_samples, "the seed picks the samples")
   local seen = {}
-  evaluate.stylex(S, C, ds, { n = 15, batch = 10, progress = function(done, n) seen[#seen + 1] = done .. "/" .. n end })
+  stylex.evaluate.stylex(S, C, ds, { n = 15, batch = 10, progress = function(done, n) seen[#seen + 1] = done .. "/" .. n end })
   T.eq(seen, { "10/15", "15/15" }, "progress")
 
   -- style mixing on the random path: trains, and draws different fakes than without
@@ -382,18 +381,18 @@ T.test("evaluate: a tiny model, all six fields in range", function()
   T.eq({ trainer.encoder_spread(B.G_ema, B.E, x) }, { e, m }, "deterministic")
   sx.no_grad(function() sx.nn.named_parameters(B.E)["b4.out.weight"]:fill(0) end)
   T.eq(trainer.encoder_spread(B.G_ema, B.E, x), 0, "a constant encoder has spread 0")
-  local rb = evaluate.stylex(B, C, ds, { n = 12 })
+  local rb = stylex.evaluate.stylex(B, C, ds, { n = 12 })
   T.eq(rb.n, 12)
   T.ok(rb.fd_samples >= 0 and rb.agreement >= 0 and rb.agreement <= 1)
 
   rng = sx.rng_get_state()
-  T.raises("unknown option 'batches'", evaluate.stylex, S, C, ds, { batches = 2 })
-  T.raises("option 'n' must be a positive integer", evaluate.stylex, S, C, ds, { n = 1.5 })
-  T.raises("at least 2 images", evaluate.stylex, S, C, ds:subset{ 1 }, {})
-  T.raises("table with G (or G_ema) and E", evaluate.stylex, {}, C, ds)
+  T.raises("unknown option 'batches'", stylex.evaluate.stylex, S, C, ds, { batches = 2 })
+  T.raises("option 'n' must be a positive integer", stylex.evaluate.stylex, S, C, ds, { n = 1.5 })
+  T.raises("at least 2 images", stylex.evaluate.stylex, S, C, ds:subset{ 1 }, {})
+  T.raises("table with G (or G_ema) and E", stylex.evaluate.stylex, {}, C, ds)
   -- an error part way (images the classifier cannot take)
-  local big = data.new_dataset{ images = sx.zeros{ 4, 1, 2 * RES, 2 * RES }, labels = sx.zeros{ 4 } }
-  T.raises("expected [N, 1, 8, 8]", evaluate.stylex, S, C, big, { n = 4 })
+  local big = stylex.data.new_dataset{ images = sx.zeros{ 4, 1, 2 * RES, 2 * RES }, labels = sx.zeros{ 4 } }
+  T.raises("expected [N, 1, 8, 8]", stylex.evaluate.stylex, S, C, big, { n = 4 })
   T.eq(sx.rng_get_state(), rng, "the global RNG is restored after an error")
 end)
 
@@ -422,28 +421,46 @@ T.test("loaders: shipped model and training checkpoint", function()
   local want_img = S.G_ema:generate(z, p, noise):totable()
   local want_w = S.E:encode(x):totable()
   rng = sx.rng_get_state()
-  for _, load in ipairs{ evaluate.load_model, evaluate.load } do
+  for _, load in ipairs{ stylex.evaluate.load_model, stylex.evaluate.load } do
     local G, E, meta = load(model)
     T.eq(meta.classifier, "some/classifier.safetensors")
     T.eq(G:generate(z, p, noise):totable(), want_img, "the shipped G is G_ema")
     T.eq(E:encode(x):totable(), want_w, "the shipped E")
     T.eq(G:parameters()[1]:requires_grad(), false, "frozen")
   end
-  for _, load in ipairs{ evaluate.load_checkpoint, evaluate.load } do
+  for _, load in ipairs{ stylex.evaluate.load_checkpoint, stylex.evaluate.load } do
     local G, E, meta = load(ckpt)
     T.eq(meta.format, "stylex-training-1")
     T.eq(G:generate(z, p, noise):totable(), want_img, "the checkpoint's G_ema")
     T.eq(E:encode(x):totable(), want_w, "the checkpoint's E")
   end
   T.eq(sx.rng_get_state(), rng, "loading leaves the RNG alone")
-  T.raises("is not a shipped stylex model", evaluate.load_model, ckpt)
-  T.raises("is not a stylex training checkpoint", evaluate.load_checkpoint, model)
-  T.raises("load_model: ", evaluate.load_model, "/nonexistent/model.safetensors")
+  -- the library's loaders underneath: the metadata alone, the networks, the classifier
+  local head = assert(sx.load_metadata(model))
+  T.eq(head.format, "stylex-model-1")
+  T.eq(head.config, cjson.encode(S.cfg), "the config as written")
+  local G2, E2, meta2 = sx.models.load_stylex(model)
+  T.eq(meta2.classifier, "some/classifier.safetensors")
+  T.eq(G2:generate(z, p, noise):totable(), want_img, "load_stylex: G")
+  T.eq(E2:encode(x):totable(), want_w, "load_stylex: E")
+  T.eq(sx.models.load_stylex("/nonexistent/model.safetensors"), nil, "an unreadable file: nil, msg")
+  local cpath = os.tmpname()
+  sx.save(cpath, { w = sx.zeros{ 1 } }, { format = "stylex-classifier-1", config = "{}" })
+  T.raises("expected 'stylex-model-1' or 'stylex-training-1'", sx.models.load_stylex, cpath)
+  assert(sx.save(cpath, C:state_dict(), { format = "stylex-classifier-1", config = cjson.encode(C:config()) }))
+  local C2, cmeta = sx.models.load_classifier(cpath)
+  T.eq(cmeta.format, "stylex-classifier-1")
+  T.eq(C2:logits(x):totable(), C:logits(x):totable(), "load_classifier: the same logits")
+  T.eq(C2:config(), C:config(), "and the same config")
+  os.remove(cpath)
+  T.raises("is not a shipped stylex model", stylex.evaluate.load_model, ckpt)
+  T.raises("is not a stylex training checkpoint", stylex.evaluate.load_checkpoint, model)
+  T.raises("load_model: ", stylex.evaluate.load_model, "/nonexistent/model.safetensors")
   local other = os.tmpname()
   sx.save(other, { w = sx.zeros{ 1 } }, { format = "x", config = "{}" })
-  T.raises("expected stylex-model-1", evaluate.load, other)
+  T.raises("expected stylex-model-1", stylex.evaluate.load, other)
   sx.save(other, { w = sx.zeros{ 1 } })
-  T.raises("no config metadata", evaluate.load, other)
+  T.raises("no config metadata", stylex.evaluate.load, other)
   for _, f in ipairs{ model, ckpt, other } do os.remove(f) end
 end)
 
