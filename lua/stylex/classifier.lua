@@ -12,13 +12,8 @@ local classifier = {}
 
 -- The model (weights loaded) and the checkpoint's metadata table.
 function classifier.load(path)
-  local tensors, meta = assert(sx.load(path))
-  if not meta or meta.format ~= "stylex-classifier-1" or not meta.config then
-    error(string.format("classifier.load: %s is not a stylex classifier checkpoint (no format/config metadata)",
-      path), 2)
-  end
-  local model = sx.models.Classifier(cjson.decode(meta.config))
-  model:load_state_dict(tensors)
+  local model, meta = sx.models.load_classifier(path)
+  if not model then error("classifier.load: " .. tostring(meta), 2) end
   return model, meta
 end
 

@@ -369,6 +369,7 @@ function explain.run(opts)
              class_direction = class_direction(G, K, opts.sufficiency_k)},
   }
   say(opts, "classifier test accuracy %.4f on %d images", acc, ds:size())
+  sx.manual_seed(opts.seed) -- the reconstructions' noise, whatever ran before
   doc.reconstruction = reconstruction(G, E, C, x, opts.recon_grid)
   say(opts, "reconstructions: l1 %.4f, perceptual %.4f, agreement %.4f", doc.reconstruction.l1,
     doc.reconstruction.perceptual, doc.reconstruction.agreement)
