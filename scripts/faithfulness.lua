@@ -16,13 +16,8 @@
 --   the same way, benchmark.null_control).
 -- "gradcam": the share of Grad-CAM's heat on the marker, on test images that
 --   carry it.
+local stylex = require "stylex.all"
 local cjson = require "cjson"
-local cli = require "stylex.cli"
-local classifier = require "stylex.classifier"
-local benchmark = require "stylex.benchmark"
-local data = require "stylex.data"
-local evaluate = require "stylex.evaluate"
-local explain = require "stylex.explain"
 
 local usage = [[
 usage: stylex scripts/faithfulness.lua --model DIR [options]
@@ -34,9 +29,10 @@ usage: stylex scripts/faithfulness.lua --model DIR [options]
   --n-fidelity N    held-out images whose reconstructions weigh the readings (default 500, as eval_stylex --n 500)
   --null N         random coordinates of the null control (benchmark.null_control; default 16, 0: none)
   --null-seed S    Lua's math.random seed for them (default 5, as null_attributes.lua)]]
-local opts = cli.parse(arg, {model = "", n = 2000, n_attfind = explain.defaults.n, k = 8, null = 16, null_seed = 5,
-  n_fidelity = 500}, usage, {required = {"model"}, positive_integers = {"n", "n_attfind", "k", "null_seed", "n_fidelity"}})
-local C, meta = classifier.load(opts.model .. "/classifier.safetensors")
+local opts = stylex.cli.parse(arg, {model = "", n = 2000, n_attfind = stylex.explain.defaults.n, k = 8, null = 16,
+  null_seed = 5, n_fidelity = 500}, usage,
+  {required = {"model"}, positive_integers = {"n", "n_attfind", "k", "null_seed", "n_fidelity"}})
+local C, meta = stylex.classifier.load(opts.model .. "/classifier.safetensors")
 if meta.dataset ~= "shapes" then
   io.stderr:write("faithfulness: ", opts.model, "'s classifier was trained on '", tostring(meta.dataset),
     "', not on the shapes benchmark\n")
@@ -44,10 +40,10 @@ if meta.dataset ~= "shapes" then
 end
 for _, p in ipairs(C:parameters()) do p:requires_grad(false) end
 local n, k = math.tointeger(opts.n), math.tointeger(opts.k)
-local test = data.shapes{split = "test", n = n}
-local effects = benchmark.factor_effects(C, test.factors)
-local used = benchmark.factors_used(effects)
-local correlated, balanced = benchmark.accuracies(C, {n = n})
+local test = stylex.data.shapes{split = "test", n = n}
+local effects = stylex.benchmark.factor_effects(C, test.factors)
+local used = stylex.benchmark.factors_used(effects)
+local correlated, balanced = stylex.benchmark.accuracies(C, {n = n})
 local out = {
   classifier = {
     factor_effects = effects,
@@ -68,27 +64,27 @@ end
 
 -- The effect table's images: the first n_attfind of the classifier's test
 -- split, as explain.run takes them (so the cache serves both).
-local ds = classifier.test_set(meta)
+local ds = stylex.classifier.test_set(meta)
 local n_tab = math.min(math.tointeger(opts.n_attfind), ds:size())
 local idx = {}
 for i = 1, n_tab do idx[i] = i end
 local x = ds:batch(idx)
 local ids = string.format("%s:1-%d", ds.name or "data", n_tab)
 local eopts = {}
-for key, v in pairs(explain.defaults) do eopts[key] = v end
+for key, v in pairs(stylex.explain.defaults) do eopts[key] = v end
 eopts.model = opts.model
 
 -- One model's attributes, measured and scored.
 local function attributes_of(which, O)
   local path = opts.model .. "/" .. which .. ".safetensors"
   if not file_exists(path) then return nil end
-  local G, E, gmeta = evaluate.load_model(path)
-  local tab = explain.effect_table(which, G, E, C, x, ids, eopts)
-  local per_class = explain.select(tab, eopts, k)
-  local t0 = cli.now()
-  local fidelity = benchmark.reconstruction_fidelity(G, E, C, O, ds, {n = opts.n_fidelity})
-  local weights = benchmark.reading_weights(fidelity)
-  local s = benchmark.score_attributes(G, C, O, tab, per_class, used, k, {weights = weights})
+  local G, E, gmeta = stylex.evaluate.load_model(path)
+  local tab = stylex.explain.effect_table(which, G, E, C, x, ids, eopts)
+  local per_class = stylex.explain.select(tab, eopts, k)
+  local t0 = stylex.cli.now()
+  local fidelity = stylex.benchmark.reconstruction_fidelity(G, E, C, O, ds, {n = opts.n_fidelity})
+  local weights = stylex.benchmark.reading_weights(fidelity)
+  local s = stylex.benchmark.score_attributes(G, C, O, tab, per_class, used, k, {weights = weights})
   local single = {}
   for i, row in ipairs(s.attributes) do single[i] = row.single_flip end
   local function line(label, sc)
@@ -98,8 +94,9 @@ local function attributes_of(which, O)
   line("", s)
   line(", readings weighted by fidelity", s.weighted)
   math.randomseed(opts.null_seed)
-  local null = opts.null > 0 and benchmark.null_control(G, C, O, tab, {n = math.tointeger(opts.null), random = math.random})
-  io.stderr:write(string.format("%s: measured in %.0f s\n", which, cli.now() - t0))
+  local null = opts.null > 0 and
+    stylex.benchmark.null_control(G, C, O, tab, {n = math.tointeger(opts.null), random = math.random})
+  io.stderr:write(string.format("%s: measured in %.0f s\n", which, stylex.cli.now() - t0))
   local function rank(r) return r == nil and cjson.null or r end
   s.weighted.shortcut_rank = rank(s.weighted.shortcut_rank)
   local fid = {}
@@ -111,12 +108,12 @@ end
 
 local oracles_path = opts.model .. "/oracles.safetensors"
 if file_exists(oracles_path) then
-  local O = benchmark.load_oracles(oracles_path)
+  local O = stylex.benchmark.load_oracles(oracles_path)
   out.stylex = attributes_of("stylex", O)
   out.baseline = attributes_of("baseline", O)
 else
   io.stderr:write("faithfulness: no ", oracles_path, " (scripts/train_oracles.lua); attributes not scored\n")
 end
-local heat = benchmark.marker_heat_share(C, test, {n = 500})
+local heat = stylex.benchmark.marker_heat_share(C, test, {n = 500})
 out.gradcam = {marker_heat_share = heat.share, marker_area = heat.area, n = heat.n}
 print(cjson.encode(out))

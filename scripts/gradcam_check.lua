@@ -53,11 +53,9 @@
 -- --dump FILE writes the images, both classes and, for each class and block,
 -- stylex's maps (gradcam.maps) and the raw maps before the resize, for
 -- tests/reference/gradcam_torch.py.
+local stylex = require "stylex.all"
 local sx = require "stylex"
 local cjson = require "cjson"
-local cli = require "stylex.cli"
-local classifier = require "stylex.classifier"
-local gradcam = require "stylex.gradcam"
 
 local usage = [[
 usage: stylex scripts/gradcam_check.lua --model DIR [options]
@@ -68,20 +66,21 @@ usage: stylex scripts/gradcam_check.lua --model DIR [options]
   --margin M     object pixels: brighter than the background level by M (default 0.15, images in [-1, 1])
   --batch B      images per forward (default 125)
   --dump FILE    also write images and maps for tests/reference/gradcam_torch.py]]
-local opts = cli.parse(arg, {model = "", n = 250, patch = 4, stride = 4, margin = 0.15, batch = 125, dump = ""}, usage,
+local opts = stylex.cli.parse(arg, {model = "", n = 250, patch = 4, stride = 4, margin = 0.15, batch = 125,
+  dump = ""}, usage,
   {required = {"model"}, positive_integers = {"n", "patch", "stride", "batch"}})
 local cpath = opts.model .. "/classifier.safetensors"
-local C, meta = classifier.load(cpath)
+local C, meta = stylex.classifier.load(cpath)
 for _, p in ipairs(C:parameters()) do p:requires_grad(false) end
 local cfg = C:config()
 local R, NB = cfg.resolution, #cfg.channels
-local ds = classifier.test_set(meta)
+local ds = stylex.classifier.test_set(meta)
 local N = math.min(opts.n, ds:size())
 local idx = {}
 for i = 1, N do idx[i] = i end
 local x = ds:batch(idx)
 local X = x:totable()
-local t_start = cli.now()
+local t_start = stylex.cli.now()
 
 -- ---------------------------------------------------------------- helpers
 
@@ -265,7 +264,7 @@ for r = 1, R do
   for c = 1, R do cover[r][c] = 0 end
 end
 local bgt = sx.tensor(bg):reshape{N, 1, 1, 1}
-local progress = cli.progress(#positions, "occlusion")
+local progress = stylex.cli.progress(#positions, "occlusion")
 sx.no_grad(function()
   for k, pos in ipairs(positions) do
     local r0, c0 = pos[1], pos[2]
@@ -476,7 +475,7 @@ for _, target in ipairs(TARGETS) do
         vs_blank = ((A - B) * alpha):sum(2, true):relu(),
       }
       -- the module's maps against the textbook map written here
-      local module_maps = gradcam.maps(C, x, classes, {layer = layer})
+      local module_maps = stylex.gradcam.maps(C, x, classes, {layer = layer})
       local mine = resized(cam)
       local peak = mine:reshape{N, R * R}:max(2, true)
       mine = mine / (peak + (1 - peak:gt_scalar(0))):reshape{N, 1, 1, 1}
@@ -576,7 +575,7 @@ for _, target in ipairs(TARGETS) do
     target, res.occlusion_logit.corner, res.occlusion_logit.border, res.occlusion_logit.on_object))
   out[target] = res
 end
-io.stderr:write(string.format("gradcam_check: %d images in %.0f s\n", N, cli.now() - t_start))
+io.stderr:write(string.format("gradcam_check: %d images in %.0f s\n", N, stylex.cli.now() - t_start))
 
 if opts.dump ~= "" then
   sx.save(opts.dump, dump, {classifier = cpath})

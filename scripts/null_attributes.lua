@@ -10,13 +10,8 @@
 -- "dominant": {factor: count}, "mean_change": {factor: ..}} ("none" counts
 -- coordinates with no image of the other class to move).
 -- Needs the effect table faithfulness.lua or explain.lua cached beside the model.
+local stylex = require "stylex.all"
 local cjson = require "cjson"
-local cli = require "stylex.cli"
-local attfind = require "stylex.attfind"
-local benchmark = require "stylex.benchmark"
-local classifier = require "stylex.classifier"
-local evaluate = require "stylex.evaluate"
-local explain = require "stylex.explain"
 
 local usage = [[
 usage: stylex scripts/null_attributes.lua --model DIR [options]
@@ -25,19 +20,19 @@ usage: stylex scripts/null_attributes.lua --model DIR [options]
   --n N          random coordinates (default 16), alternately to-min / to-max and toward class 1 / 0
   --n-attfind N  images of the cached effect table (default 250, as faithfulness.lua)
   --seed S       Lua's math.random seed for the coordinates (default 5)]]
-local opts = cli.parse(arg, {model = "", which = "stylex", n = 16, seed = 5, n_attfind = explain.defaults.n}, usage,
-  {required = {"model"}, positive_integers = {"n", "seed", "n_attfind"}})
+local opts = stylex.cli.parse(arg, {model = "", which = "stylex", n = 16, seed = 5,
+  n_attfind = stylex.explain.defaults.n}, usage, {required = {"model"}, positive_integers = {"n", "seed", "n_attfind"}})
 local tab_path = string.format("%s/%s.attfind-n%d.safetensors", opts.model, opts.which, opts.n_attfind)
-local G = evaluate.load_model(opts.model .. "/" .. opts.which .. ".safetensors")
-local C = classifier.load(opts.model .. "/classifier.safetensors")
-local O = benchmark.load_oracles(opts.model .. "/oracles.safetensors")
-local ok, tab = pcall(attfind.load, tab_path)
+local G = stylex.evaluate.load_model(opts.model .. "/" .. opts.which .. ".safetensors")
+local C = stylex.classifier.load(opts.model .. "/classifier.safetensors")
+local O = stylex.benchmark.load_oracles(opts.model .. "/oracles.safetensors")
+local ok, tab = pcall(stylex.attfind.load, tab_path)
 if not ok or not tab then
   io.stderr:write("no effect table at ", tab_path, " (run scripts/faithfulness.lua first)\n")
   os.exit(1)
 end
 math.randomseed(opts.seed)
-local null = benchmark.null_control(G, C, O, tab, {n = opts.n, random = math.random,
+local null = stylex.benchmark.null_control(G, C, O, tab, {n = opts.n, random = math.random,
   progress = function(i, n) io.stderr:write(string.format("\r%d/%d random coordinates", i, n)) end})
 io.stderr:write("\n")
 null.which = opts.which

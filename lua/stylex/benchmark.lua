@@ -84,6 +84,21 @@ function benchmark.factors_used(effects, threshold)
   return used
 end
 
+-- Recall, precision and purity of a list of scored attributes ({dominant,
+-- purity}, the top k of one or several lists) against the factors `used`.
+local function summarize(top, used)
+  local is_used, dominated, precise, purity_sum = {}, {}, 0, 0
+  for _, f in ipairs(used) do is_used[f] = true end
+  for _, a in ipairs(top) do
+    purity_sum = purity_sum + a.purity
+    if a.dominant and is_used[a.dominant] then precise, dominated[a.dominant] = precise + 1, true end
+  end
+  local recalled = 0
+  for _, f in ipairs(used) do if dominated[f] then recalled = recalled + 1 end end
+  local n = #top
+  return #used > 0 and recalled / #used or 0, n > 0 and precise / n or 0, n > 0 and purity_sum / n or 0
+end
+
 -- Scores a ranked list of attributes. Each attribute carries `changes`, a
 -- table factor name -> mean absolute change of that factor along the
 -- attribute's counterfactuals (oracle units divided by the factor's range),
@@ -99,9 +114,7 @@ function benchmark.score(attributes, used, opts)
   opts = opts or {}
   local k = math.min(opts.k or 8, #attributes)
   local shortcut = opts.shortcut or benchmark.SHORTCUT
-  local is_used = {}
-  for _, f in ipairs(used) do is_used[f] = true end
-  local per, dominated, precise, purity_sum, shortcut_rank = {}, {}, 0, 0, nil
+  local per, shortcut_rank = {}, nil
   for a, attr in ipairs(attributes) do
     local best, best_v, total = nil, -1, 0
     for _, f in ipairs(sx.shapes.factors) do
@@ -110,25 +123,13 @@ function benchmark.score(attributes, used, opts)
       total = total + v
       if v > best_v then best, best_v = f, v end
     end
-    local purity = total > 0 and best_v / total or 0
     if total == 0 then best = nil end
-    per[a] = {dominant = best, purity = purity, single_flip = attr.single_flip}
+    per[a] = {dominant = best, purity = total > 0 and best_v / total or 0, single_flip = attr.single_flip}
     if best == shortcut and not shortcut_rank then shortcut_rank = a end
-    if a <= k then
-      purity_sum = purity_sum + purity
-      if best and is_used[best] then precise = precise + 1; dominated[best] = true end
-    end
   end
-  local recalled = 0
-  for _, f in ipairs(used) do if dominated[f] then recalled = recalled + 1 end end
-  return {
-    k = k,
-    recall = #used > 0 and recalled / #used or 0,
-    precision = k > 0 and precise / k or 0,
-    purity = k > 0 and purity_sum / k or 0,
-    shortcut_rank = shortcut_rank,
-    attributes = per,
-  }
+  local recall, precision, purity = summarize(table.move(per, 1, k, 1, {}), used)
+  return {k = k, recall = recall, precision = precision, purity = purity, shortcut_rank = shortcut_rank,
+    attributes = per}
 end
 
 -- Scores one ranked list of attributes per class (each as for
@@ -139,29 +140,16 @@ end
 -- list's own benchmark.score.
 function benchmark.score_classes(lists, used, opts)
   opts = opts or {}
-  local per_class, dominated, n, precise, purity_sum, shortcut_rank = {}, {}, 0, 0, 0, nil
-  local is_used = {}
-  for _, f in ipairs(used) do is_used[f] = true end
+  local per_class, top, shortcut_rank = {}, {}, nil
   for c, list in ipairs(lists) do
     local s = benchmark.score(list, used, opts)
     per_class[c] = s
-    for a = 1, s.k do
-      local d = s.attributes[a].dominant
-      n, purity_sum = n + 1, purity_sum + s.attributes[a].purity
-      if d and is_used[d] then precise = precise + 1; dominated[d] = true end
-    end
+    table.move(s.attributes, 1, s.k, #top + 1, top)
     if s.shortcut_rank and (not shortcut_rank or s.shortcut_rank < shortcut_rank) then shortcut_rank = s.shortcut_rank end
   end
-  local recalled = 0
-  for _, f in ipairs(used) do if dominated[f] then recalled = recalled + 1 end end
-  return {
-    k = opts.k or 8,
-    recall = #used > 0 and recalled / #used or 0,
-    precision = n > 0 and precise / n or 0,
-    purity = n > 0 and purity_sum / n or 0,
-    shortcut_rank = shortcut_rank,
-    per_class = per_class,
-  }
+  local recall, precision, purity = summarize(top, used)
+  return {k = opts.k or 8, recall = recall, precision = precision, purity = purity, shortcut_rank = shortcut_rank,
+    per_class = per_class}
 end
 
 -- How far each factor's oracle reading can be trusted on a model's images,
