@@ -163,19 +163,6 @@ local function cell_has_object(i, h, w, r, c)
   return false
 end
 
-local function pearson(a, b)
-  local n, sa, sb = #a, 0, 0
-  for k = 1, n do sa, sb = sa + a[k], sb + b[k] end
-  local ma, mb = sa / n, sb / n
-  local sab, saa, sbb = 0, 0, 0
-  for k = 1, n do
-    local da, db = a[k] - ma, b[k] - mb
-    sab, saa, sbb = sab + da * db, saa + da * da, sbb + db * db
-  end
-  if saa == 0 or sbb == 0 then return nil end
-  return sab / math.sqrt(saa * sbb)
-end
-
 local function flat(m)
   local v = {}
   for r = 1, #m do for c = 1, #m[r] do v[#v + 1] = m[r][c] end end
@@ -212,7 +199,7 @@ local function add(st, i, g, big, other)
     if tot > 0 then st.heat_sum, st.heat_n = st.heat_sum + inside / tot, st.heat_n + 1 end
   end
   if other then
-    local rho = pearson(flat(g), flat(other))
+    local rho = stylex.util.correlation(flat(g), flat(other))
     if rho then st.corr_sum, st.corr_n = st.corr_sum + rho, st.corr_n + 1 end
   end
 end
@@ -431,7 +418,7 @@ cell_ablation = function(A, B, classes, cam, og)
   local g = grids(cam)
   local csum, cn, at_gc, at_own, n = 0, 0, 0, 0, 0
   for i = 1, N do
-    local rho = pearson(flat(g[i]), flat(drops[i]))
+    local rho = stylex.util.correlation(flat(g[i]), flat(drops[i]))
     if rho then csum, cn = csum + rho, cn + 1 end
     local bg_, gr, gc, bd, dr, dc = -math.huge, nil, nil, -math.huge, nil, nil
     for r = 1, h do

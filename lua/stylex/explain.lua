@@ -23,6 +23,7 @@ local evaluate = require "stylex.evaluate"
 local gradcam = require "stylex.gradcam"
 local report = require "stylex.report"
 local cli = require "stylex.cli"
+local util = require "stylex.util"
 
 local explain = {}
 
@@ -150,19 +151,6 @@ local function sufficiency(G, C, tab, per_class, opts)
   return out
 end
 
--- Pearson correlation of two lists of numbers (0 when either is constant).
-local function correlation(x, y)
-  local n, mx, my = #x, 0, 0
-  for i = 1, n do mx, my = mx + x[i] / n, my + y[i] / n end
-  local sxy, sxx, syy = 0, 0, 0
-  for i = 1, n do
-    local dx, dy = x[i] - mx, y[i] - my
-    sxy, sxx, syy = sxy + dx * dy, sxx + dx * dx, syy + dy * dy
-  end
-  if sxx == 0 or syy == 0 then return 0 end
-  return sxy / math.sqrt(sxx * syy)
-end
-
 -- What one attribute does on its own to the images not of its class: how
 -- many the table says it flips to its class at strength 1 (flips, n_other,
 -- flip_share) and its mean logit change there (mean_effect); the share the
@@ -190,16 +178,14 @@ local function attribute_stats(G, C, tab, a, labels, batch)
     if ei ~= ej then return ei > ej end
     return i < j
   end)
-  local flips2 = 0
-  for first = 1, #st.changed, batch do
-    local idx = table.move(st.changed, first, math.min(first + batch - 1, #st.changed), 1, {})
-    sx.no_grad(function()
-      local img = attfind.apply_attributes(G, tab, {a}, {images = idx, strength = 2})
-      for _, p in ipairs(C:logits(img):argmax(2):totable()) do if p == a.class then flips2 = flips2 + 1 end end
-    end)
-  end
+  -- at strength 2: the sufficiency of this attribute alone
+  local alone = {}
+  for c = 1, K do alone[c] = {} end
+  alone[a.class + 1] = {a}
+  local t2 = attfind.sufficiency(G, C, tab, alone, {k = 1, strength = 2, labels = labels, batch = batch})
   local n = math.max(st.n_other, 1)
-  st.mean_effect, st.flip_share, st.flip_share_t2 = st.mean_effect / n, st.flips / n, flips2 / n
+  st.mean_effect, st.flip_share = st.mean_effect / n, st.flips / n
+  st.flip_share_t2 = t2.per_class[a.class + 1].share or 0
   return st
 end
 
@@ -438,7 +424,7 @@ function explain.run(opts)
       -- attribute ranked above it (JSON null for the first)
       effects[r] = st.class_effect
       local corr = nil
-      for q = 1, r - 1 do corr = math.max(corr or -1, correlation(effects[r], effects[q])) end
+      for q = 1, r - 1 do corr = math.max(corr or -1, util.correlation(effects[r], effects[q]) or 0) end
       local rows = {}
       for e = 1, math.min(opts.examples, #st.changed) do
         rows[e] = strip_row(G, C, tab, {a}, st.changed[e], c, labels, opts.strengths)

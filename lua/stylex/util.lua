@@ -1,6 +1,6 @@
 -- stylex.util — small helpers the Lua modules share: what a tensor is, an
 -- integer test, shell quoting and making a folder, prefixed keys of state
--- dicts, and the configured JSON
+-- dicts, a Pearson correlation, and the configured JSON
 -- encoder of the report.
 local util = {}
 
@@ -54,6 +54,21 @@ function util.json()
   json.encode_number_precision(14)
   json.encode_invalid_numbers("null")
   return json
+end
+
+-- The Pearson correlation of two lists of numbers of the same length, or
+-- nil when either is constant.
+function util.correlation(a, b)
+  local n, sa, sb = #a, 0, 0
+  for k = 1, n do sa, sb = sa + a[k], sb + b[k] end
+  local ma, mb = sa / n, sb / n
+  local sab, saa, sbb = 0, 0, 0
+  for k = 1, n do
+    local da, db = a[k] - ma, b[k] - mb
+    sab, saa, sbb = sab + da * db, saa + da * da, sbb + db * db
+  end
+  if saa == 0 or sbb == 0 then return nil end
+  return sab / math.sqrt(saa * sbb)
 end
 
 -- JSON null as lua-cjson decodes it.
