@@ -511,6 +511,9 @@ static sx_status check_layout(st_parse *p, uint64_t data_len, st_entry **order)
                            (unsigned long long)e->begin, (unsigned long long)e->end,
                            (unsigned long long)(e->end - e->begin));
         }
+        if (!sx_shape_check("safetensors", e->ndim, e->shape))
+            return sx_fail(SX_EFORMAT, "safetensors: %s: tensor '%s' has an absurd shape (more than %lld elements "
+                           "or strides)", path, e->name, (long long)SX_MAX_NUMEL);
         if (e->end > data_len)
             return sx_fail(SX_EFORMAT,
                            "safetensors: %s: tensor '%s' data_offsets [%llu, %llu] overrun the data (%llu bytes)",

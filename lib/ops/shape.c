@@ -36,6 +36,7 @@ sx_tensor *sx_reshape(sx_tensor *x, int ndim, const int64_t *shape)
         } else known *= s[i];
     }
     if (infer >= 0) s[infer] = known > 0 ? numel / known : 0;
+    if (!sx_shape_check("reshape", ndim, s)) return NULL;
     if (sx_shape_numel(ndim, s) != numel) {
         char b[96];
         sx_fail(SX_EINVAL, "reshape: cannot view %s (%lld elements) as a shape of %lld elements",
