@@ -39,6 +39,15 @@ sx_status sx_mkdir_p(const char *path);
 sx_status sx_remove_tree(const char *path);
 
 /*
+ * Puts the folder `tmp` in the place of `path` (a report written whole into
+ * tmp): where path exists, the two are exchanged in one atomic step
+ * (renameat2 RENAME_EXCHANGE; two renames where the file system lacks it)
+ * and the old contents, now at tmp, are removed. A reader sees the old folder
+ * or the new one, never a mixture. On failure path is as it was.
+ */
+sx_status sx_replace_dir(const char *tmp, const char *path);
+
+/*
  * Removes the temporaries "<path>.tmp-<pid>" (files, or folders: a report in
  * the making) that the atomic writers of processes no longer alive left
  * beside `path` (a killed writer cannot remove its own). Temporaries of live

@@ -9,7 +9,9 @@
  * Like the stock `lua`: the global `arg` holds the script as arg[0], its
  * arguments as arg[1..] and the interpreter and options at negative indices;
  * the arguments are also passed to the script as `...`. An error prints its
- * message and a traceback on stderr and exits with status 1.
+ * message (one line for the library's and the scripts' errors) on stderr and
+ * exits with status 1; with `--debug` among the script's arguments, or
+ * STYLEX_DEBUG set in the environment, a traceback follows the message.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@ int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);
 
 static const char *progname = "stylex";
+static bool debug = false; /* tracebacks with errors */
 
 static void usage(void)
 {
@@ -39,7 +42,7 @@ static void usage(void)
             progname);
 }
 
-/* Message handler: the error as a string, with a traceback. */
+/* Message handler: the error as a string, with a traceback under --debug. */
 static int msghandler(lua_State *L)
 {
     const char *msg = lua_tostring(L, 1);
@@ -47,7 +50,8 @@ static int msghandler(lua_State *L)
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
-    luaL_traceback(L, L, msg, 1);
+    if (debug) luaL_traceback(L, L, msg, 1);
+    else lua_pushstring(L, msg);
     return 1;
 }
 
@@ -122,6 +126,11 @@ static int pmain(lua_State *L)
             script = i;
         }
     }
+
+    const char *env = getenv("STYLEX_DEBUG");
+    debug = env && *env && strcmp(env, "0") != 0;
+    for (int i = script ? script + 1 : argc; i < argc; i++)
+        if (strcmp(argv[i], "--debug") == 0) debug = true;
 
     luaL_openlibs(L);
     preload(L);

@@ -4,13 +4,15 @@
  * is killed part way leaves the previous file at path as it was; the
  * temporary a killed writer leaves is removed by the next writer of the same
  * path (sx_remove_stale_temporaries). Also the folder helpers the scripts
- * use instead of a shell: sx_mkdir_p, sx_remove_tree.
+ * use instead of a shell: sx_mkdir_p, sx_remove_tree, and sx_replace_dir,
+ * the swap of a folder written whole (a report).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +150,47 @@ sx_status sx_remove_tree(const char *path)
     int r = nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
     if (r < 0) return sx_fail(SX_EIO, "remove: %s: %s", path, strerror(errno));
     return r == 0 ? SX_OK : SX_EIO;
+}
+
+sx_status sx_replace_dir(const char *tmp, const char *path)
+{
+    if (!tmp || !path || !*tmp || !*path) return sx_fail(SX_EINVAL, "replace_dir: empty path");
+    struct stat sb;
+    if (lstat(path, &sb) != 0) {
+        if (errno != ENOENT) return sx_fail(SX_EIO, "replace_dir: %s: %s", path, strerror(errno));
+        if (rename(tmp, path) != 0)
+            return sx_fail(SX_EIO, "replace_dir: cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        sync_parent_dir(path);
+        return SX_OK;
+    }
+    if (!S_ISDIR(sb.st_mode)) return sx_fail(SX_EIO, "replace_dir: %s is not a folder", path);
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) != 0) {
+        if (errno != EINVAL && errno != ENOSYS)
+            return sx_fail(SX_EIO, "replace_dir: cannot exchange %s and %s: %s", tmp, path, strerror(errno));
+        /* no atomic exchange here: move the old folder aside, then the new one in */
+        size_t n = strlen(tmp) + 8;
+        char *old = malloc(n);
+        if (!old) return sx_fail(SX_ENOMEM, "replace_dir: out of memory");
+        snprintf(old, n, "%s.old", tmp);
+        sx_remove_tree(old);
+        if (rename(path, old) != 0) {
+            sx_status st = sx_fail(SX_EIO, "replace_dir: cannot rename %s: %s", path, strerror(errno));
+            free(old);
+            return st;
+        }
+        if (rename(tmp, path) != 0) {
+            sx_status st = sx_fail(SX_EIO, "replace_dir: cannot rename %s to %s: %s", tmp, path, strerror(errno));
+            rename(old, path);
+            free(old);
+            return st;
+        }
+        sx_status st = sx_remove_tree(old);
+        free(old);
+        sync_parent_dir(path);
+        return st;
+    }
+    sync_parent_dir(path);
+    return sx_remove_tree(tmp);
 }
 
 int sx_remove_stale_temporaries(const char *path)

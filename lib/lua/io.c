@@ -1,8 +1,8 @@
 /*
  * lib/lua/io.c — the Lua face of lib/io: checkpoints (sx.save, sx.load),
  * images (sx.image.load, sx.image.save), IDX files (sx.io.read_idx) and
- * folders without a shell (sx.mkdir, sx.remove_tree,
- * sx.remove_stale_temporaries).
+ * folders without a shell (sx.mkdir, sx.remove_tree, sx.replace_dir,
+ * sx.remove_stale_temporaries, sx.getpid).
  *
  * Error convention (liolib's): when a file cannot be opened, read or written
  * (SX_EIO) the function returns nil and the message, like io.open; a file
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lsx.h"
 
@@ -232,6 +233,24 @@ static int l_remove_tree(lua_State *L)
     return 1;
 }
 
+/* sx.replace_dir(tmp, path) -> true | nil, msg: the folder tmp swapped in whole for path */
+static int l_replace_dir(lua_State *L)
+{
+    const char *tmp = luaL_checkstring(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    sx_status st = sx_replace_dir(tmp, path);
+    if (st != SX_OK) return lsx_io_fail(L, st);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* sx.getpid() -> this process's id (names of temporaries: "<path>.tmp-<pid>") */
+static int l_getpid(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)getpid());
+    return 1;
+}
+
 /* sx.remove_stale_temporaries(path) -> how many "<path>.tmp-<pid>" of dead processes were removed */
 static int l_remove_stale_temporaries(lua_State *L)
 {
@@ -248,6 +267,8 @@ static const luaL_Reg module_fns[] = {
     {"mkdir", l_mkdir},
     {"remove_tree", l_remove_tree},
     {"remove_stale_temporaries", l_remove_stale_temporaries},
+    {"replace_dir", l_replace_dir},
+    {"getpid", l_getpid},
     {NULL, NULL},
 };
 

@@ -231,10 +231,27 @@ end
 -- report.write(dir, doc) -> list of the files written (names relative to dir)
 -- | nil, msg when a file or the folder cannot be written. A doc that breaks
 -- the contract raises "report.write: doc.<field> ..." naming the field.
+-- The report is built in "<dir>.tmp-<pid>" and swapped in whole
+-- (sx.replace_dir): a write that fails, or a process killed part way, leaves
+-- the report at dir as it was (a killed writer's temporary folder is removed
+-- by the next write).
 function report.write(dir, doc)
-  local ok, res = pcall(build, dir, doc)
-  if ok then return res end
-  if type(res) == "table" and res.io then return nil, res.io end
+  if type(dir) == "string" then dir = dir:gsub("(.)/+$", "%1") end
+  if type(dir) ~= "string" or dir == "" then
+    error("bad argument #1 to 'write' (folder name expected, got " .. (dir == "" and "an empty string" or type(dir)) .. ")", 2)
+  end
+  sx.remove_stale_temporaries(dir)
+  local tmp = string.format("%s.tmp-%d", dir, sx.getpid())
+  sx.remove_tree(tmp)
+  local ok, res = pcall(build, tmp, doc)
+  if ok then
+    local swapped, err = sx.replace_dir(tmp, dir)
+    if swapped then return res end
+    sx.remove_tree(tmp)
+    return nil, err
+  end
+  sx.remove_tree(tmp)
+  if type(res) == "table" and res.io then return nil, (res.io:gsub(tmp:gsub("%p", "%%%0"), dir)) end
   -- a broken contract is the caller's error; anything else keeps its position
   local contract = type(res) == "string" and (res:find("^report%.write: ") or res:find("^bad argument"))
   error(res, contract and 2 or 0)

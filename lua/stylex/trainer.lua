@@ -327,7 +327,10 @@ end
 local prefixed, unprefix = util.prefixed, util.unprefix
 
 -- Writes everything a resumed run needs: networks, optimiser states, step,
--- RNG state, config (atomically: sx.save writes a temporary file and renames).
+-- RNG state, config (atomically: sx.save writes a temporary file and renames;
+-- it also removes the temporaries that killed processes left beside path).
+-- The config is JSON with sorted keys, so two processes at the same state
+-- write the same bytes.
 function trainer.save(S, path, extra_meta)
   local t = {}
   prefixed(t, "G.", S.G:state_dict())
@@ -340,7 +343,7 @@ function trainer.save(S, path, extra_meta)
   -- RNG words as hex: JSON numbers would round 64-bit integers
   local rng = {}
   for i, v in ipairs(sx.rng_get_state()) do rng[i] = string.format("%016x", v) end
-  local meta = {format = "stylex-training-1", config = cjson.encode(S.cfg), step = tostring(S.step),
+  local meta = {format = "stylex-training-1", config = util.encode_sorted(S.cfg), step = tostring(S.step),
     rng = table.concat(rng, " ")}
   for k, v in pairs(extra_meta or {}) do meta[k] = v end
   assert(sx.save(path, t, meta))
@@ -356,30 +359,48 @@ function trainer.export(S, path, meta)
   prefixed(t, "E.", S.E:state_dict())
   local m = {}
   for k, v in pairs(meta or {}) do m[k] = v end
-  m.format, m.config, m.step, m.baseline = "stylex-model-1", cjson.encode(S.cfg), tostring(S.step), tostring(S.cfg.baseline)
+  m.format, m.config, m.step, m.baseline = "stylex-model-1", util.encode_sorted(S.cfg), tostring(S.step),
+    tostring(S.cfg.baseline)
   local ok, err = sx.save(path, t, m)
   if not ok then error("trainer.export: " .. tostring(err), 2) end
 end
 
 -- A training state restored from trainer.save's file (C: the classifier).
+-- A file that is not such a checkpoint, or one made for another image size,
+-- channel count or class count than C's, is an error naming the file.
 function trainer.load(path, C)
-  local t, meta = assert(sx.load(path))
+  local function bad(msg) error("trainer.load: " .. path .. ": " .. msg, 0) end
+  local t, meta = sx.load(path)
+  if not t then bad(tostring(meta)) end
   if meta.format ~= "stylex-training-1" then
-    error("trainer.load: " .. path .. " is not a stylex training checkpoint", 2)
+    bad("not a stylex training checkpoint (format " .. tostring(meta.format) .. ", expected stylex-training-1)")
   end
-  -- defaults fill keys added since the checkpoint was written
-  local cfg = trainer.config(cjson.decode(meta.config))
-  local S = trainer.new(cfg, C)
-  S.G:load_state_dict(unprefix(t, "G."))
-  S.G_ema:load_state_dict(unprefix(t, "G_ema."))
-  S.D:load_state_dict(unprefix(t, "D."))
-  S.E:load_state_dict(unprefix(t, "E."))
-  S.opt_G:load_state_dict(unprefix(t, "opt_G."))
-  S.opt_D:load_state_dict(unprefix(t, "opt_D."))
-  S.opt_E:load_state_dict(unprefix(t, "opt_E."))
-  S.step = math.tointeger(tonumber(meta.step))
+  local ok, saved = pcall(cjson.decode, meta.config or "")
+  if not ok or type(saved) ~= "table" then bad("its config metadata is missing or not JSON") end
+  local step = math.tointeger(tonumber(meta.step or ""))
+  if not step or step < 0 then bad("its step metadata is missing or not a count") end
   local rng = {}
-  for word in meta.rng:gmatch("%x+") do rng[#rng + 1] = math.tointeger(tonumber(word, 16)) end
+  for word in (meta.rng or ""):gmatch("%x+") do rng[#rng + 1] = math.tointeger(tonumber(word, 16)) end
+  if #rng == 0 then bad("its rng metadata is missing") end
+  -- defaults fill keys added since the checkpoint was written
+  local cfg = trainer.config(saved)
+  if C then
+    local cc = C:config()
+    for _, k in ipairs{"resolution", "img_channels"} do
+      if cfg[k] ~= cc[k] then
+        bad(string.format("made for %s %s, the classifier has %s", k, tostring(cfg[k]), tostring(cc[k])))
+      end
+    end
+    if not cfg.baseline and cfg.n_classes ~= cc.n_classes then
+      bad(string.format("made for %s classes, the classifier has %s", tostring(cfg.n_classes), tostring(cc.n_classes)))
+    end
+  end
+  local S = trainer.new(cfg, C)
+  for _, part in ipairs{"G", "G_ema", "D", "E", "opt_G", "opt_D", "opt_E"} do
+    local lok, err = pcall(S[part].load_state_dict, S[part], unprefix(t, part .. "."))
+    if not lok then bad(part .. ": " .. tostring(err)) end
+  end
+  S.step = step
   sx.rng_set_state(rng)
   return S, meta
 end
