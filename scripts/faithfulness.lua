@@ -31,7 +31,9 @@ usage: stylex scripts/faithfulness.lua --model DIR [options]
   --null-seed S    Lua's math.random seed for them (default 5, as null_attributes.lua)]]
 local opts = stylex.cli.parse(arg, {model = "", n = 2000, n_attfind = stylex.explain.defaults.n, k = 8, null = 16,
   null_seed = 5, n_fidelity = 500}, usage,
-  {required = {"model"}, positive_integers = {"n", "n_attfind", "k", "null_seed", "n_fidelity"}})
+  {required = {"model"}, positive_integers = {"n", "n_attfind", "k", "null_seed", "n_fidelity"},
+   options = {model = "dir", null = "int>=0"}})
+stylex.cli.check({classifier = opts.model .. "/classifier.safetensors"}, "classifier", "file", "--model")
 local C, meta = stylex.classifier.load(opts.model .. "/classifier.safetensors")
 if meta.dataset ~= "shapes" then
   io.stderr:write("faithfulness: ", opts.model, "'s classifier was trained on '", tostring(meta.dataset),

@@ -24,11 +24,9 @@ usage: stylex scripts/fit_encoder.lua --model FILE [options]
   --data DIR --labels CSV   fit on an image folder (a model trained with train_stylex.lua --data)
   --out FILE     write here instead of rewriting --model]]
 local opts = stylex.cli.parse(arg, {model = "", steps = 2000, batch = 16, lr = 0.001, seed = 1, data = "", labels = "",
-  out = ""}, usage, {required = {"model"}, positive_integers = {"steps", "batch", "seed"}})
-if not (opts.lr > 0) then
-  io.stderr:write("--lr must be positive\n")
-  os.exit(2)
-end
+  out = ""}, usage, {required = {"model"}, positive_integers = {"steps", "batch", "seed"},
+  options = {model = "file", lr = ">0", data = "dir", labels = "file", out = "outfile"}})
+if opts.labels ~= "" and opts.data == "" then stylex.cli.usage_error("--labels needs --data DIR") end
 local out = opts.out ~= "" and opts.out or opts.model
 
 local G, E, meta = stylex.evaluate.load_model(opts.model)
@@ -80,8 +78,5 @@ m.encoder_fit = cjson.encode(fit)
 m.command = (m.command or "?") .. " && build/stylex scripts/fit_encoder.lua " .. table.concat(arg, " ")
 m.eval = nil -- the figures were of the old encoder
 local ok, err = sx.save(out, tensors, m)
-if not ok then
-  io.stderr:write(tostring(err), "\n")
-  os.exit(1)
-end
+if not ok then stylex.cli.die(tostring(err)) end
 print("wrote " .. out)

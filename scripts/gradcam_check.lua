@@ -68,7 +68,9 @@ usage: stylex scripts/gradcam_check.lua --model DIR [options]
   --dump FILE    also write images and maps for tests/reference/gradcam_torch.py]]
 local opts = stylex.cli.parse(arg, {model = "", n = 250, patch = 4, stride = 4, margin = 0.15, batch = 125,
   dump = ""}, usage,
-  {required = {"model"}, positive_integers = {"n", "patch", "stride", "batch"}})
+  {required = {"model"}, positive_integers = {"n", "patch", "stride", "batch"},
+   options = {model = "dir", margin = "[0,1]", dump = "outfile"}})
+stylex.cli.check({classifier = opts.model .. "/classifier.safetensors"}, "classifier", "file", "--model")
 local cpath = opts.model .. "/classifier.safetensors"
 local C, meta = stylex.classifier.load(cpath)
 for _, p in ipairs(C:parameters()) do p:requires_grad(false) end

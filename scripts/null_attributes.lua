@@ -21,7 +21,11 @@ usage: stylex scripts/null_attributes.lua --model DIR [options]
   --n-attfind N  images of the cached effect table (default 250, as faithfulness.lua)
   --seed S       Lua's math.random seed for the coordinates (default 5)]]
 local opts = stylex.cli.parse(arg, {model = "", which = "stylex", n = 16, seed = 5,
-  n_attfind = stylex.explain.defaults.n}, usage, {required = {"model"}, positive_integers = {"n", "seed", "n_attfind"}})
+  n_attfind = stylex.explain.defaults.n}, usage, {required = {"model"}, positive_integers = {"n", "seed", "n_attfind"},
+  options = {model = "dir", which = {"stylex", "baseline"}}})
+for _, f in ipairs{opts.which .. ".safetensors", "classifier.safetensors"} do
+  stylex.cli.check({f = opts.model .. "/" .. f}, "f", "file", "--model")
+end
 local tab_path = string.format("%s/%s.attfind-n%d.safetensors", opts.model, opts.which, opts.n_attfind)
 local G = stylex.evaluate.load_model(opts.model .. "/" .. opts.which .. ".safetensors")
 local C = stylex.classifier.load(opts.model .. "/classifier.safetensors")

@@ -148,7 +148,7 @@ local function write_grids()
     local state = sx.rng_get_state()
     sx.manual_seed(12345)
     local p = not cfg.baseline and sx.softmax(C:logits(grid_x), 2) or nil
-    local samples = S.G_ema:synthesis(S.G_ema:latent(S.G_ema:mapping(sx.randn{16, cfg.z_dim}), p))
+    local samples = S.G_ema:synthesis(S.G_ema:latent(S.G_ema:mapping(sx.randn{grid_x:shape()[1], cfg.z_dim}), p))
     local rec = stylex.trainer.reconstruct(S, S.G_ema, grid_x, p)
     sx.rng_set_state(state)
     local function cells(t)

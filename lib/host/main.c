@@ -11,7 +11,8 @@
  * the arguments are also passed to the script as `...`. An error prints its
  * message (one line for the library's and the scripts' errors) on stderr and
  * exits with status 1; with `--debug` among the script's arguments, or
- * STYLEX_DEBUG set in the environment, a traceback follows the message.
+ * STYLEX_DEBUG set in the environment, the message keeps the position it was
+ * raised at ("file.lua:12: ") and a traceback follows.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,7 +43,22 @@ static void usage(void)
             progname);
 }
 
-/* Message handler: the error as a string, with a traceback under --debug. */
+/* msg without its leading "file.lua:123: " positions (where the error was
+ * raised, which --debug shows with the traceback). */
+static const char *strip_where(const char *msg)
+{
+    for (;;) {
+        const char *colon = strchr(msg, ':');
+        if (!colon || colon - msg < 5 || strncmp(colon - 4, ".lua", 4) != 0 || memchr(msg, ' ', (size_t)(colon - msg)))
+            return msg;
+        const char *d = colon + 1;
+        while (*d >= '0' && *d <= '9') d++;
+        if (d == colon + 1 || d[0] != ':' || d[1] != ' ') return msg;
+        msg = d + 2;
+    }
+}
+
+/* Message handler: the error as a string; a traceback and the position under --debug. */
 static int msghandler(lua_State *L)
 {
     const char *msg = lua_tostring(L, 1);
@@ -51,7 +67,7 @@ static int msghandler(lua_State *L)
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
     if (debug) luaL_traceback(L, L, msg, 1);
-    else lua_pushstring(L, msg);
+    else lua_pushstring(L, strip_where(msg));
     return 1;
 }
 

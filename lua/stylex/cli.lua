@@ -100,7 +100,7 @@ function cli.check(opts, name, kind, label)
     local k, err = kind_of(v)
     if k ~= "dir" then
       cli.usage_error(string.format("%s: %s", label, k and v .. " is a file, expected a folder" or
-        "no folder " .. tostring(err or v):gsub(": No such file or directory$", "") .. " (no such folder)"))
+        (err and not err:find("No such file", 1, true) and err or "no folder " .. v)))
     end
   elseif kind == "outdir" then
     if kind_of(v) == "file" then cli.usage_error(string.format("%s: %s is a file, expected a folder", label, v)) end

@@ -388,11 +388,11 @@ function trainer.load(path, C)
     local cc = C:config()
     for _, k in ipairs{"resolution", "img_channels"} do
       if cfg[k] ~= cc[k] then
-        bad(string.format("made for %s %s, the classifier has %s", k, tostring(cfg[k]), tostring(cc[k])))
+        bad(string.format("made for %s %g, the classifier has %g", k, cfg[k], cc[k]))
       end
     end
     if not cfg.baseline and cfg.n_classes ~= cc.n_classes then
-      bad(string.format("made for %s classes, the classifier has %s", tostring(cfg.n_classes), tostring(cc.n_classes)))
+      bad(string.format("made for %g classes, the classifier has %g", cfg.n_classes, cc.n_classes))
     end
   end
   local S = trainer.new(cfg, C)
