@@ -4,6 +4,8 @@
 # for scripts/check_safetensors.py, which the tests run.
 set -e
 PKGS="build-essential lua5.4 liblua5.4-dev libopenblas-dev libpng-dev lua-cjson zlib1g-dev dataset-fashion-mnist python3-numpy"
+# a target that needs more (make fuzz: clang) names it in STYLEX_EXTRA_PKGS
+PKGS="$PKGS ${STYLEX_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
