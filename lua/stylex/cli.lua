@@ -39,8 +39,15 @@ function cli.usage_error(msg)
   os.exit(2)
 end
 
--- A failure of the work itself: one line, exit status 1.
+-- A failure of the work itself: one line, exit status 1 (an error message's
+-- leading "file.lua:12: " positions dropped, as the host does without --debug).
 function cli.die(msg)
+  msg = tostring(msg)
+  local rest
+  repeat
+    rest = msg:match("^[^%s:]+%.lua:%d+: (.*)$")
+    msg = rest or msg
+  until not rest
   io.stderr:write(progname(), ": ", msg, "\n")
   os.exit(1)
 end
