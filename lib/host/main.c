@@ -8,11 +8,12 @@
  *
  * Like the stock `lua`: the global `arg` holds the script as arg[0], its
  * arguments as arg[1..] and the interpreter and options at negative indices;
- * the arguments are also passed to the script as `...`. An error prints its
- * message (one line for the library's and the scripts' errors) on stderr and
- * exits with status 1; with `--debug` among the script's arguments, or
- * STYLEX_DEBUG set in the environment, the message keeps the position it was
- * raised at ("file.lua:12: ") and a traceback follows.
+ * the arguments are also passed to the script as `...`. An error prints
+ * "<script's file name>: <message>" (one line for the library's and the
+ * scripts' errors) on stderr and exits with status 1; with `--debug` among
+ * the script's arguments, or STYLEX_DEBUG set in the environment, the message
+ * keeps the position it was raised at ("file.lua:12: ") and a traceback
+ * follows.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);
 
 static const char *progname = "stylex";
+static const char *errname = NULL; /* what errors start with: the script's file name, else progname */
 static bool debug = false; /* tracebacks with errors */
 
 static void usage(void)
@@ -80,7 +82,7 @@ static int docall(lua_State *L, int nargs)
     int st = lua_pcall(L, nargs, 0, base);
     lua_remove(L, base);
     if (st != LUA_OK) {
-        fprintf(stderr, "%s: %s\n", progname, lua_tostring(L, -1));
+        fprintf(stderr, "%s: %s\n", errname ? errname : progname, lua_tostring(L, -1));
         fflush(stderr);
         lua_pop(L, 1);
     }
@@ -172,6 +174,10 @@ static int pmain(lua_State *L)
 
     if (script) {
         const char *name = strcmp(argv[script], "-") == 0 ? NULL : argv[script];
+        if (name) {
+            const char *slash = strrchr(name, '/');
+            errname = slash ? slash + 1 : name;
+        }
         if (luaL_loadfile(L, name) != LUA_OK) {
             fprintf(stderr, "%s: %s\n", progname, lua_tostring(L, -1));
             lua_pushboolean(L, 0);
