@@ -76,6 +76,9 @@ end
 if opts.resume and cli.kind_of(ckpt_path) == "dir" then cli.usage_error(ckpt_path .. " is a folder") end
 cli.check(opts, "run", "outdir")
 cli.check(opts, "out", "outfile")
+-- a run killed inside a checkpoint write left checkpoint.safetensors.tmp-<pid>
+-- (the next save removes it too, but a resumed run may have no step left to save)
+sx.remove_stale_temporaries(ckpt_path)
 
 local C, cmeta = stylex.classifier.load(cls_path)
 local ccfg = C:config()

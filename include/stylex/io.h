@@ -52,7 +52,9 @@ sx_status sx_replace_dir(const char *tmp, const char *path);
  * the making) that the atomic writers of processes no longer alive left
  * beside `path` (a killed writer cannot remove its own). Temporaries of live
  * processes, this one included, are kept. Returns how many were removed
- * (best effort: one that cannot be removed is skipped).
+ * (best effort: one that cannot be removed is skipped). sx_safetensors_save
+ * calls it before it writes; the PNG writer does not (a folder of thousands
+ * of images would be listed once per image).
  */
 int sx_remove_stale_temporaries(const char *path);
 

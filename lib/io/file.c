@@ -2,8 +2,8 @@
  * lib/io/file.c — atomic replacement of a file: write "<path>.tmp-<pid>",
  * fsync it, rename it over path, fsync the directory. A writer that fails or
  * is killed part way leaves the previous file at path as it was; the
- * temporary a killed writer leaves is removed by the next writer of the same
- * path (sx_remove_stale_temporaries). Also the folder helpers the scripts
+ * temporary a killed checkpoint writer leaves is removed by the next save to
+ * the same path (sx_remove_stale_temporaries, called by sx_safetensors_save). Also the folder helpers the scripts
  * use instead of a shell: sx_mkdir_p, sx_remove_tree, and sx_replace_dir,
  * the swap of a folder written whole (a report).
  */
@@ -25,7 +25,6 @@ sx_status sx_tmpfile_open(sx_tmpfile *tf, const char *what, const char *path)
 {
     tf->f = NULL;
     tf->path = path;
-    sx_remove_stale_temporaries(path);
     size_t n = strlen(path) + 32;
     tf->tmp_path = malloc(n);
     if (!tf->tmp_path) return sx_fail(SX_ENOMEM, "%s: out of memory", what);

@@ -229,6 +229,9 @@ sx_status sx_safetensors_save(const char *path, int n, const char *const *names,
         sx_buf_free(&header);
         return st;
     }
+    /* a killed save left "<path>.tmp-<pid>" (a checkpoint: tens of MB); not
+     * done for PNGs, of which a folder may hold thousands */
+    sx_remove_stale_temporaries(path);
     sx_tmpfile tf;
     st = sx_tmpfile_open(&tf, "safetensors", path);
     if (st != SX_OK) {

@@ -6,14 +6,14 @@
 -- uninterrupted: the checkpoint is byte-identical (two processes write the
 -- same bytes for the same state), the exported tensors equal, log.jsonl is
 -- byte-identical with one row per step, and no temporary is left.
---   build/stylex tests/faults/kill_resume.lua [steps]   (default 24)
+--   build/stylex tests/faults/kill_resume.lua [steps]   (default 40)
 -- Uses the shell (sleep, kill, ls) as a test harness does; the scripts under
 -- test do not.
 local T = dofile("tests/lua/harness.lua")
 local sx = require "stylex"
 local fixture = dofile("tests/lua/broken_fixture.lua")
 
-local STEPS = math.tointeger(tonumber(arg[1] or "")) or 24
+local STEPS = math.tointeger(tonumber(arg[1] or "")) or 40
 local KILLS = 10
 local repo = io.popen("pwd"):read("l")
 local host = arg[-1]:sub(1, 1) == "/" and arg[-1] or repo .. "/" .. arg[-1]

@@ -233,7 +233,7 @@ T.test("mkdir, remove_tree, replace_dir, stale temporaries: no shell", function(
   T.ok(not T.exists(dead) and T.exists(mine) and T.exists(target .. ".tmp-notapid"), "only the dead ones")
   write_file(dead, "half")
   assert(sx.save(target, { w = sx.zeros{ 2 } }))
-  T.ok(not T.exists(dead), "an atomic write removes them too")
+  T.ok(not T.exists(dead), "a safetensors save removes them too")
   T.eq(sx.remove_tree(root), true)
   T.ok(not T.exists(root), "removed")
   T.eq(sx.remove_tree(root), true, "a missing path is fine")
