@@ -21,6 +21,9 @@ usage: stylex scripts/explain.lua --model DIR [options]
   --policy NAME        subset | independent (default subset)
   --space SPACE        prob | logit: what the policy reads (default prob, as the official code)
   --max-image-effect X subset selection's per-image cap (default 0.2 in prob, 1.0 in logit)
+  --max-corr X         subset selection passes over an attribute whose per-image class-logit
+                       effects correlate above X with an earlier pick's (default: off)
+  --unstable-filter    drop images that too many coordinates move (the official filter)
   --examples N         images per counterfactual strip (default 3)
   --batch N            shifted copies per effect-table pass (default 64)
   --seed N             noise seed of the held-out images (default 1234)
@@ -29,7 +32,7 @@ usage: stylex scripts/explain.lua --model DIR [options]
 
 local d = stylex.explain.defaults
 local opts = stylex.cli.parse(arg, {model = "", out = d.out, n = d.n, k = d.k, sufficiency_k = d.sufficiency_k,
-  policy = d.policy, space = d.space, max_image_effect = "", examples = d.examples, batch = d.batch, seed = d.seed,
+  policy = d.policy, space = d.space, max_image_effect = "", max_corr = "", unstable_filter = false, examples = d.examples, batch = d.batch, seed = d.seed,
   no_baseline = false, recompute = false}, usage,
   {required = {"model"}, positive_integers = {"n", "k", "sufficiency_k", "examples", "batch", "seed"}})
 local cap = nil
@@ -37,6 +40,14 @@ if opts.max_image_effect ~= "" then
   cap = tonumber(opts.max_image_effect)
   if not cap or cap < 0 then
     io.stderr:write("--max-image-effect must be a number >= 0\n")
+    os.exit(2)
+  end
+end
+local max_corr = nil
+if opts.max_corr ~= "" then
+  max_corr = tonumber(opts.max_corr)
+  if not max_corr or max_corr < -1 or max_corr > 1 then
+    io.stderr:write("--max-corr must be a number in [-1, 1]\n")
     os.exit(2)
   end
 end
@@ -51,6 +62,7 @@ end
 
 local run = {model = opts.model:gsub("/+$", ""), out = opts.out:gsub("/+$", ""), n = opts.n, k = opts.k,
   sufficiency_k = opts.sufficiency_k, policy = opts.policy, space = opts.space, max_image_effect = cap,
+  max_corr = max_corr, unstable_filter = opts.unstable_filter,
   examples = opts.examples, batch = opts.batch, seed = opts.seed, baseline = not opts.no_baseline,
   recompute = opts.recompute, command = "build/stylex scripts/explain.lua " .. table.concat(arg, " ")}
 local ok, err = pcall(stylex.explain.run, run)

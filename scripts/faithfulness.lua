@@ -28,9 +28,11 @@ usage: stylex scripts/faithfulness.lua --model DIR [options]
   --k K            attributes per class scored (default 8)
   --n-fidelity N    held-out images whose reconstructions weigh the readings (default 500, as eval_stylex --n 500)
   --null N         random coordinates of the null control (benchmark.null_control; default 16, 0: none)
-  --null-seed S    Lua's math.random seed for them (default 5, as null_attributes.lua)]]
+  --null-seed S    Lua's math.random seed for them (default 5, as null_attributes.lua)
+  --max-corr X     select as explain.lua --max-corr X (default 1: off)
+  --unstable-filter select after the unstable-image filter, as explain.lua --unstable-filter]]
 local opts = stylex.cli.parse(arg, {model = "", n = 2000, n_attfind = stylex.explain.defaults.n, k = 8, null = 16,
-  null_seed = 5, n_fidelity = 500}, usage,
+  null_seed = 5, n_fidelity = 500, max_corr = 1, unstable_filter = false}, usage,
   {required = {"model"}, positive_integers = {"n", "n_attfind", "k", "null_seed", "n_fidelity"}})
 local C, meta = stylex.classifier.load(opts.model .. "/classifier.safetensors")
 if meta.dataset ~= "shapes" then
@@ -73,6 +75,8 @@ local ids = string.format("%s:1-%d", ds.name or "data", n_tab)
 local eopts = {}
 for key, v in pairs(stylex.explain.defaults) do eopts[key] = v end
 eopts.model = opts.model
+if opts.max_corr < 1 then eopts.max_corr = opts.max_corr end
+eopts.unstable_filter = opts.unstable_filter
 
 -- One model's attributes, measured and scored.
 local function attributes_of(which, O)

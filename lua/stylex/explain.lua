@@ -36,6 +36,10 @@ explain.defaults = {
   policy = "subset",      -- "subset" | "independent" | a function(tab, opts)
   space = "prob",         -- the policies read effects as probability ("prob") or logit changes
   max_image_effect = nil, -- subset selection's cap (nil: the policy's default, 0.2 in "prob")
+  max_corr = nil,         -- subset selection passes over a column whose class-logit change correlates
+                          --   above this with an earlier pick's (nil: off, as the official code)
+  unstable_filter = false, -- the official unstable-image filter (attfind.filter_unstable) before
+                          --   selecting; the statistics still use every image
   sufficiency_strengths = {1, 2}, -- sufficiency at each; the first is the headline figure
                           --   (1: the move the effect table measured; 2: the official
                           --   code's shift_size for its counterfactuals)
@@ -132,12 +136,16 @@ function explain.effect_table(which, G, E, C, x, ids, opts)
 end
 
 -- Attributes per class with opts.policy (k of them), read in opts.space, with
--- opts.max_image_effect for the subset policy.
+-- opts.max_image_effect and opts.max_corr for the subset policy, after the
+-- unstable-image filter if opts.unstable_filter. Second result: the images
+-- the filter zeroed.
 function explain.select(tab, opts, k)
   local popts = {k = k}
   if type(opts.policy) == "string" then popts.space = opts.space end
-  if opts.policy == "subset" then popts.max_image_effect = opts.max_image_effect end
-  return attfind.per_class(tab, opts.policy, popts)
+  if opts.policy == "subset" then popts.max_image_effect, popts.max_corr = opts.max_image_effect, opts.max_corr end
+  local removed = {}
+  if opts.unstable_filter then tab, removed = attfind.filter_unstable(tab) end
+  return attfind.per_class(tab, opts.policy, popts), removed
 end
 
 -- Sufficiency of the top-k of `per_class` at every strength of
@@ -363,13 +371,15 @@ function explain.run(opts)
   -- StylEx: the table, the attributes, sufficiency
   local tab, timing = explain.effect_table("stylex", G, E, C, x, ids, opts)
   local labels = attfind.labels(tab)
-  local shown = explain.select(tab, opts, opts.k)
+  local shown, unstable = explain.select(tab, opts, opts.k)
   local for_suff = explain.select(tab, opts, opts.sufficiency_k)
   local sweep = sufficiency(G, C, tab, for_suff, opts)
   local suff = sweep[1]
   doc.attfind = {n_images = n, n_coords = tab.styles:shape()[2], policy = type(opts.policy) == "string" and
     opts.policy or "custom", space = opts.space, k = opts.k,
     max_image_effect = opts.policy == "subset" and (opts.max_image_effect or (opts.space == "prob" and 0.2 or 1.0)) or nil,
+    max_corr = opts.policy == "subset" and opts.max_corr or nil,
+    unstable_images = opts.unstable_filter and #unstable or nil,
     seconds = timing.seconds, passes = timing.passes, passes_per_s = timing.passes_per_s, cached = timing.cached}
   doc.sufficiency = {stylex = suff.share, k = opts.sufficiency_k, n = suff.n, strength = suff.strength,
     by_strength = {}, per_class = {}}
