@@ -24,6 +24,9 @@ usage: stylex scripts/explain.lua --model DIR [options]
   --max-corr X         subset selection passes over an attribute whose per-image class-logit
                        effects correlate above X with an earlier pick's (default: off)
   --unstable-filter    drop images that too many coordinates move (the official filter)
+  --discriminator-filter  pass over attributes whose moves change the discriminator's output by
+                       more than --discriminator-threshold (the official filter; the model file must carry D)
+  --discriminator-threshold X  (default 0.2, the official value)
   --examples N         images per counterfactual strip (default 3)
   --batch N            shifted copies per effect-table pass (default 64)
   --seed N             noise seed of the held-out images (default 1234)
@@ -32,7 +35,8 @@ usage: stylex scripts/explain.lua --model DIR [options]
 
 local d = stylex.explain.defaults
 local opts = stylex.cli.parse(arg, {model = "", out = d.out, n = d.n, k = d.k, sufficiency_k = d.sufficiency_k,
-  policy = d.policy, space = d.space, max_image_effect = "", max_corr = "", unstable_filter = false, examples = d.examples, batch = d.batch, seed = d.seed,
+  policy = d.policy, space = d.space, max_image_effect = "", max_corr = "", unstable_filter = false,
+  discriminator_filter = false, discriminator_threshold = d.discriminator_threshold, examples = d.examples, batch = d.batch, seed = d.seed,
   no_baseline = false, recompute = false}, usage,
   {required = {"model"}, positive_integers = {"n", "k", "sufficiency_k", "examples", "batch", "seed"}})
 local cap = nil
@@ -62,7 +66,8 @@ end
 
 local run = {model = opts.model:gsub("/+$", ""), out = opts.out:gsub("/+$", ""), n = opts.n, k = opts.k,
   sufficiency_k = opts.sufficiency_k, policy = opts.policy, space = opts.space, max_image_effect = cap,
-  max_corr = max_corr, unstable_filter = opts.unstable_filter,
+  max_corr = max_corr, unstable_filter = opts.unstable_filter, discriminator_filter = opts.discriminator_filter,
+  discriminator_threshold = opts.discriminator_threshold,
   examples = opts.examples, batch = opts.batch, seed = opts.seed, baseline = not opts.no_baseline,
   recompute = opts.recompute, command = "build/stylex scripts/explain.lua " .. table.concat(arg, " ")}
 local ok, err = pcall(stylex.explain.run, run)

@@ -208,13 +208,20 @@ end
 -- class logit over all the table's images correlates (Pearson) above
 -- max_corr with that of a column already picked is passed over and zeroed,
 -- so no two picks are pieces of one direction (the report's max_corr_above
--- is this correlation); a.passed_over counts the columns skipped before it.
+-- is this correlation). With accept, a function(attribute) -> boolean, a
+-- column it refuses is passed over and zeroed the same way (the official
+-- code's discriminator filter is one: attfind.discriminator_check).
+-- a.passed_over counts the columns skipped before it.
 --   opts: class (required), labels, k = 8, space = "prob" | "logit",
---         max_image_effect = 0.2 (prob) or 1.0 (logit), max_corr = nil (off)
+--         max_image_effect = 0.2 (prob) or 1.0 (logit), max_corr = nil (off),
+--         accept = nil
 function attfind.subset_selection(tab, opts)
   local fn = "subset_selection"
   opts = check_opts(fn, opts, {class = true, labels = true, k = true, max_image_effect = true, space = true,
-    max_corr = true})
+    max_corr = true, accept = true})
+  if opts.accept ~= nil and type(opts.accept) ~= "function" then
+    error(fn .. ": opts.accept must be a function(attribute) -> boolean", 2)
+  end
   local N, S, K = shape4(tab, fn)
   local c = check_class(fn, opts.class, K)
   local k = check_number(fn, "k", opts.k or 8, 0)
@@ -257,13 +264,13 @@ function attfind.subset_selection(tab, opts)
         if (util.correlation(v, column_effect(q)) or 0) > max_corr then too_close = true; break end
       end
     end
-    if too_close then
+    local a = attribute(tab, S, best, best_sum / active, c)
+    a.images = active
+    if too_close or (opts.accept and not opts.accept(a)) then
       passed = passed + 1
       for i = 1, n do E[i][best] = 0 end
     else
-      local a = attribute(tab, S, best, best_sum / active, c)
-      a.images = active
-      if max_corr then a.passed_over = passed end
+      if max_corr or opts.accept then a.passed_over = passed end
       out[#out + 1] = a
       picked[#picked + 1] = best
       for i = 1, n do
@@ -318,6 +325,43 @@ function attfind.independent_selection(tab, opts)
     out[#out + 1] = a
   end
   return out
+end
+
+-- The official discriminator filter for one attribute: on up to `images`
+-- images of the table (not of the attribute's class) that it changes the
+-- class probability by more than effect_threshold, regenerate it moved by
+-- the attribute at `strength` and compare the discriminator's output on the
+-- moved and the unmoved image (each conditioned on the classifier's
+-- probabilities of that image, as in training). Returns false when any of
+-- them changes by more than `threshold` (the move adds what D calls fake),
+-- and the largest change seen. The official code checks both directions of
+-- a coordinate; here an attribute is one direction, and only it is checked.
+--   opts: images = 10, effect_threshold = 0.2, threshold = 0.2, strength = 2, labels
+function attfind.discriminator_check(G, D, C, tab, a, opts)
+  local fn = "discriminator_check"
+  opts = check_opts(fn, opts, {images = true, effect_threshold = true, threshold = true, strength = true,
+    labels = true})
+  local N, S, K = shape4(tab, fn)
+  local max_images = check_number(fn, "images", opts.images or 10, 1)
+  local effect_threshold = check_number(fn, "effect_threshold", opts.effect_threshold or 0.2, 0)
+  local threshold = check_number(fn, "threshold", opts.threshold or 0.2, 0)
+  local strength = check_number(fn, "strength", opts.strength or 2, 0)
+  local rows = other_images(attfind.labels(tab, opts.labels), a.class)
+  local E = class_matrix(tab, a.class, rows, "prob")
+  local col = (a.direction == "to-max" and S or 0) + a.coord
+  local picked = {}
+  for r, i in ipairs(rows) do
+    if #picked < max_images and E[r][col] > effect_threshold then picked[#picked + 1] = i end
+  end
+  if #picked == 0 then return true, 0 end
+  local worst = sx.no_grad(function()
+    local base = attfind.apply_attributes(G, tab, {}, {images = picked, strength = 0})
+    local moved = attfind.apply_attributes(G, tab, {a}, {images = picked, strength = strength})
+    local conditional = D:config().n_classes > 0
+    local function d(x) return D:discriminate(x, conditional and sx.softmax(C:logits(x), 2) or nil) end
+    return (d(moved) - d(base)):abs():max():item()
+  end)
+  return worst <= threshold, worst
 end
 
 local policies = {subset = attfind.subset_selection, independent = attfind.independent_selection}

@@ -360,6 +360,10 @@ local function section_attfind(pg, af)
     sig(af.max_corr)) end
   add(".")
   if af.unstable_images then add(" The unstable-image filter set aside %s images.", int(af.unstable_images)) end
+  if af.discriminator_refused then
+    add(" The discriminator filter refused %s attributes whose moves changed the discriminator's output by more than %s.",
+      int(af.discriminator_refused), sig(af.discriminator_threshold or 0.2))
+  end
   if af.passes then
     add(" The effect table took %s generator + classifier passes", int(af.passes))
     if af.seconds then add(" in %s s", fixed(af.seconds, 1)) end

@@ -347,13 +347,15 @@ function trainer.save(S, path, extra_meta)
 end
 
 -- The shipped model (format "stylex-model-1"): the EMA generator as G.*, the
--- encoder as E.*, config and step; `meta` adds entries (classifier path,
+-- encoder as E.*, the discriminator as D.* (AttFind's discriminator filter
+-- reads it: evaluate.load_discriminator), config and step; `meta` adds entries (classifier path,
 -- classes, class_names, dataset, command, eval, ...), strings only.
 -- evaluate.load_model reads it back.
 function trainer.export(S, path, meta)
   local t = {}
   prefixed(t, "G.", S.G_ema:state_dict())
   prefixed(t, "E.", S.E:state_dict())
+  prefixed(t, "D.", S.D:state_dict()) -- for AttFind's discriminator filter
   local m = {}
   for k, v in pairs(meta or {}) do m[k] = v end
   m.format, m.config, m.step, m.baseline = "stylex-model-1", cjson.encode(S.cfg), tostring(S.step), tostring(S.cfg.baseline)

@@ -323,6 +323,51 @@ T.test("effects: the table, progress, noise", function()
   T.eq({attrs[1].layer, attrs[1].channel}, {l, ch})
 end)
 
+T.test("the discriminator filter", function()
+  sx.manual_seed(7)
+  local cfg = {resolution = 8, n_classes = 2, z_dim = 6, w_dim = 5, mapping_layers = 2, channels = {4, 3}}
+  local G, D = sx.models.Generator(cfg), sx.models.Discriminator(cfg)
+  local C = sx.models.Classifier{n_classes = 2, resolution = 8, channels = {4}, convs_per_block = 1, hidden = 8,
+                                 dropout = 0}
+  local tab = sx.attfind.effects(G, C, sx.randn{6, 7})
+  local labels = attfind.labels(tab)
+  local a = attfind.subset_selection(tab, {class = 0, k = 1, max_image_effect = 100})[1]
+  T.ok(a ~= nil)
+  -- by hand, with images = 1: the first image not of class 0 whose class-0
+  -- probability the attribute raises, moved at strength 2
+  local d = a.direction == "to-min" and 1 or 2
+  local first
+  for i = 1, 6 do
+    if labels[i] ~= 0 and not first then
+      local base = tab.base_logits:narrow(1, i, 1)
+      local moved = base + tab.effect:narrow(1, i, 1):narrow(2, d, 1):narrow(3, a.coord, 1):reshape{1, 2}
+      if sx.softmax(moved, 2):totable()[1][1] > sx.softmax(base, 2):totable()[1][1] then first = i end
+    end
+  end
+  T.ok(first ~= nil)
+  local x0 = attfind.apply_attributes(G, tab, {}, {images = {first}, strength = 0})
+  local x1 = attfind.apply_attributes(G, tab, {a}, {images = {first}, strength = 2})
+  local function disc(x) return D:discriminate(x, sx.softmax(C:logits(x), 2)):item() end
+  local want = math.abs(disc(x1) - disc(x0))
+  local ok, worst = attfind.discriminator_check(G, D, C, tab, a, {images = 1, effect_threshold = 0, threshold = 1e9})
+  T.ok(ok and math.abs(worst - want) < 1e-5)
+  local ok2, worst2 = attfind.discriminator_check(G, D, C, tab, a, {images = 1, effect_threshold = 0,
+    threshold = want / 2})
+  T.eq({ok2, math.abs(worst2 - want) < 1e-5}, {false, true})
+  -- no image changes by more than 1 in probability: nothing to check
+  T.eq({attfind.discriminator_check(G, D, C, tab, a, {effect_threshold = 1})}, {true, 0})
+  -- in the subset selection an `accept` that refuses everything leaves nothing
+  T.eq(attfind.subset_selection(tab, {class = 0, k = 2, accept = function() return false end}), {})
+  local seen = 0
+  local kept = attfind.subset_selection(tab, {class = 0, k = 2, max_image_effect = 100, accept = function()
+    seen = seen + 1
+    return seen ~= 1
+  end})
+  T.eq({#kept, kept[1].passed_over, kept[2].passed_over}, {2, 1, 1})
+  T.ok(kept[1].coord ~= a.coord or kept[1].direction ~= a.direction)
+  T.raises("opts.accept must be a function", attfind.subset_selection, tab, {class = 0, accept = true})
+end)
+
 T.test("effects: progress errors and stopping", function()
   local G, C, lat = tiny()
   local n = 0

@@ -435,6 +435,19 @@ T.test("loaders: shipped model and training checkpoint", function()
     T.eq(E:encode(x):totable(), want_w, "the checkpoint's E")
   end
   T.eq(sx.rng_get_state(), rng, "loading leaves the RNG alone")
+  -- the discriminator: in the checkpoint and in trainer.export's model, not in a model without D.*
+  local with_d = os.tmpname()
+  trainer.export(S, with_d, {classifier = "some/classifier.safetensors", classes = "[7, 9]"})
+  local want_d = S.D:discriminate(x, p):totable()
+  for _, f in ipairs{ckpt, with_d} do
+    local D = assert(stylex.evaluate.load_discriminator(f))
+    T.eq(D:discriminate(x, p):totable(), want_d, "the run's D from " .. f)
+    T.eq(D:parameters()[1]:requires_grad(), false, "frozen")
+  end
+  T.eq(sx.rng_get_state(), rng, "loading D leaves the RNG alone")
+  local none, why = stylex.evaluate.load_discriminator(model)
+  T.ok(none == nil and why:find("holds no discriminator", 1, true), why)
+  os.remove(with_d)
   -- the library's loaders underneath: the metadata alone, the networks, the classifier
   local head = assert(sx.load_metadata(model))
   T.eq(head.format, "stylex-model-1")
