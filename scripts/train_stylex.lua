@@ -28,6 +28,8 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
                            --resume it changes the resumed run's config from then on)
   --class-l1 X             L1 weight on the class columns of the style affines (default 0; given
                            with --resume it changes the resumed run's config from then on)
+  --class-dropout Q        probability that an encoder-path image's class input is replaced by the
+                           uniform distribution (default 0; with --resume it changes the run's config)
   --latent-loss X          weight of the encoder's latent regression L1(E(G(w)), w) on generated
                            images (default 0; with --resume it changes the run's config from then on)
   --lr-encoder X           the encoder's Adam rate (default lr/10 for StylEx, lr for the
@@ -43,7 +45,7 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
 
 local opts = stylex.cli.parse(arg, {preset = "", baseline = false, steps = 10000, resume = false, run = "",
   checkpoint_minutes = 5, grid_every = 1000, seed = 1, batch = 32, data = "", labels = "", classifier = "",
-  out = "", export_only = false, style_mixing = -1, class_l1 = -1, latent_loss = -1, lr_encoder = 0,
+  out = "", export_only = false, style_mixing = -1, class_l1 = -1, latent_loss = -1, class_dropout = -1, lr_encoder = 0,
   wrec_detach = false}, usage)
 if opts.preset == "" and opts.data == "" then
   io.stderr:write("missing --preset (or --data/--labels/--classifier)\n\n", usage, "\n")
@@ -94,6 +96,10 @@ end
 if opts.latent_loss >= 0 and S.cfg.w_latent ~= opts.latent_loss then
   print(string.format("w_latent %g (was %g) from step %d", opts.latent_loss, S.cfg.w_latent, S.step))
   S.cfg.w_latent = opts.latent_loss
+end
+if opts.class_dropout >= 0 and S.cfg.class_dropout ~= opts.class_dropout then
+  print(string.format("class_dropout %g (was %g) from step %d", opts.class_dropout, S.cfg.class_dropout, S.step))
+  S.cfg.class_dropout = opts.class_dropout
 end
 local cfg = S.cfg
 

@@ -330,7 +330,8 @@ local function ground_truth(G, E, C, O, tab, shown, ds, k)
 end
 
 -- The options whose default is nil (so not keys of explain.defaults).
-local NIL_DEFAULT = {model = true, max_image_effect = true, dataset = true, command = true, log = true}
+local NIL_DEFAULT = {model = true, max_image_effect = true, max_corr = true, dataset = true, command = true,
+  log = true}
 
 local function check_opts(opts)
   if type(opts) ~= "table" then error("explain.run: options table expected", 3) end

@@ -146,6 +146,31 @@ T.test("latent regression: only the encoder learns from it, and it falls", funct
   T.ok(out and type(out.latent) == "number", "step returns loss latent")
 end)
 
+T.test("class dropout: some encoder-path class inputs become uniform", function()
+  local C = tiny_classifier()
+  local p = sx.softmax(sx.randn{ 64, 2 }, 2)
+  local S0 = trainer.new(tiny_config(), C)
+  local rng = sx.rng_get_state()
+  T.ok(trainer.encoder_class_input(S0, p) == p, "q = 0: the input itself")
+  T.eq(sx.rng_get_state(), rng, "q = 0 draws no random number")
+  T.eq(trainer.encoder_class_input(S0, nil), nil, "the baseline has no class input")
+  local S1 = trainer.new(tiny_config{ class_dropout = 1 }, C)
+  for _, row in ipairs(trainer.encoder_class_input(S1, p):totable()) do T.eq(row, { 0.5, 0.5 }) end
+  local S = trainer.new(tiny_config{ class_dropout = 0.5 }, C)
+  local got, want = trainer.encoder_class_input(S, p):totable(), p:totable()
+  local kept, dropped = 0, 0
+  for i = 1, 64 do
+    if got[i][1] == 0.5 and got[i][2] == 0.5 then dropped = dropped + 1
+    else
+      T.ok(math.abs(got[i][1] - want[i][1]) < 1e-7 and math.abs(got[i][2] - want[i][2]) < 1e-7, "row " .. i)
+      kept = kept + 1
+    end
+  end
+  T.ok(kept > 16 and dropped > 16, string.format("q = 0.5: %d kept, %d dropped of 64", kept, dropped))
+  local out = trainer.step(S, rectangles(8))
+  T.ok(out and type(out.kl) == "number", "a step with class dropout runs")
+end)
+
 T.test("encoder fit: E alone learns to invert a frozen G", function()
   local C = tiny_classifier()
   local S = trainer.new(tiny_config(), C)
