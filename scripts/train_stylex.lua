@@ -28,6 +28,8 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
                            --resume it changes the resumed run's config from then on)
   --class-l1 X             L1 weight on the class columns of the style affines (default 0; given
                            with --resume it changes the resumed run's config from then on)
+  --class-dropout Q        probability that an encoder-path image's class input is replaced by the
+                           uniform distribution (default 0; with --resume it changes the run's config)
   --latent-loss X          weight of the encoder's latent regression L1(E(G(w)), w) on generated
                            images (default 0; with --resume it changes the run's config from then on)
   --lr-encoder X           the encoder's Adam rate (default lr/10 for StylEx, lr for the
@@ -47,11 +49,11 @@ local PRESETS = {"fmnist-shoes", "fmnist-tops", "fmnist-10", "shapes"}
 -- below, the batch against the data once it is read.
 local opts, given = cli.parse(arg, {preset = "", baseline = false, steps = 10000, resume = false, run = "",
   checkpoint_minutes = 5, grid_every = 1000, seed = 1, batch = 32, data = "", labels = "", classifier = "",
-  out = "", export_only = false, style_mixing = -1, class_l1 = -1, latent_loss = -1, lr_encoder = 0,
+  out = "", export_only = false, style_mixing = -1, class_l1 = -1, latent_loss = -1, class_dropout = -1, lr_encoder = 0,
   wrec_detach = false}, usage,
   {options = {preset = PRESETS, steps = "int>=1", checkpoint_minutes = ">=0", grid_every = "int>=1", seed = "int>=0",
-    batch = "int>=1", style_mixing = "[0,1]", class_l1 = ">=0", latent_loss = ">=0", lr_encoder = ">0",
-    data = "dir", labels = "file", classifier = "file"}})
+    batch = "int>=1", style_mixing = "[0,1]", class_l1 = ">=0", latent_loss = ">=0", class_dropout = "[0,1]",
+    lr_encoder = ">0", data = "dir", labels = "file", classifier = "file"}})
 if opts.preset == "" and opts.data == "" then cli.usage_error("missing --preset (or --data/--labels/--classifier)") end
 if opts.batch < 4 or opts.batch % 2 ~= 0 then
   cli.usage_error("--batch must be an even integer >= 4 (half random path, half encoder path), got " .. opts.batch)
@@ -123,6 +125,10 @@ end
 if given.latent_loss and S.cfg.w_latent ~= opts.latent_loss then
   print(string.format("w_latent %g (was %g) from step %d", opts.latent_loss, S.cfg.w_latent, S.step))
   S.cfg.w_latent = opts.latent_loss
+end
+if opts.class_dropout >= 0 and S.cfg.class_dropout ~= opts.class_dropout then
+  print(string.format("class_dropout %g (was %g) from step %d", opts.class_dropout, S.cfg.class_dropout, S.step))
+  S.cfg.class_dropout = opts.class_dropout
 end
 local cfg = S.cfg
 

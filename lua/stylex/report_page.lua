@@ -364,7 +364,14 @@ local function section_attfind(pg, af)
   if af.n_images then add(" over %s held-out images", int(af.n_images)) end
   if af.n_coords then add(" and %s StyleSpace coordinates", int(af.n_coords)) end
   if af.max_image_effect then add(", max image effect %s", sig(af.max_image_effect)) end
+  if af.max_corr then add(", passing over attributes whose effects correlate above %s with an earlier one",
+    sig(af.max_corr)) end
   add(".")
+  if af.unstable_images then add(" The unstable-image filter set aside %s images.", int(af.unstable_images)) end
+  if af.discriminator_refused then
+    add(" The discriminator filter refused %s attributes whose moves changed the discriminator's output by more than %s.",
+      int(af.discriminator_refused), sig(af.discriminator_threshold or 0.2))
+  end
   if af.passes then
     add(" The effect table took %s generator + classifier passes", int(af.passes))
     if af.seconds then add(" in %s s", fixed(af.seconds, 1)) end

@@ -44,6 +44,7 @@ local DEFAULTS = {
   style_mixing = 0,          -- probability of style mixing on the random path (StyleGAN2: 0.9)
   w_class_l1 = 0,            -- L1 on the class-probability columns of the style affines (not in the paper)
   w_latent = 0,              -- latent regression of the encoder on generated images (not in the paper)
+  class_dropout = 0,         -- probability that an encoder-path image's class input is uniform (not in the paper)
   baseline = false,
   wrec_detach = nil,         -- nil: true for the baseline (see above), false for StylEx
   seed = 1,
@@ -135,6 +136,27 @@ local function random_images(S, G, n, p)
   for l = 1, L do mixed.conv[l] = l - 1 >= cutoff and b.conv[l] or a.conv[l] end
   for k = 1, #a.rgb do mixed.rgb[k] = 2 * k - 1 >= cutoff and b.rgb[k] or a.rgb[k] end
   return G:from_styles(mixed)
+end
+
+-- The class input of the encoder path. With cfg.class_dropout q > 0 each
+-- image's class probabilities are replaced by the uniform distribution with
+-- probability q, while its KL target and D's condition stay C(x): on those
+-- images the generator can only satisfy the classifier through E(x). With
+-- two classes the class input adds exactly one StyleSpace direction (the
+-- style affines are linear in it, and p1 = 1 - p0), used by both classes
+-- with opposite signs; the dropout asks for the class to be drawn from w
+-- as well (docs/method.md). q = 0 draws no random number.
+function trainer.encoder_class_input(S, p)
+  local q = S.cfg.class_dropout or 0
+  if not p or q <= 0 then return p end
+  local n, K = p:shape()[1], p:shape()[2]
+  local r = sx.rand{n}:totable()
+  local keep, drop = {}, {}
+  for i = 1, n do
+    local d = r[i] < q
+    keep[i], drop[i] = {d and 0 or 1}, {d and 1 / K or 0}
+  end
+  return p * sx.tensor(keep) + sx.tensor(drop)
 end
 
 -- The encoder path: x' = G(E(x), p) and the w it used.
@@ -234,7 +256,7 @@ function trainer.d_step(S, x, p)
   local x1, x2, p1, p2 = split_batch(x, p)
   local fake = sx.no_grad(function()
     local f1 = random_images(S, S.G, x1:shape()[1], p1)
-    local f2 = trainer.reconstruct(S, S.G, x2, p2)
+    local f2 = trainer.reconstruct(S, S.G, x2, trainer.encoder_class_input(S, p2))
     return sx.cat({f1, f2}, 1)
   end)
   set_requires_grad(S.D, true)
@@ -263,7 +285,7 @@ function trainer.g_step(S, x, p)
   local x1, x2, p1, p2 = split_batch(x, p)
   set_requires_grad(S.D, false)
   local fake = random_images(S, S.G, x1:shape()[1], p1)
-  local rec, w = trainer.reconstruct(S, S.G, x2, p2)
+  local rec, w = trainer.reconstruct(S, S.G, x2, trainer.encoder_class_input(S, p2))
   local adv = softplus_mean(-S.D:discriminate(fake, p1)) + softplus_mean(-S.D:discriminate(rec, p2))
   local l1 = sx.l1_loss(rec, x2)
   local wrec = trainer.w_reconstruction(S, rec, w)
@@ -350,13 +372,15 @@ function trainer.save(S, path, extra_meta)
 end
 
 -- The shipped model (format "stylex-model-1"): the EMA generator as G.*, the
--- encoder as E.*, config and step; `meta` adds entries (classifier path,
+-- encoder as E.*, the discriminator as D.* (AttFind's discriminator filter
+-- reads it: evaluate.load_discriminator), config and step; `meta` adds entries (classifier path,
 -- classes, class_names, dataset, command, eval, ...), strings only.
 -- evaluate.load_model reads it back.
 function trainer.export(S, path, meta)
   local t = {}
   prefixed(t, "G.", S.G_ema:state_dict())
   prefixed(t, "E.", S.E:state_dict())
+  prefixed(t, "D.", S.D:state_dict()) -- for AttFind's discriminator filter
   local m = {}
   for k, v in pairs(meta or {}) do m[k] = v end
   m.format, m.config, m.step, m.baseline = "stylex-model-1", util.encode_sorted(S.cfg), tostring(S.step),
