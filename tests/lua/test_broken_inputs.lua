@@ -86,6 +86,7 @@ T.test("train_stylex.lua: bad options are usage errors (exit 2) before any work"
   fails(2, "train_stylex.lua", with(folder, "--batch", "5"), "--batch")
   fails(2, "train_stylex.lua", with(folder, "--style-mixing", "1.5"), "--style-mixing")
   fails(2, "train_stylex.lua", with(folder, "--lr-encoder", "-1"), "--lr-encoder")
+  fails(2, "train_stylex.lua", with(folder, "--class-dropout", "2"), "--class-dropout")
   fails(2, "train_stylex.lua", with(folder, "--checkpoint-minutes", "-1"), "--checkpoint-minutes")
   fails(2, "train_stylex.lua", {"--data", work .. "/no-such-folder", "--labels", fx.labels, "--classifier", fx.classifier},
     {"--data", "no-such-folder"})
@@ -144,6 +145,9 @@ T.test("eval_stylex.lua, explain.lua and the other scripts: one line each", func
   fails(2, "explain.lua", {"--model", work}, {"--model", "stylex.safetensors"})
   fails(2, "explain.lua", {"--model", repo .. "/models/fmnist-shoes", "--policy", "best"}, "--policy")
   fails(2, "explain.lua", {"--model", repo .. "/models/fmnist-shoes", "--n", "-3"}, "--n")
+  fails(2, "explain.lua", {"--model", repo .. "/models/fmnist-shoes", "--max-corr", "2"}, "--max-corr")
+  fails(2, "explain.lua", {"--model", repo .. "/models/fmnist-shoes", "--discriminator-threshold", "-1"},
+    "--discriminator-threshold")
   fails(2, "explain.lua", {"--model", repo .. "/models/fmnist-shoes", "--out", afile .. "/report"}, {"--out", "a-file"})
   fails(2, "explain.lua", {"--model", repo .. "/models/fmnist-shoes", "--out", afile}, {"--out", "a-file"})
   fails(2, "eval_classifier.lua", {}, "--checkpoint")
