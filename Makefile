@@ -152,8 +152,9 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build/fuzz/corpus/$$t; \
 	  echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	  seeds=../../tests/fuzz/seeds/$$t; [ -d tests/fuzz/seeds/$$t ] || seeds=; \
 	  (cd build/fuzz && ./$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-	     -print_final_stats=1 corpus/$$t ../../tests/fuzz/seeds/$$t 2>$$t.log) || \
+	     -print_final_stats=1 corpus/$$t $$seeds 2>$$t.log) || \
 	    { tail -40 build/fuzz/$$t.log; echo "fuzz: $$t found a problem (build/fuzz/$$t.log)"; exit 1; }; \
 	  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" build/fuzz/$$t.log | tr '\n' ' '; echo; \
 	done
