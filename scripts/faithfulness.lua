@@ -44,9 +44,8 @@ end
 stylex.cli.check({classifier = opts.model .. "/classifier.safetensors"}, "classifier", "file", "--model")
 local C, meta = stylex.classifier.load(opts.model .. "/classifier.safetensors")
 if meta.dataset ~= "shapes" then
-  io.stderr:write("faithfulness: ", opts.model, "'s classifier was trained on '", tostring(meta.dataset),
-    "', not on the shapes benchmark\n")
-  os.exit(1)
+  stylex.cli.usage_error("--model: " .. opts.model .. "'s classifier was trained on '" .. tostring(meta.dataset) ..
+    "', not on the shapes benchmark")
 end
 for _, p in ipairs(C:parameters()) do p:requires_grad(false) end
 local n, k = math.tointeger(opts.n), math.tointeger(opts.k)
@@ -98,7 +97,7 @@ local function attributes_of(which, O)
   if opts.discriminator_filter then
     local err
     D, err = stylex.evaluate.load_discriminator(path)
-    if not D then io.stderr:write("faithfulness: ", err, "\n"); os.exit(1) end
+    if not D then stylex.cli.die(tostring(err)) end
   end
   local per_class = stylex.explain.select(tab, eopts, k, {G = G, C = C, D = D})
   local t0 = stylex.cli.now()

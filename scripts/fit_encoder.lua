@@ -31,8 +31,7 @@ local out = opts.out ~= "" and opts.out or opts.model
 
 local G, E, meta = stylex.evaluate.load_model(opts.model)
 if not meta.classifier then
-  io.stderr:write(opts.model, ": no classifier in its metadata\n")
-  os.exit(1)
+  stylex.cli.die(opts.model .. ": no classifier in its metadata (a shipped model is needed)")
 end
 local C, cmeta = stylex.classifier.load(meta.classifier)
 for _, p in ipairs(C:parameters()) do p:requires_grad(false) end
@@ -44,11 +43,14 @@ if opts.data ~= "" then
   train_set = stylex.data.image_folder{dir = opts.data, labels = opts.labels ~= "" and opts.labels or nil,
     size = ccfg.resolution, channels = ccfg.img_channels}
 else
+  if cmeta.dataset ~= "fashion-mnist" and cmeta.dataset ~= "shapes" then
+    stylex.cli.usage_error(string.format("%s was trained on '%s', not a named data set: give --data and --labels",
+      meta.classifier, tostring(cmeta.dataset)))
+  end
   train_set = stylex.data.named(cmeta.dataset, "train", cjson.decode(cmeta.classes))
 end
 if train_set:size() < opts.batch then
-  io.stderr:write(string.format("--batch %d: the training set has only %d images\n", opts.batch, train_set:size()))
-  os.exit(2)
+  stylex.cli.usage_error(string.format("--batch %d is more than the %d training images", opts.batch, train_set:size()))
 end
 
 local optim = sx.optim.Adam(E:parameters(), {lr = opts.lr, betas = {0.0, 0.99}, eps = cfg.eps})

@@ -76,6 +76,9 @@ local C, meta = stylex.classifier.load(cpath)
 for _, p in ipairs(C:parameters()) do p:requires_grad(false) end
 local cfg = C:config()
 local R, NB = cfg.resolution, #cfg.channels
+for _, k in ipairs{"patch", "stride"} do
+  if opts[k] > R then stylex.cli.usage_error(string.format("--%s %d is larger than the %dx%d images", k, opts[k], R, R)) end
+end
 local ds = stylex.classifier.test_set(meta)
 local N = math.min(opts.n, ds:size())
 local idx = {}

@@ -32,8 +32,7 @@ local C = stylex.classifier.load(opts.model .. "/classifier.safetensors")
 local O = stylex.benchmark.load_oracles(opts.model .. "/oracles.safetensors")
 local ok, tab = pcall(stylex.attfind.load, tab_path)
 if not ok or not tab then
-  io.stderr:write("no effect table at ", tab_path, " (run scripts/faithfulness.lua first)\n")
-  os.exit(1)
+  stylex.cli.die("no effect table at " .. tab_path .. " (run scripts/faithfulness.lua first)")
 end
 math.randomseed(opts.seed)
 local null = stylex.benchmark.null_control(G, C, O, tab, {n = opts.n, random = math.random,

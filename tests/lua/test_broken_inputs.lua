@@ -118,6 +118,12 @@ T.test("train_stylex.lua: no path reaches a shell; --data with the default --out
   T.ok(not T.exists(cwd .. "/PWNED"), "the injection created nothing")
   T.ok(T.exists(cwd .. "/" .. evil .. "/checkpoint.safetensors"), "the run folder has the name as given")
   T.ok(T.exists(cwd .. "/models/custom/stylex.safetensors"), "--data with the default --out: " .. out .. err)
+  -- the model just written, for fit_encoder's checks of the data against the batch
+  local model = cwd .. "/models/custom/stylex.safetensors"
+  fails(2, "fit_encoder.lua", {"--model", model, "--data", fx.data, "--labels", fx.labels, "--batch", "1000",
+    "--steps", "1", "--out", work .. "/fitted.safetensors"}, {"--batch", "12"})
+  fails(2, "fit_encoder.lua", {"--model", model, "--steps", "1", "--out", work .. "/fitted.safetensors"},
+    {"--data", "folder"})
 end)
 
 T.test("train_classifier.lua: bad options are usage errors", function()
@@ -160,6 +166,7 @@ T.test("eval_stylex.lua, explain.lua and the other scripts: one line each", func
   fails(2, "faithfulness.lua", {"--model", work .. "/none"}, "--model")
   fails(2, "null_attributes.lua", {"--model", work .. "/none"}, "--model")
   fails(2, "gradcam_check.lua", {"--model", work .. "/none"}, "--model")
+  fails(2, "gradcam_check.lua", {"--model", repo .. "/models/shapes", "--patch", "100"}, {"--patch", "32x32"})
   fails(2, "encoder_spread.lua", {"--checkpoint", work .. "/none.safetensors"}, "--checkpoint")
 end)
 
