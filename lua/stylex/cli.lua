@@ -132,6 +132,7 @@ function cli.parse(argv, defaults, usage, checks)
     local a = argv[i]
     if a == "--help" or a == "-h" then
       io.stdout:write(usage or "", "\n")
+      if defaults.debug == nil then io.stdout:write("  --debug                  with an error, show where and a traceback\n") end
       os.exit(0)
     end
     local name = a:match("^%-%-([%w_%-]+)$")
