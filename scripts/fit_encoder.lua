@@ -12,6 +12,7 @@
 -- Minutes, not hours: no checkpoints.
 local sx = require "stylex"
 local cjson = require "cjson"
+local sorted = require("stylex.util").encode_sorted -- metadata: the same bytes in every process
 local stylex = require "stylex.all"
 
 local usage = [[
@@ -76,7 +77,7 @@ end
 local tensors, m = assert(sx.load(opts.model))
 require("stylex.util").prefixed(tensors, "E.", E:state_dict())
 local fit = {steps = opts.steps, batch = opts.batch, lr = opts.lr, seed = opts.seed}
-m.encoder_fit = cjson.encode(fit)
+m.encoder_fit = sorted(fit)
 m.command = (m.command or "?") .. " && build/stylex scripts/fit_encoder.lua " .. table.concat(arg, " ")
 m.eval = nil -- the figures were of the old encoder
 local ok, err = sx.save(out, tensors, m)

@@ -7,7 +7,7 @@
 -- end, for the figure written into the checkpoint's metadata.
 local sx = require "stylex"
 local stylex = require "stylex.all"
-local cjson = require "cjson"
+local sorted = require("stylex.util").encode_sorted -- metadata: the same bytes in every process
 
 local usage = [[
 usage: stylex scripts/train_classifier.lua --preset NAME [options]
@@ -106,20 +106,20 @@ print(string.format("test accuracy %.4f on %d images (%.0f s of training)", test
 local meta = {
   format = "stylex-classifier-1",
   preset = opts.preset,
-  config = cjson.encode(model:config()),
-  classes = cjson.encode(preset.classes or (dataset == "shapes" and {0, 1} or {0, 1, 2, 3, 4, 5, 6, 7, 8, 9})),
-  class_names = cjson.encode(full.classes),
+  config = sorted(model:config()),
+  classes = sorted(preset.classes or (dataset == "shapes" and {0, 1} or {0, 1, 2, 3, 4, 5, 6, 7, 8, 9})),
+  class_names = sorted(full.classes),
   dataset = dataset,
   epochs = tostring(epochs),
   lr = tostring(lr),
   batch = tostring(batch),
   seed = tostring(opts.seed),
-  augment = cjson.encode{shift = preset.shift, flip = preset.flip},
+  augment = sorted{shift = preset.shift, flip = preset.flip},
   validation = val and tostring(val:size()) or "0",
   val_accuracy = val and string.format("%.4f", history[#history].val_accuracy) or "",
   test_accuracy = string.format("%.4f", test_acc),
   test_n = tostring(test:size()),
-  history = cjson.encode(history),
+  history = sorted(history),
   command = "build/stylex scripts/train_classifier.lua " .. table.concat(arg, " "),
 }
 local path = out_dir .. "/classifier.safetensors"

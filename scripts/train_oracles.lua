@@ -5,7 +5,7 @@
 -- Prints each factor's R^2 or accuracy on held-out renders and records them
 -- in the file's metadata.
 local sx = require "stylex"
-local cjson = require "cjson"
+local sorted = require("stylex.util").encode_sorted -- metadata: the same bytes in every process
 local stylex = require "stylex.all"
 
 local usage = [[
@@ -61,9 +61,9 @@ for _, name in ipairs(sx.shapes.factors) do
 end
 assert(sx.save(opts.out, O:state_dict(), {
   format = "stylex-oracles-1",
-  config = cjson.encode(O:config()),
-  continuous = cjson.encode(stylex.benchmark.ORACLE_CONTINUOUS),
-  quality = cjson.encode(quality),
+  config = sorted(O:config()),
+  continuous = sorted(stylex.benchmark.ORACLE_CONTINUOUS),
+  quality = sorted(quality),
   held_out = "2000 renders of seed " .. (seed + 1),
   epochs = tostring(epochs), n = tostring(train:size()), seconds = string.format("%.0f", seconds),
   command = "build/stylex scripts/train_oracles.lua " .. table.concat(arg, " "),

@@ -514,7 +514,7 @@ function attfind.save(path, tab, meta)
   for k, v in pairs(tab.meta or {}) do m[k] = v end
   for k, v in pairs(meta or {}) do m[k] = v end
   m.format, m.n_images, m.n_coords, m.n_classes = FORMAT, N, S, K
-  m.layers = cjson.encode(tab.layers or {})
+  m.layers = util.encode_sorted(tab.layers or {})
   return sx.save(path, tensors, m)
 end
 
