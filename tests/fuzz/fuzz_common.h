@@ -15,15 +15,19 @@
 
 #include "stylex.h"
 
-/* The path of this process's input file (in /dev/shm when it exists). */
+static char fuzz_file[256];
+static void fuzz_remove_file(void) { remove(fuzz_file); }
+
+/* The path of this process's input file (in /dev/shm when it exists),
+ * removed when the process exits. */
 static const char *fuzz_path(const char *suffix)
 {
-    static char path[256];
-    if (!path[0]) {
+    if (!fuzz_file[0]) {
         const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-        snprintf(path, sizeof path, "%s/stylex-fuzz-%ld%s", dir, (long)getpid(), suffix);
+        snprintf(fuzz_file, sizeof fuzz_file, "%s/stylex-fuzz-%ld%s", dir, (long)getpid(), suffix);
+        atexit(fuzz_remove_file);
     }
-    return path;
+    return fuzz_file;
 }
 
 static const char *fuzz_write(const uint8_t *data, size_t size, const char *suffix)
