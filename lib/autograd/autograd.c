@@ -233,10 +233,18 @@ sx_status sx_grad(int n_outputs, sx_tensor *const *outputs, sx_tensor *const *gr
     for (int i = 0; i < n_inputs; i++) results[i] = NULL;
     sx_status st = run_backward(n_outputs, outputs, grad_outputs, n_inputs, inputs, create_graph, false,
                                 results);
-    for (int i = 0; i < n_inputs && st == SX_OK; i++)
-        if (!results[i] && !allow_unused)
+    /* An input the outputs do not reach has a zero gradient: with allow_unused
+     * it gets zeros of its shape (a constant, also under create_graph), as
+     * PyTorch's materialize_grads does. Second derivatives through relu,
+     * abs, max or clamp land here: their backwards use a constant mask. */
+    for (int i = 0; i < n_inputs && st == SX_OK; i++) {
+        if (results[i]) continue;
+        if (!allow_unused)
             st = sx_fail(SX_EINVAL, "grad: input #%d is not reached from the outputs (set allow_unused "
-                                    "to get no gradient for it)", i + 1);
+                                    "to get zeros for it)", i + 1);
+        else if (!(results[i] = sx_tensor_zeros_like(inputs[i])))
+            st = sx_last_status();
+    }
     if (st != SX_OK)
         for (int i = 0; i < n_inputs; i++) {
             sx_tensor_free(results[i]);
