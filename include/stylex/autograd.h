@@ -32,7 +32,8 @@ void sx_tensor_zero_grad(sx_tensor *t);
  * grad_outputs may be NULL (then every output must have one element and its
  * gradient is 1). results[i] receives a new reference; when inputs[i] is
  * not reached from the outputs it is an error, or with allow_unused a new
- * tensor of zeros of the input's shape (no graph).
+ * tensor of zeros of the input's shape (no graph). With allow_unused an
+ * output that does not require grad contributes nothing (else SX_ESTATE).
  * Every input must require grad.
  * With create_graph the results carry a graph of their own.
  */

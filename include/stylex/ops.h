@@ -76,6 +76,8 @@ sx_tensor *sx_unsqueeze(sx_tensor *x, int dim);        /* new size-1 dimension a
 sx_tensor *sx_squeeze(sx_tensor *x, int dim);          /* drops dim if its size is 1 (else x as is) */
 sx_tensor *sx_squeeze_all(sx_tensor *x);               /* drops every size-1 dimension */
 sx_tensor *sx_flatten(sx_tensor *x, int start, int end); /* merges dims start..end (inclusive) */
+/* x[index] along dim (0-based), the dimension removed: always a view. */
+sx_tensor *sx_select(sx_tensor *x, int dim, int64_t index);
 sx_tensor *sx_permute(sx_tensor *x, const int *perm);                 /* perm has x->ndim entries */
 sx_tensor *sx_transpose(sx_tensor *x, int d0, int d1);
 sx_tensor *sx_expand(sx_tensor *x, int ndim, const int64_t *shape);   /* -1 keeps a size */

@@ -19,12 +19,17 @@ extern const struct sx_lua_source {
 
 /* ---------------------------------------------------------------- tensor __index */
 
-/* Methods come from the methods table (upvalue 1); the field `grad` is the
+/* A number key is t[i] (lsx_tensor_index, tensor.c); methods come from the
+ * methods table (upvalue 1); the field `grad` is the
  * gradient accumulated by backward (nil until backward reaches the tensor).
  * Each read of t.grad gives a new userdata holding its own reference to the
  * gradient tensor as it is at that moment. */
 static int tensor_index(lua_State *L)
 {
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        lua_settop(L, 2);
+        return lsx_tensor_index(L); /* t[i]: Torch7's slice along dimension 1 */
+    }
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
     if (lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "grad") == 0) {

@@ -526,3 +526,31 @@ sx_tensor *sx_flatten(sx_tensor *x, int start, int end)
     for (int i = b + 1; i < x->ndim; i++) s[n++] = x->shape[i];
     return sx_reshape(x, n, s);
 }
+
+/* x[index] along dim, that dimension removed: narrow to one element, then a
+ * view without the dimension (recorded as a reshape, whose backward gives
+ * the gradient narrow's shape back). A view even of a non-contiguous x. */
+sx_tensor *sx_select(sx_tensor *x, int dim, int64_t index)
+{
+    if (!sx_check_arg("select", 1, x)) return NULL;
+    int d = sx_norm_dim("select", dim, x->ndim);
+    if (d < 0) return NULL;
+    if (index < 0 || index >= x->shape[d]) {
+        sx_fail(SX_EINVAL, "select: index %lld outside dimension %d of size %lld", (long long)index, dim,
+                (long long)x->shape[d]);
+        return NULL;
+    }
+    sx_tensor *n = sx_narrow(x, d, index, 1);
+    if (!n) return NULL;
+    int64_t s[SX_MAX_DIMS], st[SX_MAX_DIMS];
+    for (int i = 0, j = 0; i < n->ndim; i++)
+        if (i != d) {
+            s[j] = n->shape[i];
+            st[j++] = n->stride[i];
+        }
+    sx_tensor *o = sx_tensor_view(n, n->ndim - 1, s, st, n->offset);
+    if (!o) sx_fail(SX_ENOMEM, "select: out of memory");
+    sx_record(&o, SX_OP_RESHAPE, 1, &n);
+    sx_tensor_free(n);
+    return o;
+}

@@ -151,6 +151,13 @@ static void test_min_var_std(void)
 
 /* ---------------------------------------------------------------- views */
 
+static sx_tensor *f_select(sx_tensor *const *x, void *c)
+{
+    sx_tensor *t = sx_transpose(x[0], 0, 1), *o = t ? sx_select(t, 0, 2) : NULL;
+    sx_tensor_free(t);
+    return o;
+}
+
 static void test_views(void)
 {
     sx_tensor *x = RANDN(1, 2, 3, 4);
@@ -170,7 +177,16 @@ static void test_views(void)
     CHECK(f && f->ndim == 2 && f->shape[0] == 2 && f->shape[1] == 12);
     CHECK(fa && fa->ndim == 1 && fa->shape[0] == 24 && fm && fm->ndim == 2 && fm->shape[0] == 6);
     CHECK(sx_flatten(x, 2, 1) == NULL && has(sx_last_error(), "flatten: start dimension 2 comes after"));
-    sx_tensor *list[] = {x, v, t, u, ue, u0, s1, s2, sa, f, fa, fm};
+    /* select: a view even of the transposed t, element [i][j][k] of t is x[k][j][i] */
+    sx_tensor *sel = sx_select(t, 0, 3), *sel2 = sel ? sx_select(sel, -1, 1) : NULL;
+    CHECK(sel && sel->ndim == 2 && sel->shape[0] == 3 && sel->shape[1] == 2 && sel->storage == x->storage);
+    CHECK(sel2 && sel2->ndim == 1 && sel2->shape[0] == 3 &&
+          sx_tensor_get(sel2, (int64_t[]){2}) == sx_tensor_get(x, (int64_t[]){1, 2, 3}));
+    CHECK(sx_select(x, 0, 2) == NULL && has(sx_last_error(), "select: index 2 outside dimension 0 of size 2"));
+    sx_tensor *xg = leaf(RANDN(4, 3, 4));
+    GRADCHECK("select", f_select, NULL, 1, &xg);
+    GRADGRADCHECK("select", f_select, NULL, 1, &xg);
+    sx_tensor *list[] = {x, v, t, u, ue, u0, s1, s2, sa, f, fa, fm, sel, sel2, xg};
     for (size_t i = 0; i < sizeof list / sizeof *list; i++) sx_tensor_free(list[i]);
 }
 
@@ -190,7 +206,18 @@ static void test_allow_unused_zeros(void)
     CHECK(gg == NULL);
     CHECK_OK(sx_grad(1, &g, NULL, 1, &w, true, true, &gg));
     CHECK(gg && gg->ndim == 1 && gg->shape[0] == 1 && sx_tensor_data(gg)[0] == 0.0f && !gg->grad_fn);
-    sx_tensor *list[] = {x, w, xw, r, z, g, gg};
+    /* relu(x) alone: d z/dx = mask has no graph at all; allowed, its gradient is zeros */
+    sx_tensor *r2 = sx_relu(x), *z2 = sx_sum(r2, 0, NULL, false), *g2 = NULL, *gg2 = NULL, *gg3 = NULL;
+    CHECK_OK(sx_grad(1, &z2, NULL, 1, &x, true, false, &g2));
+    CHECK(g2 && !g2->requires_grad);
+    CHECK(sx_grad(1, &g2, NULL, 1, &x, false, false, &gg2) == SX_ESTATE && has(sx_last_error(), "does not require grad"));
+    CHECK_OK(sx_grad(1, &g2, NULL, 1, &x, false, true, &gg2));
+    CHECK(values_are(gg2, 2, (const float[]){0, 0}));
+    /* with a second output that has a graph, only that one counts */
+    sx_tensor *outs[2] = {g2 ? sx_sum(g2, 0, NULL, false) : NULL, z};
+    CHECK_OK(sx_grad(2, outs, NULL, 1, &x, false, true, &gg3));
+    CHECK(values_are(gg3, 2, (const float[]){0.5f, 0})); /* d z/dx = w where x w > 0 */
+    sx_tensor *list[] = {x, w, xw, r, z, g, gg, r2, z2, g2, gg2, gg3, outs[0]};
     for (size_t i = 0; i < sizeof list / sizeof *list; i++) sx_tensor_free(list[i]);
 }
 
