@@ -130,6 +130,23 @@ static void preload_embedded(lua_State *L)
     lua_pop(L, 1);
 }
 
+/* Runs the embedded source `name` with the module table (at -1) as its
+ * argument: the parts of sx written in Lua add themselves to it. */
+static void run_embedded(lua_State *L, const char *name)
+{
+    for (const struct sx_lua_source *s = sx_lua_sources; s->name; s++) {
+        if (strcmp(s->name, name) != 0) continue;
+        const char *base = s->name + 7;
+        lua_pushfstring(L, "@lua/stylex/%s.lua", base);
+        if (luaL_loadbufferx(L, s->code, s->len, lua_tostring(L, -1), "t") != LUA_OK) lua_error(L);
+        lua_remove(L, -2);
+        lua_pushvalue(L, -2);
+        lua_call(L, 1, 0);
+        return;
+    }
+    luaL_error(L, "stylex: embedded source %s is missing", name);
+}
+
 void lsx_preload(lua_State *L)
 {
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
@@ -170,5 +187,6 @@ int luaopen_stylex(lua_State *L)
     lsx_open_attfind(L);
     lsx_open_shapes(L);
     preload_embedded(L);
+    run_embedded(L, "stylex.nn_modules"); /* sx.nn.Sequential, written in Lua */
     return 1;
 }
