@@ -101,4 +101,41 @@ T.test("every sx name the page gives exists", function()
   T.ok(n >= 100, "names on the page: " .. n)
 end)
 
+-- docs/c-api.md against the headers: every function a public header
+-- declares is named on the page, and every function the page calls exists.
+T.test("docs/c-api.md names every function of the public headers", function()
+  local cpage = assert(T.read_file("docs/c-api.md"), "docs/c-api.md")
+  local on_page = {}
+  for name in cpage:gmatch("%f[%w_](l?u?a?sx_[%w_]+)") do on_page[name] = true end
+  for name in cpage:gmatch("%f[%w_](luaopen_[%w_]+)") do on_page[name] = true end
+  local headers = { "include/stylex.h", "include/stylex_lua.h" }
+  local ls = assert(io.popen("ls include/stylex/*.h"))
+  for h in ls:lines() do headers[#headers + 1] = h end
+  ls:close()
+  T.ok(#headers >= 16, "headers: " .. #headers)
+  local declared, n = {}, 0
+  for _, h in ipairs(headers) do
+    local text = assert(T.read_file(h), h)
+    text = text:gsub("/%*.-%*/", " ") -- declarations, not comments
+    for name in text:gmatch("%f[%w_]([%a_][%w_]*)%s*%(") do
+      if name:match("^sx_") or name:match("^lsx_") or name:match("^luaopen_") then
+        if not declared[name] then
+          declared[name] = h
+          n = n + 1
+        end
+      end
+    end
+  end
+  T.ok(n >= 250, "functions declared: " .. n)
+  local names = {}
+  for name in pairs(declared) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    T.ok(on_page[name], "docs/c-api.md does not name " .. name .. " (" .. declared[name] .. ")")
+  end
+  for name in cpage:gmatch("%f[%w_](sx_[%w_]+)%(") do
+    T.ok(declared[name], "docs/c-api.md calls " .. name .. ", which no public header declares")
+  end
+end)
+
 T.done()
