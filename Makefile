@@ -157,6 +157,6 @@ install-lua-module: lua-module
 	install -m 755 $(BUILD)/stylex.so $(DESTDIR)$(LUA_CMODDIR)/stylex.so
 
 test-install: all
-	@sh tests/install/test_install.sh
+	@BUILD=$(BUILD) MAKE="$(MAKE)" sh tests/install/test_install.sh
 
 test: test-install
