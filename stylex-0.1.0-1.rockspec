@@ -15,6 +15,7 @@ description = {
   detailed = [[
 Tensors with autograd (second derivatives included), StyleGAN2, AttFind and
 counterfactual reports, as one Lua C module: local sx = require "stylex".]],
+  license = "not stated yet (the repository has no license file)",
 }
 dependencies = {
   "lua >= 5.4, < 5.5",

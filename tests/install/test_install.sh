@@ -78,6 +78,7 @@ fi
 mkdir -p "$tmp/src"
 tar --exclude=./build --exclude=./runs --exclude=./models --exclude=./report --exclude=./.git -cf - . | (cd "$tmp/src" && tar xf -)
 rock=$(ls "$tmp/src"/stylex-*.rockspec | head -1)
+luarocks lint "$rock" >"$tmp/lint.log" 2>&1 || { cat "$tmp/lint.log"; fail "luarocks lint $(basename "$rock")"; }
 (cd "$tmp/src" && MAKEFLAGS=-j2 luarocks --lua-version 5.4 --tree "$tmp/rocks" make "$(basename "$rock")" \
      >"$tmp/rock.log" 2>&1) || { tail -30 "$tmp/rock.log"; fail "luarocks make"; }
 so=$(find "$tmp/rocks" -name stylex.so | head -1)
