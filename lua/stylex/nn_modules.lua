@@ -1,5 +1,5 @@
--- lua/stylex/nn_modules.lua — the containers of sx.nn written in Lua:
--- sx.nn.Sequential. luaopen_stylex (lib/lua/module.c) runs this chunk with
+-- lua/stylex/nn_modules.lua — the parts of sx.nn written in Lua:
+-- sx.nn.Sequential, and sx.nn.train / sx.nn.eval for any Lua module. luaopen_stylex (lib/lua/module.c) runs this chunk with
 -- the module table as its argument, and it adds its classes to sx.nn, so
 -- they are there as soon as `require "stylex"` returns. (`require
 -- "stylex.nn_modules"` gives the same classes.)
@@ -94,7 +94,43 @@ function Sequential:__tostring()
   return "Sequential{" .. table.concat(names, ", ") .. "}"
 end
 
-local classes = { Sequential = setmetatable({}, {
+-- sx.nn.train(obj [, on = true]) / sx.nn.eval(obj): PyTorch's model.train()
+-- for any Lua module — a table of parts walked like sx.nn.parameters walks
+-- it (keys starting with '_' skipped, each table once): every stylex module
+-- met gets m:train(on) (itself and everything below it), every table with
+-- a boolean `training` field gets it set. Returns obj.
+local function set_training(obj, on, seen)
+  if type(obj) == "userdata" then
+    if is_module(obj) then obj:train(on) end
+    return
+  end
+  if type(obj) ~= "table" or seen[obj] then return end
+  seen[obj] = true
+  if type(rawget(obj, "training")) == "boolean" then rawset(obj, "training", on) end
+  for k, v in pairs(obj) do
+    if not (type(k) == "string" and k:sub(1, 1) == "_") then set_training(v, on, seen) end
+  end
+end
+
+function nn.train(obj, on)
+  if on == nil then on = true end
+  if type(on) ~= "boolean" then error("bad argument #2 to 'train' (boolean expected, got " .. type(on) .. ")", 2) end
+  if type(obj) ~= "table" and not is_module(obj) then
+    error("bad argument #1 to 'train' (module or table of modules expected, got " .. type(obj) .. ")", 2)
+  end
+  set_training(obj, on, {})
+  return obj
+end
+
+function nn.eval(obj)
+  if type(obj) ~= "table" and not is_module(obj) then
+    error("bad argument #1 to 'eval' (module or table of modules expected, got " .. type(obj) .. ")", 2)
+  end
+  set_training(obj, false, {})
+  return obj
+end
+
+local classes = { train = nn.train, eval = nn.eval, Sequential = setmetatable({}, {
   __call = function(_, ...) return Sequential.new(...) end,
   __index = Sequential,
 }) }

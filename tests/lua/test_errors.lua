@@ -475,6 +475,8 @@ SUB["sx.nn.LeakyReLU"] = { kinds = { "slope?" }, valid = function() return { 0.1
 SUB["sx.nn.MaxPool2d"] = { kinds = { "window" }, valid = function() return { 2 } end }
 SUB["sx.nn.AvgPool2d"] = { kinds = { "window" }, valid = function() return { 2 } end }
 SUB["sx.nn.Dropout"] = { kinds = { "prob?" }, valid = function() return { 0.5 } end }
+SUB["sx.nn.train"] = { kinds = { "walkable", "bool?" }, valid = function() return { { lin(), { lin() } }, false } end }
+SUB["sx.nn.eval"] = { kinds = { "walkable" }, valid = function() return { { a = lin() } } end }
 SUB["sx.nn.Flatten"] = { kinds = { "flat_dim?", "flat_dim?" }, valid = function() return { 2, -1 } end }
 SUB["sx.nn.Module.child"] = { kinds = { "module", "name" }, valid = function() return { lin(), "x" } end }
 SUB["sx.nn.Module.load_state_dict"] = { kinds = { "module", "tensor_table", "bool?" },

@@ -210,6 +210,14 @@ T.test("nn modules: Sequential, BatchNorm2d, ReLU, MaxPool2d, Dropout, train/eva
   local s = sx.nn.Sequential():add(sx.nn.Linear{["in"] = 2, out = 2}):add(function(h) return h:tanh() end)
   T.eq(s(sx.ones(1, 2)):size(), {1, 2})
   T.raises("Sequential: part 1 is a number", function() return sx.nn.Sequential{1} end)
+  -- a Lua module of the nn.md kind: sx.nn.eval / sx.nn.train walk it
+  local model = {enc = net, head = {sx.nn.Dropout(0.2)}, _cache = sx.nn.Dropout(), training = true}
+  T.eq(sx.nn.eval(model), model, "returns its argument")
+  T.eq({net[2]:is_training(), model.head[1]:is_training(), model.training}, {false, false, false})
+  T.eq(model._cache:is_training(), true, "keys starting with _ are skipped, as in every walk")
+  sx.nn.train(model)
+  T.eq({net[5]:is_training(), model.head[1]:is_training(), model.training}, {true, true, true})
+  T.raises("bad argument #1 to 'train'", function() sx.nn.train(5) end)
   T.near(sx.nn.LeakyReLU()(sx.tensor{-1}):item(), -0.01, 1e-7, "torch.nn's default slope")
   T.near(sx.nn.LeakyReLU(0.2)(sx.tensor{-1}):item(), -0.2, 1e-7)
   T.eq(sx.nn.AvgPool2d(2)(sx.ones(1, 1, 2, 2)):size(), {1, 1, 1, 1})
