@@ -169,3 +169,43 @@ build/fuzz/libstylex.a: $(FUZZ_LIB_OBJ)
 build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h build/fuzz/libstylex.a
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $< build/fuzz/libstylex.a -o $@ -lopenblas -lpng -lz -lm -lpthread
+# ---------------------------------------------------------------- install, pkg-config, LuaRocks
+#
+#   make install PREFIX=/usr/local [DESTDIR=]   the libraries, headers, the Lua module,
+#                   the host and stylex.pc (see docs/c-api.md#installing)
+#   make test-install   installs into a temporary prefix and builds an example
+#                   out of tree through pkg-config (run by make test)
+#   make lua-module / install-lua-module   what the rockspec (stylex-*.rockspec)
+#                   runs: build/stylex.so, then into LUA_CMODDIR
+
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+LUA_CMODDIR ?= $(PREFIX)/lib/lua/5.4
+VERSION     := $(shell sed -n 's/^\#define STYLEX_VERSION "\(.*\)"/\1/p' include/stylex_lua.h)
+# LuaRocks passes the Lua headers' folder
+ifdef LUA_INCDIR
+CFLAGS += -I$(LUA_INCDIR)
+endif
+
+.PHONY: install install-lua-module lua-module test-install
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/stylex \
+	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LUA_CMODDIR)
+	install -m 644 $(BUILD)/libstylex.a $(DESTDIR)$(PREFIX)/lib/libstylex.a
+	install -m 755 $(BUILD)/libstylex.so $(DESTDIR)$(PREFIX)/lib/libstylex.so
+	install -m 644 include/stylex.h include/stylex_lua.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/stylex/*.h $(DESTDIR)$(PREFIX)/include/stylex/
+	install -m 755 $(BUILD)/stylex $(DESTDIR)$(PREFIX)/bin/stylex
+	install -m 755 $(BUILD)/stylex.so $(DESTDIR)$(LUA_CMODDIR)/stylex.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' packaging/stylex.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/stylex.pc
+
+lua-module: $(BUILD)/stylex.so
+install-lua-module: lua-module
+	install -d $(DESTDIR)$(LUA_CMODDIR)
+	install -m 755 $(BUILD)/stylex.so $(DESTDIR)$(LUA_CMODDIR)/stylex.so
+
+test-install: all
+	@BUILD=$(BUILD) MAKE="$(MAKE)" sh tests/install/test_install.sh
+
+test: test-install
