@@ -65,6 +65,21 @@ local function field(t, key, path, kind, optional)
   return v
 end
 
+-- The fields of t named in spec, words "key:kind", "key:kind?" when optional.
+local function fields(t, path, spec)
+  for key, kind, opt in spec:gmatch("([%w_]+):(%a+)(%??)") do field(t, key, path, kind, opt == "?") end
+end
+
+-- Each entry of the list t[key] (a table; may be absent if optional),
+-- checked to be a table and passed to fn(entry, its path, index).
+local function each(t, key, path, optional, fn)
+  for i, e in ipairs(field(t, key, path, "table", optional) or {}) do
+    local ep = string.format("%s.%s[%d]", path, key, i)
+    if type(e) ~= "table" then bad(ep, "must be a table, got " .. type(e)) end
+    fn(e, ep, i)
+  end
+end
+
 -- A list of n numbers (n = nil: any length, at least one).
 local function number_list(t, key, path, n, optional)
   local v = field(t, key, path, "table", optional)
@@ -140,19 +155,15 @@ local function check(doc)
   field(m, "step", "doc.model", "integer", true)
   local ev = field(m, "eval", "doc.model", "table", true)
   if ev then
-    for _, k in ipairs{"l1", "perceptual", "agreement", "fd_samples", "fd_recon"} do field(ev, k, "doc.model.eval", "number", true) end
-    field(ev, "n", "doc.model.eval", "integer", true)
+    fields(ev, "doc.model.eval", "l1:number? perceptual:number? agreement:number? fd_samples:number? fd_recon:number? n:integer?")
   end
-  field(m, "baseline_path", "doc.model", "string", true)
-  field(m, "baseline_step", "doc.model", "integer", true)
+  fields(m, "doc.model", "baseline_path:string? baseline_step:integer?")
   local cd = field(m, "class_direction", "doc.model", "table", true)
   if cd then
     field(cd, "k", "doc.model.class_direction", "integer")
-    for i, e in ipairs(field(cd, "per_class", "doc.model.class_direction", "table")) do
-      local ep = string.format("doc.model.class_direction.per_class[%d]", i)
-      field(e, "class", ep, "integer")
-      field(e, "top_k_share", ep, "number")
-    end
+    each(cd, "per_class", "doc.model.class_direction", false, function(e, ep)
+      fields(e, ep, "class:integer top_k_share:number")
+    end)
   end
 
   local rc = field(doc, "reconstruction", "doc", "table", true)
@@ -171,75 +182,39 @@ local function check(doc)
 
   local af = field(doc, "attfind", "doc", "table", true)
   if af then
-    for _, k in ipairs{"n_images", "n_coords", "k", "passes", "unstable_images", "discriminator_refused"} do
-      field(af, k, "doc.attfind", "integer", true)
-    end
-    for _, k in ipairs{"max_image_effect", "max_corr", "discriminator_threshold", "seconds", "passes_per_s"} do
-      field(af, k, "doc.attfind", "number", true)
-    end
-    field(af, "policy", "doc.attfind", "string", true)
+    fields(af, "doc.attfind", "n_images:integer? n_coords:integer? k:integer? passes:integer? " ..
+      "unstable_images:integer? discriminator_refused:integer? max_image_effect:number? max_corr:number? " ..
+      "discriminator_threshold:number? seconds:number? passes_per_s:number? policy:string?")
   end
 
   local su = field(doc, "sufficiency", "doc", "table", true)
   if su then
     local p = "doc.sufficiency"
-    field(su, "stylex", p, "number", true)
-    field(su, "baseline", p, "number", true)
-    field(su, "k", p, "integer")
-    field(su, "n", p, "integer")
-    field(su, "strength", p, "number", true)
-    for i, e in ipairs(field(su, "by_strength", p, "table", true) or {}) do
-      local ep = string.format("%s.by_strength[%d]", p, i)
-      if type(e) ~= "table" then bad(ep, "must be a table, got " .. type(e)) end
-      field(e, "strength", ep, "number")
-      field(e, "stylex", ep, "number", true)
-      field(e, "baseline", ep, "number", true)
-    end
-    local pc = field(su, "per_class", p, "table", true)
-    for i, e in ipairs(pc or {}) do
-      local ep = string.format("%s.per_class[%d]", p, i)
-      if type(e) ~= "table" then bad(ep, "must be a table, got " .. type(e)) end
-      field(e, "class", ep, "integer")
-      field(e, "name", ep, "string", true)
-      field(e, "stylex", ep, "number", true)
-      field(e, "baseline", ep, "number", true)
-      field(e, "n", ep, "integer", true)
-    end
+    fields(su, p, "stylex:number? baseline:number? k:integer n:integer strength:number?")
+    each(su, "by_strength", p, true, function(e, ep)
+      fields(e, ep, "strength:number stylex:number? baseline:number?")
+    end)
+    each(su, "per_class", p, true, function(e, ep)
+      fields(e, ep, "class:integer name:string? stylex:number? baseline:number? n:integer?")
+    end)
   end
 
   local gt = field(doc, "ground_truth", "doc", "table", true)
   if gt then
     local p = "doc.ground_truth"
     field(gt, "n", p, "integer")
-    for i, f in ipairs(field(gt, "factors", p, "table")) do
-      local fp = string.format("%s.factors[%d]", p, i)
-      if type(f) ~= "table" then bad(fp, "must be a table, got " .. type(f)) end
-      field(f, "name", fp, "string")
-      field(f, "flip_share", fp, "number")
-      field(f, "used", fp, "boolean")
-    end
-    for _, k in ipairs{"recall", "precision", "purity"} do field(gt, k, p, "number") end
-    field(gt, "k", p, "integer")
-    field(gt, "shortcut_rank", p, "integer", true)
+    each(gt, "factors", p, false, function(f, fp) fields(f, fp, "name:string flip_share:number used:boolean") end)
+    local scores = "recall:number precision:number purity:number shortcut_rank:integer?"
+    fields(gt, p, scores .. " k:integer")
     local wt = field(gt, "weighted", p, "table", true)
-    if wt then
-      for _, k in ipairs{"recall", "precision", "purity"} do field(wt, k, p .. ".weighted", "number") end
-      field(wt, "shortcut_rank", p .. ".weighted", "integer", true)
-    end
-    for i, a in ipairs(field(gt, "attributes", p, "table")) do
-      local ap = string.format("%s.attributes[%d]", p, i)
-      if type(a) ~= "table" then bad(ap, "must be a table, got " .. type(a)) end
+    if wt then fields(wt, p .. ".weighted", scores) end
+    each(gt, "attributes", p, false, function(a, ap)
       local c = field(a, "class", ap, "integer")
       if c < 0 or c >= K then bad(ap .. ".class", string.format("must be a class id in 0..%d, got %d", K - 1, c)) end
-      field(a, "rank", ap, "integer")
-      field(a, "layer_name", ap, "string")
-      field(a, "channel", ap, "integer")
-      field(a, "dominant", ap, "string", true)
-      field(a, "purity", ap, "number")
-      field(a, "dominant_weighted", ap, "string", true)
-      field(a, "purity_weighted", ap, "number", true)
+      fields(a, ap, "rank:integer layer_name:string channel:integer dominant:string? purity:number " ..
+        "dominant_weighted:string? purity_weighted:number?")
       number_list(a, "single_flip", ap, 2)
-    end
+    end)
   end
 
   local classes = field(doc, "classes", "doc", "table")
@@ -252,25 +227,13 @@ local function check(doc)
     if seen[id] then bad(cp .. ".class", string.format("repeats class %d (each class gets one section)", id)) end
     seen[id] = true
     field(c, "name", cp, "string", true)
-    local attrs = field(c, "attributes", cp, "table")
-    for ai, a in ipairs(attrs) do
-      local ap = string.format("%s.attributes[%d]", cp, ai)
-      if type(a) ~= "table" then bad(ap, "must be a table, got " .. type(a)) end
-      field(a, "rank", ap, "integer", true)
-      field(a, "coord", ap, "integer", true)
-      field(a, "layer_name", ap, "string")
-      field(a, "channel", ap, "integer")
-      field(a, "direction", ap, "string")
-      field(a, "score", ap, "number")
-      field(a, "flips", ap, "integer", true)
-      field(a, "n_other", ap, "integer", true)
-      field(a, "flip_share", ap, "number", true)
-      field(a, "flip_share_t2", ap, "number", true)
-      field(a, "max_corr_above", ap, "number", true)
-      field(a, "mean_effect", ap, "number", true)
+    each(c, "attributes", cp, false, function(a, ap)
+      fields(a, ap, "rank:integer? coord:integer? layer_name:string channel:integer direction:string score:number " ..
+        "flips:integer? n_other:integer? flip_share:number? flip_share_t2:number? max_corr_above:number? " ..
+        "mean_effect:number?")
       local st = field(a, "strip", ap, "table", true)
       if st then check_strip(st, ap .. ".strip", K) end
-    end
+    end)
     local comb = field(c, "combined", cp, "table", true)
     if comb then
       field(comb, "k", cp .. ".combined", "integer")

@@ -8,6 +8,7 @@
 -- "folder"), dir/classifier16.safetensors (the same at 16x16) and
 -- dir/empty.csv (a header and no row). Returns the paths.
 local sx = require "stylex"
+local fixtures = dofile("tests/lua/fixtures.lua")
 local cjson = require "cjson"
 
 local M = {}
@@ -15,16 +16,7 @@ M.RES = 8
 M.N = 12
 
 local function image(i, res)
-  local rows = {}
-  for y = 1, res do
-    rows[y] = {}
-    for x = 1, res do
-      local x0, y0 = (i * 3) % (res // 2) + 1, (i * 5) % (res // 2) + 1
-      local inside = x >= x0 and x < x0 + res // 2 and y >= y0 and y < y0 + res // 3 + (i % 3)
-      rows[y][x] = inside and (0.6 + 0.05 * (i % 4)) or 0
-    end
-  end
-  return sx.tensor{rows}
+  return sx.tensor{fixtures.rectangle(i, res, function(k) return 0.6 + 0.05 * (k % 4) end, 0)}
 end
 
 local function save_classifier(path, res)

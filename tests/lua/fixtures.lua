@@ -7,6 +7,22 @@ local stylex = require "stylex.all"
 
 local fixtures = {}
 
+-- Rows [res][res] of image i of the synthetic rectangles: a rectangle whose
+-- position, height and brightness depend on i (value(i) inside, background
+-- outside).
+function fixtures.rectangle(i, res, value, background)
+  local rows = {}
+  for y = 1, res do
+    rows[y] = {}
+    for x = 1, res do
+      local x0, y0 = (i * 3) % (res // 2) + 1, (i * 5) % (res // 2) + 1
+      local inside = x >= x0 and x < x0 + res // 2 and y >= y0 and y < y0 + res // 3 + (i % 3)
+      rows[y][x] = inside and value(i) or background
+    end
+  end
+  return rows
+end
+
 -- `steps` Adam steps (lr 3e-3) on the shuffled batches of ds (batch size
 -- `batch`, shuffle seed `seed`, last partial batch dropped), minimising
 -- loss(x, y, idx).

@@ -19,6 +19,7 @@ local sx = require "stylex"
 local cjson = require "cjson"
 local stylex = require "stylex.all"
 local trainer = require "stylex.trainer" -- the module under test
+local fixtures = dofile("tests/lua/fixtures.lua")
 
 local RES = 8
 
@@ -27,16 +28,7 @@ local RES = 8
 local function rectangles(n)
   local out = {}
   for i = 1, n do
-    local img = {}
-    for y = 1, RES do
-      img[y] = {}
-      for x = 1, RES do
-        local x0, y0 = (i * 3) % (RES // 2) + 1, (i * 5) % (RES // 2) + 1
-        local inside = x >= x0 and x < x0 + RES // 2 and y >= y0 and y < y0 + RES // 3 + (i % 3)
-        img[y][x] = inside and (0.2 + 0.1 * (i % 4)) or -1
-      end
-    end
-    out[i] = { img }
+    out[i] = { fixtures.rectangle(i, RES, function(k) return 0.2 + 0.1 * (k % 4) end, -1) }
   end
   return sx.tensor(out)
 end
