@@ -28,6 +28,26 @@ LUA_SRC  := $(sort $(wildcard lua/stylex/*.lua))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 BIND_OBJ := $(BIND_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lua_embedded.o
 HOST_OBJ := $(BUILD)/obj/lib/host/main.o
+# ---- ONNX import (issue 12). protoc-c compiles the ONNX schema that Debian's
+# libonnx-dev ships into build/gen/onnx.pb-c.[ch]; lib/models/onnx.c reads
+# models with it (libprotobuf-c at run time). Kept here, before the rules that
+# list CORE_OBJ as prerequisites.
+.DEFAULT_GOAL := all
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+ONNX_GEN   := $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
+CORE_OBJ   += $(BUILD)/obj/gen/onnx.pb-c.o
+LIBS       += -lprotobuf-c
+$(BUILD)/gen/onnx.pb-c.h: $(BUILD)/gen/onnx.pb-c.c
+$(BUILD)/gen/onnx.pb-c.c: $(ONNX_PROTO)
+	@mkdir -p $(dir $@)
+	protoc-c --c_out=$(BUILD)/gen -I$(dir $(ONNX_PROTO)) $(ONNX_PROTO)
+$(BUILD)/obj/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Wshadow -Wextra,$(CFLAGS)) -I$(BUILD)/gen -c $< -o $@
+$(BUILD)/obj/lib/models/onnx.o: CFLAGS += -I$(BUILD)/gen
+$(BUILD)/obj/lib/models/onnx.o: $(BUILD)/gen/onnx.pb-c.h
+# ---- end of the ONNX block
+
 CTEST_SRC := $(wildcard tests/c/test_*.c)
 CTEST_BIN := $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)

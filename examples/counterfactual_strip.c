@@ -5,7 +5,7 @@
  * strengths, every frame is classified, and the strip is written as a PNG.
  *
  *   1. load the generator + encoder (models/fmnist-shoes/stylex.safetensors)
- *      and the classifier its metadata names (sx_stylex_load, sx_classifier_load);
+ *      and the classifier its metadata names (sx_stylex_load, sx_cnn_load);
  *   2. read the test set (sx_idx_read), pad 28 -> 32 with the background and
  *      scale to [-1, 1] as lua/stylex/data.lua does; keep the first
  *      BATCH test images of the model's classes;
@@ -87,17 +87,17 @@ static int parse_classes(const char *json, int *labels, int max)
 static sx_status load_classifier(const char *model, const sx_model_meta *meta, sx_module **C)
 {
     const char *named = sx_model_meta_get(meta, "classifier");
-    if (named && access(named, R_OK) == 0) return sx_classifier_load(named, C, NULL);
+    if (named && access(named, R_OK) == 0) return sx_cnn_load(named, C, NULL);
     char path[4096];
     const char *slash = strrchr(model, '/');
     snprintf(path, sizeof path, "%.*sclassifier.safetensors", slash ? (int)(slash - model + 1) : 0, model);
-    return sx_classifier_load(path, C, NULL);
+    return sx_cnn_load(path, C, NULL);
 }
 
 /* Class probabilities [n, K] of images [n, C, R, R], copied into probs. */
 static sx_status classify(sx_module *C, sx_tensor *img, float *probs)
 {
-    sx_tensor *logits = sx_classifier_logits(C, img);
+    sx_tensor *logits = sx_cnn_logits(C, img);
     sx_tensor *p = logits ? sx_softmax(logits, 1) : NULL;
     if (p) sx_tensor_copy_to(p, probs);
     sx_tensor_free(logits);
@@ -128,7 +128,7 @@ int main(int argc, char **argv)
     CHECK(sx_stylex_load(model, &G, &E, &meta) == SX_OK);
     CHECK(load_classifier(model, &meta, &C) == SX_OK);
     const sx_stylegan_config *gc = sx_stylegan_config_of(G);
-    const sx_classifier_config *cc = sx_classifier_config_of(C);
+    const sx_cnn_config *cc = sx_cnn_config_of(C);
     int K = cc->n_classes, R = gc->resolution;
     if (cc->resolution != R || cc->img_channels != 1 || gc->img_channels != 1 || K > MAX_CLASSES ||
         (gc->n_classes != 0 && gc->n_classes != K)) {
@@ -172,7 +172,7 @@ int main(int argc, char **argv)
 
     /* 3. StyleSpace vectors of the batch */
     CHECK(w = sx_encoder_forward(E, x));
-    CHECK(logits = sx_classifier_logits(C, x));
+    CHECK(logits = sx_cnn_logits(C, x));
     CHECK(p = sx_softmax(logits, 1));
     CHECK(lat = sx_stylegan_latent(G, w, gc->n_classes ? p : NULL));
     CHECK(sx_synthesis_styles(G, lat, &st) == SX_OK);

@@ -26,7 +26,7 @@ static sx_module *tiny_generator(unsigned seed)
 /* 8x8x1 images, 3 classes, one block of 4 channels, hidden 8. */
 static sx_module *tiny_classifier(unsigned seed, int resolution)
 {
-    sx_classifier_config c = sx_classifier_default_config(3);
+    sx_cnn_config c = sx_cnn_default_config(3);
     c.resolution = resolution;
     c.n_blocks = 1;
     c.channels[0] = 4;
@@ -34,7 +34,7 @@ static sx_module *tiny_classifier(unsigned seed, int resolution)
     c.hidden = 8;
     c.dropout = 0;
     sx_manual_seed(seed);
-    return sx_classifier_new(&c);
+    return sx_cnn_new(&c);
 }
 
 enum { N = 3, S = 11, K = 3, L = 3, LAT = 7 };
@@ -56,7 +56,7 @@ static sx_tensor *logits_of_flat(sx_module *G, sx_module *C, const sx_styles *st
     sx_tensor *lg = NULL;
     if (sx_styles_set_flat(G, &sh, flat) == SX_OK) {
         sx_tensor *img = sx_synthesis_from_styles(G, &sh, noise, 0, NULL, NULL);
-        lg = img ? sx_classifier_logits(C, img) : NULL;
+        lg = img ? sx_cnn_logits(C, img) : NULL;
         sx_tensor_free(img);
     }
     sx_styles_clear(&sh);
@@ -316,7 +316,7 @@ static void test_apply(void)
     for (int j = 0; j < S && r.effect; j += 4) {
         sx_tensor *ext = sx_tensor_full(2, SHAPE(1, 1), sx_tensor_get(r.style_max, (int64_t[]){j}));
         sx_tensor *img = sx_attfind_apply(G, lat, noise, 1, &j, ext, false);
-        sx_tensor *lg = img ? sx_classifier_logits(C, img) : NULL;
+        sx_tensor *lg = img ? sx_cnn_logits(C, img) : NULL;
         for (int i = 0; i < N && lg; i++)
             for (int k = 0; k < K; k++)
                 CHECK_NEAR(at2(lg, i, k) - at2(r.base_logits, i, k), at4(r.effect, i, 1, j, k), 1e-4);
