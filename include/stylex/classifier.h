@@ -9,10 +9,10 @@
  * (stylex/onnx.h); a C host may add its own through sx_classifier_new.
  *
  * Images handed to a classifier are the GAN's: [N, C, H, W] in [-1, 1]. The
- * classifier maps them to what its network takes (sx_classifier_prep): the
- * channel count (grey replicated to RGB, RGB averaged to grey), the size
- * (bilinear, as PyTorch's F.interpolate(align_corners=False), when allowed),
- * the value range, and per-channel (v - mean) / std. Every step is a
+ * classifier maps them to what its network takes (sx_classifier_prep): when
+ * prep.resize allows, the channel count (grey replicated to RGB, RGB averaged
+ * to grey) and the size (bilinear, as PyTorch's F.interpolate(align_corners=
+ * False)); always the value range and per-channel (v - mean) / std. Every step is a
  * differentiable op, so gradients reach the images.
  *
  * Ownership: classifiers are refcounted; sx_classifier_new and the loaders
@@ -34,7 +34,7 @@ typedef struct sx_classifier sx_classifier;
 typedef struct sx_classifier_prep {
     int channels;            /* the network's input channels (1 or 3) */
     int height, width;       /* the network's input size */
-    bool resize;             /* other image sizes are resized (bilinear); false: refused */
+    bool resize;             /* other sizes and channel counts are converted; false: refused */
     float range[2];          /* [-1, 1] maps linearly onto [range[0], range[1]] */
     int n_norm;              /* 0, or channels: then v = (v - mean[c]) / std[c] */
     float mean[3], std[3];

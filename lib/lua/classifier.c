@@ -393,6 +393,21 @@ static int c_parameters(lua_State *L)
     return 1;
 }
 
+/* C:name(...) for a module method of the CNN behind C (upvalue 1: the name). */
+static int c_delegate(lua_State *L)
+{
+    check_ud(L);
+    const char *name = lua_tostring(L, lua_upvalueindex(1));
+    if (lua_getiuservalue(L, 1, 1) == LUA_TNIL)
+        return luaL_error(L, "%s: only the built-in CNN has module methods; this classifier is %s", name,
+                          sx_classifier_info_of(check_ud(L)->c)->kind);
+    lua_getfield(L, -1, name);
+    lua_replace(L, 1); /* the method where C was, the module after it */
+    lua_insert(L, 2);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 static int c_type(lua_State *L)
 {
     check_ud(L);
@@ -444,6 +459,12 @@ void lsx_open_classifier(lua_State *L)
 {
     luaL_newmetatable(L, LSX_CLASSIFIER);
     luaL_newlib(L, iface_methods);
+    static const char *const delegated[] = {"named_parameters", "state_dict", NULL};
+    for (int i = 0; delegated[i]; i++) {
+        lua_pushstring(L, delegated[i]);
+        lua_pushcclosure(L, c_delegate, 1);
+        lua_setfield(L, -2, delegated[i]);
+    }
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, c_gc);
     lua_setfield(L, -2, "__gc");

@@ -29,6 +29,9 @@ preprocessing, the Grad-CAM layer), and NAME.ref.safetensors with
   r        [N, K]          random weights of the scalar sum(r * logits)
   grad     [N, 1, 32, 32]  d sum(r * logits) / d x, through the preprocessing
   feature  the Grad-CAM layer's map on x (its name in the metadata)
+Also bad_*.onnx, graphs stylex must refuse with one line each: an
+unsupported operator (Erf), a dynamic height/width, a non-image input, opset
+9, and resnet.onnx cut in half.
 The preprocessing is the sidecar's, written out here in torch: grey images
 replicated to 3 channels where the net takes 3, bilinear resize
 (align_corners=False) where its size differs, [-1, 1] mapped to `range`, then
@@ -193,6 +196,44 @@ def feature_of(model, x, module):
     return got["f"]
 
 
+def bad_models(out):
+    """Small graphs built with onnx.helper that stylex must refuse, each with one clear line."""
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("w", TensorProto.FLOAT, [2, 1, 3, 3], [0.1] * 18)
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], name="conv", pads=[1, 1, 1, 1])
+    flat = helper.make_node("Flatten", ["y"], ["z"], name="flat")
+
+    def model(nodes, inputs, output_shape, opset=13, inits=(w,)):
+        g = helper.make_graph(nodes, "bad", inputs, [helper.make_tensor_value_info("z", TensorProto.FLOAT, output_shape)],
+                              list(inits))
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+    img = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 4, 4])
+    cases = {
+        # an operator stylex does not run (Erf, as GELU exports)
+        "bad_operator": model([conv, helper.make_node("Erf", ["y"], ["e"], name="the_erf"),
+                               helper.make_node("Flatten", ["e"], ["z"], name="flat")], [img], ["batch", 32]),
+        # height and width left symbolic
+        "bad_dynamic": model([conv, flat], [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                         ["batch", 1, "height", "width"])],
+                             ["batch", None]),
+        # not an image input
+        "bad_input": model([helper.make_node("Identity", ["x"], ["z"], name="id")],
+                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 10])], ["batch", 10],
+                           inits=()),
+        # an opset outside 11..17
+        "bad_opset": model([conv, flat], [img], ["batch", 32], opset=9),
+    }
+    for name, m in cases.items():
+        onnx.save(m, os.path.join(out, name + ".onnx"))
+    # a good model cut in half: a truncated download
+    with open(os.path.join(out, "resnet.onnx"), "rb") as f:
+        data = f.read()
+    with open(os.path.join(out, "bad_truncated.onnx"), "wb") as f:
+        f.write(data[: len(data) // 2])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="tests/reference/onnx")
@@ -249,9 +290,8 @@ def main():
                            "torch": torch.__version__, "operators": ",".join(ops)})
         print(f"{name}: opset {opset}, {sum(p.numel() for p in model.parameters())} parameters, "
               f"{os.path.getsize(path)} bytes, layer {layer_name}, ops {' '.join(ops)}")
+    bad_models(args.out)
 
 
 if __name__ == "__main__":
-    with torch.no_grad():
-        pass
     main()
