@@ -81,7 +81,7 @@ void sx_classifier_info_clear(sx_classifier_info *info);
 const sx_classifier_info *sx_classifier_info_of(const sx_classifier *c);
 
 /* SX_OK if images [N, channels, h, w] can be given to c; else SX_EINVAL with
- * "<fn>: the classifier takes [N, C, H, W] images, <what> are [N, c, h, w]". */
+ * "<fn>: <what> are [N, c, h, w], expected [N, C, H, W] (the classifier's input)". */
 sx_status sx_classifier_accepts(const sx_classifier *c, const char *fn, const char *what, int channels, int h, int w);
 
 /* The prepared network input of GAN images x ([-1, 1]); differentiable. */

@@ -124,8 +124,9 @@ sx_status sx_classifier_accepts(const sx_classifier *c, const char *fn, const ch
     bool ch = channels == p->channels || (p->resize && (channels == 1 || (channels == 3 && p->channels == 1)));
     bool size = (h == p->height && w == p->width) || (p->resize && h > 0 && w > 0);
     if (ch && size) return SX_OK;
-    return sx_fail(SX_EINVAL, "%s: the classifier takes [N, %d, %d, %d] images%s, %s are [N, %d, %d, %d]", fn,
-                   p->channels, p->height, p->width, p->resize ? " (other sizes and grey/RGB are converted)" : "", what, channels, h, w);
+    return sx_fail(SX_EINVAL, "%s: %s are [N, %d, %d, %d], expected [N, %d, %d, %d] (the classifier's input%s)", fn, what,
+                   channels, h, w, p->channels, p->height, p->width,
+                   p->resize ? "; other sizes and grey/RGB are converted" : "");
 }
 
 /* ---------------------------------------------------------------- resize */

@@ -28,6 +28,7 @@ end
 -- Accuracy (0-1) and confusion matrix (rows: true class, columns: predicted;
 -- 1-based) of model on ds, in eval mode.
 function classifier.evaluate(model, ds, batch)
+  model = require("stylex.util").as_classifier(model)
   local k = ds.n_classes
   local confusion = {}
   for i = 1, k do

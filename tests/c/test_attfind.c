@@ -378,7 +378,7 @@ static void test_bad_arguments(void)
     EXPECT_STATUS(sx_attfind_effects(D, C, lat, noise, NULL, NULL, NULL, &r), "attfind_effects");
     EXPECT_STATUS(sx_attfind_effects(G, NULL, lat, noise, NULL, NULL, NULL, &r), "classifier: NULL");
     EXPECT_STATUS(sx_attfind_effects(G, C16, lat, noise, NULL, NULL, NULL, &r),
-                  "classifier takes [N, 1, 16, 16] images, the generator's are [N, 1, 8, 8]");
+                  "the generator's are [N, 1, 8, 8], expected [N, 1, 16, 16]");
     EXPECT_STATUS(sx_attfind_effects(G, C, lat6, noise, NULL, NULL, NULL, &r), "latents [3, 6], expected [N, 7]");
     EXPECT_STATUS(sx_attfind_effects(G, C, NULL, noise, NULL, NULL, NULL, &r), "latents are NULL");
     EXPECT_STATUS(sx_attfind_effects(G, C, lat, NULL, NULL, NULL, NULL, &r), "noise is required");

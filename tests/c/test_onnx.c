@@ -123,7 +123,7 @@ static void test_sidecar_and_options(void)
         CHECK(strcmp(in->class_names[0], "a") == 0 && in->prep.n_norm == 0 && !in->prep.resize);
         CHECK_NEAR(in->prep.range[0], 0, 0);
         CHECK(sx_classifier_accepts(C, "t", "the images", 1, 64, 64) == SX_EINVAL &&
-              strstr(sx_last_error(), "the classifier takes [N, 3, 32, 32] images"));
+              strstr(sx_last_error(), "the images are [N, 1, 64, 64], expected [N, 3, 32, 32]"));
         sx_classifier_free(C);
     }
     /* class names that do not fit, a layer that is not there */
