@@ -752,7 +752,9 @@ static bool load_tensor(loader *L, const Onnx__TensorProto *t, int s, const char
     if (!f) return lfail(L, "out of memory");
     bool ok = true;
     if (type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
-        if (rd && raw == 4 * (size_t)numel) memcpy(f, rd, raw);
+        /* an empty tensor (Resize's unused roi and scales) has no data at all */
+        if (numel == 0) ok = true;
+        else if (rd && raw == 4 * (size_t)numel) memcpy(f, rd, raw);
         else if (!rd && t->n_float_data == (size_t)numel) memcpy(f, t->float_data, 4 * (size_t)numel);
         else ok = false;
     } else if (type == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE) {

@@ -74,7 +74,9 @@ static void check_against_torch(const char *name, double *worst_rel)
         /* a Grad-CAM gradient: d logit_0 / d layer exists and is not all zero */
         sx_tensor *l0 = sx_narrow(logits, 1, 0, 1), *s0 = l0 ? sx_sum(l0, 0, NULL, false) : NULL, *gf = NULL;
         CHECK_OK(sx_grad(1, &s0, NULL, 1, &feat, false, false, &gf));
-        CHECK(gf && sx_tensor_same_shape(gf, feat) && max_abs_diff(gf, sx_tensor_zeros_like(gf)) > 0);
+        sx_tensor *zero = gf ? sx_tensor_zeros_like(gf) : NULL;
+        CHECK(gf && sx_tensor_same_shape(gf, feat) && max_abs_diff(gf, zero) > 0);
+        sx_tensor_free(zero);
         sx_tensor_free(gf);
         sx_tensor_free(l0);
         sx_tensor_free(s0);
