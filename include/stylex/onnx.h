@@ -12,9 +12,12 @@
  * [N, K], the logits, K >= 2. Operators: Conv (groups, strides, pads,
  * auto_pad; dilation 1), Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu,
  * Sigmoid, Tanh, Clip, MaxPool, AveragePool, GlobalAveragePool,
- * BatchNormalization (inference), Flatten, Reshape (constant shape), Concat,
+ * BatchNormalization (inference), Flatten, Reshape, Concat,
  * Softmax, Pad (constant), Resize (nearest, linear), Constant, Identity,
- * Dropout. Anything else is refused at load with a message naming the
+ * Dropout, ReduceMean, and the shape arithmetic torch.onnx writes for
+ * F.pad and x.view(x.size(0), -1): Shape, Gather, Unsqueeze, Squeeze,
+ * ConstantOfShape, Slice, Transpose, Cast (integers travel as float tensors,
+ * exact up to 2^24). Anything else is refused at load with a message naming the
  * operator and the node; the whole graph is also run once at load on zeros,
  * so a shape error is found then and names its node.
  *
@@ -61,9 +64,10 @@ typedef struct sx_onnx_opts {
 } sx_onnx_opts;
 
 /* Loads path into *out (a new classifier). opts may be NULL. A file that is
- * not ONNX or is truncated, an unsupported operator or opset, an input shape
- * that is dynamic or not [N, C, H, W], a bad sidecar: SX_EINVAL (SX_EIO when
- * the file cannot be read), with one line naming the file and the cause. */
+ * not ONNX or is truncated: SX_EFORMAT; an unsupported operator or opset, an
+ * input shape that is dynamic or not [N, C, H, W], a bad sidecar: SX_EINVAL;
+ * a file that cannot be read: SX_EIO; each with one line naming the file and
+ * the cause. */
 sx_status sx_onnx_load(const char *path, const sx_onnx_opts *opts, sx_classifier **out);
 
 #ifdef __cplusplus

@@ -42,13 +42,17 @@
 typedef enum {
     OP_CONV, OP_GEMM, OP_MATMUL, OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_RELU, OP_LEAKY_RELU, OP_SIGMOID, OP_TANH,
     OP_CLIP, OP_MAX_POOL, OP_AVG_POOL, OP_GLOBAL_AVG_POOL, OP_BATCH_NORM, OP_FLATTEN, OP_RESHAPE, OP_CONCAT,
-    OP_SOFTMAX, OP_PAD, OP_RESIZE, OP_CONSTANT, OP_IDENTITY, OP_DROPOUT, OP_COUNT
+    OP_SOFTMAX, OP_PAD, OP_RESIZE, OP_CONSTANT, OP_IDENTITY, OP_DROPOUT,
+    /* the shape arithmetic torch.onnx writes around view(x.size(0), -1) and F.pad */
+    OP_SHAPE, OP_GATHER, OP_UNSQUEEZE, OP_SQUEEZE, OP_CONSTANT_OF_SHAPE, OP_SLICE, OP_TRANSPOSE, OP_CAST,
+    OP_REDUCE_MEAN, OP_COUNT
 } op_kind;
 
 static const char *const op_names[OP_COUNT] = {
     "Conv", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid", "Tanh",
     "Clip", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Flatten", "Reshape", "Concat",
-    "Softmax", "Pad", "Resize", "Constant", "Identity", "Dropout"};
+    "Softmax", "Pad", "Resize", "Constant", "Identity", "Dropout",
+    "Shape", "Gather", "Unsqueeze", "Squeeze", "ConstantOfShape", "Slice", "Transpose", "Cast", "ReduceMean"};
 _Static_assert(sizeof op_names / sizeof *op_names == OP_COUNT, "one name per op");
 
 enum { MAX_IN = 8, MAX_DIM = 8 };
@@ -73,6 +77,11 @@ typedef struct node {
     /* attributes (those of this node's op) */
     int64_t kernel[2], strides[2], pads[4], group;
     int64_t axis, trans_a, trans_b, ceil_mode, count_include_pad, allow_zero;
+    int64_t keepdims, to, start, end;     /* ReduceMean; Cast's type; Shape's range */
+    int n_list;
+    int64_t list[MAX_DIM];                /* Transpose's perm, (Un)Squeeze/ReduceMean's axes (opset < 13) */
+    bool has_list;
+    float fill;                           /* ConstantOfShape's value */
     float alpha, beta, epsilon;
     char mode[24], ctm[24], nearest[24], auto_pad[16];
 } node;
@@ -349,9 +358,10 @@ static sx_tensor *run_clip(const node *n, sx_tensor **v, const onnx_graph *g)
     float lo = -FLT_MAX, hi = FLT_MAX, val;
     for (int k = 1; k <= 2; k++) {
         if (n->n_in <= k || n->in[k] < 0) continue;
-        const slot *s = &g->slots[n->in[k]];
-        if (!s->value || sx_tensor_numel(s->value) != 1 || sx_tensor_item(s->value, &val) != SX_OK) {
-            node_fail(n, "Clip's %s must be a constant scalar", k == 1 ? "min" : "max");
+        sx_tensor *t = v[n->in[k]];
+        (void)g;
+        if (sx_tensor_numel(t) != 1 || sx_tensor_item(t, &val) != SX_OK) {
+            node_fail(n, "Clip's %s must be a scalar", k == 1 ? "min" : "max");
             return NULL;
         }
         if (k == 1) lo = val;
@@ -390,28 +400,38 @@ static sx_tensor *run_batch_norm(const node *n, sx_tensor **v)
     return y;
 }
 
-static const slot *const_ints(const onnx_graph *g, const node *n, int k, const char *what)
+/* The integer values of input k (any computed tensor: integers travel as
+ * float tensors, exact to 2^24), at most cap; the count, or -1 with the error. */
+static int read_ints(const node *n, sx_tensor **v, int k, const char *what, int64_t *out, int cap)
 {
-    const slot *s = n->n_in > k && n->in[k] >= 0 ? &g->slots[n->in[k]] : NULL;
-    if (!s || !s->is_int) {
-        node_fail(n, "its %s must be a constant integer tensor (shapes computed at run time are not supported)", what);
-        return NULL;
+    sx_tensor *t = n->n_in > k && n->in[k] >= 0 ? v[n->in[k]] : NULL;
+    if (!t) {
+        node_fail(n, "its %s input is missing", what);
+        return -1;
     }
-    return s;
+    int64_t m = sx_tensor_numel(t);
+    if (m > cap || t->ndim > 1) {
+        node_fail(n, "its %s has %" PRId64 " values in %d dimensions (at most %d, 1-d)", what, m, t->ndim, cap);
+        return -1;
+    }
+    float buf[4 * MAX_DIM];
+    sx_tensor_copy_to(t, buf);
+    for (int64_t i = 0; i < m; i++) {
+        /* INT64_MAX / INT64_MIN (Slice's "to the end") arrive as huge floats */
+        double d = buf[i];
+        out[i] = d >= 9e18 ? INT64_MAX : d <= -9e18 ? INT64_MIN : (int64_t)llround(d);
+    }
+    return (int)m;
 }
 
 static sx_tensor *run_reshape(const onnx_graph *g, const node *n, sx_tensor **v)
 {
     sx_tensor *x = v[n->in[0]];
-    const slot *s = const_ints(g, n, 1, "shape");
-    if (!s) return NULL;
-    if (s->n_ints > MAX_DIM) {
-        node_fail(n, "target shape of %" PRId64 " dimensions", s->n_ints);
-        return NULL;
-    }
     int64_t shape[MAX_DIM];
-    for (int d = 0; d < s->n_ints; d++) {
-        shape[d] = s->ints[d];
+    int m = read_ints(n, v, 1, "shape", shape, MAX_DIM);
+    if (m < 0) return NULL;
+    (void)g;
+    for (int d = 0; d < m; d++) {
         if (shape[d] == 0 && !n->allow_zero) {
             if (d >= x->ndim) {
                 node_fail(n, "shape entry %d is 0 (copy) but the input has %d dimensions", d, x->ndim);
@@ -420,7 +440,7 @@ static sx_tensor *run_reshape(const onnx_graph *g, const node *n, sx_tensor **v)
             shape[d] = x->shape[d];
         }
     }
-    sx_tensor *xc = sx_contiguous(x), *y = xc ? sx_reshape(xc, (int)s->n_ints, shape) : NULL;
+    sx_tensor *xc = sx_contiguous(x), *y = xc ? sx_reshape(xc, m, shape) : NULL;
     sx_tensor_free(xc);
     return y;
 }
@@ -463,21 +483,20 @@ static sx_tensor *run_pad(const onnx_graph *g, const node *n, sx_tensor **v)
         node_fail(n, "mode '%s' is not supported (only constant)", n->mode);
         return NULL;
     }
-    const slot *s = const_ints(g, n, 1, "pads");
-    if (!s) return NULL;
-    if (s->n_ints != 2 * x->ndim) {
-        node_fail(n, "%" PRId64 " pads for a %d-d tensor", s->n_ints, x->ndim);
+    int64_t pads[2 * MAX_DIM];
+    int m = read_ints(n, v, 1, "pads", pads, 2 * MAX_DIM);
+    if (m < 0) return NULL;
+    if (m != 2 * x->ndim) {
+        node_fail(n, "%d pads for a %d-d tensor", m, x->ndim);
         return NULL;
     }
     float value = 0;
-    if (n->n_in > 2 && n->in[2] >= 0) {
-        const slot *c = &g->slots[n->in[2]];
-        if (!c->value || sx_tensor_item(c->value, &value) != SX_OK) {
-            node_fail(n, "constant_value must be a constant scalar");
-            return NULL;
-        }
+    (void)g;
+    if (n->n_in > 2 && n->in[2] >= 0 && (sx_tensor_numel(v[n->in[2]]) != 1 || sx_tensor_item(v[n->in[2]], &value) != SX_OK)) {
+        node_fail(n, "constant_value must be a scalar");
+        return NULL;
     }
-    return pad_nd(x, s->ints, s->ints + x->ndim, value);
+    return pad_nd(x, pads, pads + x->ndim, value);
 }
 
 /* The source coordinate of output pixel i along an axis. */
@@ -528,27 +547,29 @@ static sx_tensor *run_resize(const onnx_graph *g, const node *n, sx_tensor **v)
     }
     double scale[4] = {1, 1, 1, 1};
     int64_t size[4] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3]};
-    const slot *sc = n->n_in > 2 && n->in[2] >= 0 ? &g->slots[n->in[2]] : NULL;
-    const slot *sz = n->n_in > 3 && n->in[3] >= 0 ? &g->slots[n->in[3]] : NULL;
-    if (sc && (!sc->value || sc->is_int)) sc = NULL;
-    if (sc && sx_tensor_numel(sc->value) == 0) sc = NULL;
+    sx_tensor *sc = n->n_in > 2 && n->in[2] >= 0 ? v[n->in[2]] : NULL;
+    bool has_sizes = n->n_in > 3 && n->in[3] >= 0;
+    (void)g;
+    if (sc && sx_tensor_numel(sc) == 0) sc = NULL;
     if (sc) {
-        if (sx_tensor_numel(sc->value) != 4) {
+        float f[4];
+        if (sx_tensor_numel(sc) != 4) {
             node_fail(n, "scales must have 4 entries");
             return NULL;
         }
-        const float *f = sx_tensor_data(sc->value);
+        sx_tensor_copy_to(sc, f);
         for (int d = 0; d < 4; d++) {
             scale[d] = f[d];
             size[d] = (int64_t)floor(x->shape[d] * scale[d]);
         }
-    } else if (sz && sz->is_int && sz->n_ints == 4) {
-        for (int d = 0; d < 4; d++) {
-            size[d] = sz->ints[d];
-            scale[d] = (double)size[d] / (double)x->shape[d];
+    } else if (has_sizes) {
+        if (read_ints(n, v, 3, "sizes", size, 4) != 4) {
+            if (!strstr(sx_last_error(), "onnx: node")) node_fail(n, "sizes must have 4 entries");
+            return NULL;
         }
+        for (int d = 0; d < 4; d++) scale[d] = (double)size[d] / (double)x->shape[d];
     } else {
-        node_fail(n, "needs constant scales or sizes");
+        node_fail(n, "needs scales or sizes");
         return NULL;
     }
     if (size[0] != x->shape[0] || size[1] != x->shape[1] || size[2] < 1 || size[3] < 1) {
@@ -577,6 +598,217 @@ static sx_tensor *run_resize(const onnx_graph *g, const node *n, sx_tensor **v)
     sx_tensor_free(mw);
     sx_tensor_free(mh);
     return y;
+}
+
+/* ---- the shape arithmetic: integers are float tensors, these ops are
+ * views, gathers and copies (differentiable where they touch activations) */
+
+static sx_tensor *run_shape(const node *n, sx_tensor *x)
+{
+    int64_t lo = n->start < 0 ? n->start + x->ndim : n->start, hi = n->end < 0 ? n->end + x->ndim : n->end;
+    if (hi > x->ndim) hi = x->ndim;
+    if (lo < 0) lo = 0;
+    int64_t m = hi > lo ? hi - lo : 0;
+    float dims[MAX_DIM];
+    for (int64_t d = 0; d < m; d++) dims[d] = (float)x->shape[lo + d];
+    return sx_tensor_from_data(1, &m, dims);
+}
+
+/* The axes of (Un)Squeeze and ReduceMean: the attribute (before opset 13 /
+ * 18) or input 1; normalised against rank. Returns the count or -1. */
+static int read_axes(const node *n, sx_tensor **v, int rank, int64_t *axes)
+{
+    int m;
+    if (n->has_list) {
+        m = n->n_list;
+        memcpy(axes, n->list, sizeof(int64_t) * (size_t)m);
+    } else if (n->n_in > 1 && n->in[1] >= 0) {
+        m = read_ints(n, v, 1, "axes", axes, MAX_DIM);
+        if (m < 0) return -1;
+    } else {
+        return 0;
+    }
+    for (int i = 0; i < m; i++) {
+        if (axes[i] < 0) axes[i] += rank;
+        if (axes[i] < 0 || axes[i] >= rank) {
+            node_fail(n, "axis %" PRId64 " out of range for rank %d", axes[i], rank);
+            return -1;
+        }
+    }
+    return m;
+}
+
+static bool has_axis(const int64_t *axes, int m, int64_t d)
+{
+    for (int i = 0; i < m; i++)
+        if (axes[i] == d) return true;
+    return false;
+}
+
+static sx_tensor *run_unsqueeze(const node *n, sx_tensor **v, sx_tensor *x)
+{
+    int64_t axes[MAX_DIM];
+    int m = n->has_list ? n->n_list : (n->n_in > 1 && n->in[1] >= 0 ? (int)sx_tensor_numel(v[n->in[1]]) : 0);
+    int rank = x->ndim + m;
+    if (m < 1 || rank > MAX_DIM || (m = read_axes(n, v, rank, axes)) < 0) {
+        if (m >= 0) node_fail(n, "Unsqueeze needs 1 to %d axes", MAX_DIM - x->ndim);
+        return NULL;
+    }
+    int64_t shape[MAX_DIM];
+    for (int d = 0, k = 0; d < rank; d++) shape[d] = has_axis(axes, m, d) ? 1 : x->shape[k++];
+    sx_tensor *xc = sx_contiguous(x), *y = xc ? sx_reshape(xc, rank, shape) : NULL;
+    sx_tensor_free(xc);
+    return y;
+}
+
+static sx_tensor *run_squeeze(const node *n, sx_tensor **v, sx_tensor *x)
+{
+    int64_t axes[MAX_DIM], shape[MAX_DIM];
+    int m = read_axes(n, v, x->ndim, axes), rank = 0;
+    if (m < 0) return NULL;
+    for (int d = 0; d < x->ndim; d++) {
+        bool drop = m ? has_axis(axes, m, d) : x->shape[d] == 1;
+        if (drop && x->shape[d] != 1) {
+            node_fail(n, "cannot squeeze axis %d of size %" PRId64, d, x->shape[d]);
+            return NULL;
+        }
+        if (!drop) shape[rank++] = x->shape[d];
+    }
+    sx_tensor *xc = sx_contiguous(x), *y = xc ? sx_reshape(xc, rank, shape) : NULL;
+    sx_tensor_free(xc);
+    return y;
+}
+
+static sx_tensor *run_gather(const node *n, sx_tensor **v, sx_tensor *x)
+{
+    sx_tensor *it = v[n->in[1]];
+    int axis = (int)(n->axis < 0 ? n->axis + x->ndim : n->axis);
+    if (axis < 0 || axis >= x->ndim || it->ndim > 1) {
+        node_fail(n, "Gather of %d-d indices along axis %" PRId64 " of a %d-d tensor (scalar or 1-d indices)", it->ndim,
+                  n->axis, x->ndim);
+        return NULL;
+    }
+    int64_t idx[4 * MAX_DIM];
+    int m = read_ints(n, v, 1, "indices", idx, 4 * MAX_DIM);
+    if (m < 0) return NULL;
+    for (int i = 0; i < m; i++) {
+        if (idx[i] < 0) idx[i] += x->shape[axis];
+        if (idx[i] < 0 || idx[i] >= x->shape[axis]) {
+            node_fail(n, "index out of range for size %" PRId64, x->shape[axis]);
+            return NULL;
+        }
+    }
+    sx_tensor *y = sx_index_select(x, axis, m, idx);
+    if (y && it->ndim == 0) { /* a scalar index drops the axis */
+        int64_t shape[MAX_DIM];
+        int r = 0;
+        for (int d = 0; d < x->ndim; d++)
+            if (d != axis) shape[r++] = y->shape[d];
+        step(&y, sx_reshape(y, r, shape));
+    }
+    return y;
+}
+
+static sx_tensor *run_constant_of_shape(const node *n, sx_tensor **v)
+{
+    int64_t shape[MAX_DIM];
+    int m = read_ints(n, v, 0, "shape", shape, MAX_DIM);
+    if (m < 0) return NULL;
+    for (int d = 0; d < m; d++)
+        if (shape[d] < 0 || shape[d] > (1 << 24)) {
+            node_fail(n, "shape entry %" PRId64, shape[d]);
+            return NULL;
+        }
+    return sx_tensor_full(m, shape, n->fill);
+}
+
+/* ONNX Slice: per axis start/end clamped as the spec says, any non-zero step. */
+static sx_tensor *run_slice(const node *n, sx_tensor **v, sx_tensor *x)
+{
+    int64_t st[MAX_DIM], en[MAX_DIM], ax[MAX_DIM], sp[MAX_DIM];
+    int m = read_ints(n, v, 1, "starts", st, MAX_DIM);
+    if (m < 0 || read_ints(n, v, 2, "ends", en, MAX_DIM) != m) {
+        if (m >= 0 && !strstr(sx_last_error(), "onnx: node")) node_fail(n, "starts and ends differ in length");
+        return NULL;
+    }
+    for (int i = 0; i < m; i++) {
+        ax[i] = i;
+        sp[i] = 1;
+    }
+    if (n->n_in > 3 && n->in[3] >= 0 && read_ints(n, v, 3, "axes", ax, MAX_DIM) != m) return NULL;
+    if (n->n_in > 4 && n->in[4] >= 0 && read_ints(n, v, 4, "steps", sp, MAX_DIM) != m) return NULL;
+    sx_tensor *h = sx_tensor_retain(x);
+    for (int i = 0; i < m && h; i++) {
+        int64_t a = ax[i] < 0 ? ax[i] + x->ndim : ax[i];
+        if (a < 0 || a >= x->ndim || sp[i] == 0) {
+            sx_tensor_free(h);
+            node_fail(n, "axis %" PRId64 " or step %" PRId64 " out of range", ax[i], sp[i]);
+            return NULL;
+        }
+        int64_t dim = x->shape[a], s0 = st[i], e0 = en[i];
+        if (s0 < 0 && s0 != INT64_MIN) s0 += dim;
+        if (e0 < 0 && e0 != INT64_MIN) e0 += dim;
+        if (sp[i] > 0) {
+            s0 = s0 < 0 ? 0 : s0 > dim ? dim : s0;
+            e0 = e0 < 0 ? 0 : e0 > dim ? dim : e0;
+        } else {
+            s0 = s0 < 0 ? -1 : s0 > dim - 1 ? dim - 1 : s0;
+            e0 = e0 < -1 ? -1 : e0 > dim - 1 ? dim - 1 : e0;
+        }
+        int64_t cnt = sp[i] > 0 ? (e0 > s0 ? (e0 - s0 + sp[i] - 1) / sp[i] : 0)
+                                : (s0 > e0 ? (s0 - e0 - sp[i] - 1) / -sp[i] : 0);
+        if (sp[i] == 1) {
+            step(&h, sx_narrow(h, (int)a, s0, cnt));
+            continue;
+        }
+        int64_t *idx = malloc(sizeof(int64_t) * (size_t)(cnt ? cnt : 1));
+        if (!idx) {
+            sx_tensor_free(h);
+            sx_fail(SX_ENOMEM, "onnx: out of memory");
+            return NULL;
+        }
+        for (int64_t k = 0; k < cnt; k++) idx[k] = s0 + k * sp[i];
+        step(&h, sx_index_select(h, (int)a, cnt, idx));
+        free(idx);
+    }
+    return h;
+}
+
+static sx_tensor *run_transpose(const node *n, sx_tensor *x)
+{
+    int perm[MAX_DIM];
+    for (int d = 0; d < x->ndim; d++) perm[d] = n->has_list ? (int)n->list[d] : x->ndim - 1 - d;
+    if (n->has_list && n->n_list != x->ndim) {
+        node_fail(n, "perm has %d entries for a %d-d tensor", n->n_list, x->ndim);
+        return NULL;
+    }
+    sx_tensor *y = sx_permute(x, perm), *yc = y ? sx_contiguous(y) : NULL;
+    sx_tensor_free(y);
+    return yc;
+}
+
+/* Cast: to float keeps the values; to an integer type truncates toward zero
+ * (a constant: no gradient); bool and strings are refused at load. */
+static sx_tensor *run_cast(const node *n, sx_tensor *x)
+{
+    if (n->to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT || n->to == ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE ||
+        n->to == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16)
+        return sx_tensor_retain(x);
+    sx_tensor *y = sx_tensor_copy(x);
+    if (!y) return NULL;
+    float *d = sx_tensor_data(y);
+    for (int64_t i = 0; i < sx_tensor_numel(y); i++) d[i] = truncf(d[i]);
+    return y;
+}
+
+static sx_tensor *run_reduce_mean(const node *n, sx_tensor **v, sx_tensor *x)
+{
+    int64_t axes[MAX_DIM];
+    int m = read_axes(n, v, x->ndim, axes);
+    if (m < 0) return NULL;
+    int dims[MAX_DIM];
+    for (int i = 0; i < m; i++) dims[i] = (int)axes[i];
+    return sx_mean(x, m, dims, n->keepdims != 0);
 }
 
 /* One node: a new reference or NULL with the error set (naming the node). */
@@ -620,6 +852,15 @@ static sx_tensor *run_node(const onnx_graph *g, const node *n, sx_tensor **v)
     case OP_RESIZE: return run_resize(g, n, v);
     case OP_IDENTITY:
     case OP_DROPOUT: return sx_tensor_retain(x);
+    case OP_SHAPE: return run_shape(n, x);
+    case OP_GATHER: return run_gather(n, v, x);
+    case OP_UNSQUEEZE: return run_unsqueeze(n, v, x);
+    case OP_SQUEEZE: return run_squeeze(n, v, x);
+    case OP_CONSTANT_OF_SHAPE: return run_constant_of_shape(n, v);
+    case OP_SLICE: return run_slice(n, v, x);
+    case OP_TRANSPOSE: return run_transpose(n, x);
+    case OP_CAST: return run_cast(n, x);
+    case OP_REDUCE_MEAN: return run_reduce_mean(n, v, x);
     case OP_CONSTANT:
     case OP_COUNT: break;
     }
@@ -638,7 +879,7 @@ static sx_status run_graph(const onnx_graph *g, sx_tensor *x, sx_tensor **vals)
         if (n->op == OP_CONSTANT) continue;
         for (int i = 0; i < n->n_in; i++)
             if (n->in[i] >= 0 && !vals[n->in[i]])
-                return node_fail(n, "input '%s' has no value (computed integer tensors are not supported)",
+                return node_fail(n, "input '%s' has no value",
                                  g->slots[n->in[i]].name);
         sx_tensor *y = run_node(g, n, vals);
         if (!y) {
@@ -828,6 +1069,9 @@ static bool read_attrs(loader *L, const Onnx__NodeProto *p, node *n)
     snprintf(n->ctm, sizeof n->ctm, "half_pixel");
     snprintf(n->nearest, sizeof n->nearest, "round_prefer_floor");
     snprintf(n->auto_pad, sizeof n->auto_pad, "NOTSET");
+    n->keepdims = 1;
+    n->end = INT64_MAX;
+    if (n->op == OP_GATHER) n->axis = 0;
     for (size_t i = 0; i < p->n_attribute; i++) {
         const Onnx__AttributeProto *a = p->attribute[i];
         const char *k = a->name ? a->name : "";
@@ -859,6 +1103,33 @@ static bool read_attrs(loader *L, const Onnx__NodeProto *p, node *n)
         else if (!strcmp(k, "ceil_mode")) n->ceil_mode = a->i;
         else if (!strcmp(k, "count_include_pad")) n->count_include_pad = a->i;
         else if (!strcmp(k, "allowzero")) n->allow_zero = a->i;
+        else if (!strcmp(k, "keepdims")) n->keepdims = a->i;
+        else if (!strcmp(k, "start")) n->start = a->i;
+        else if (!strcmp(k, "end")) n->end = a->i;
+        else if (!strcmp(k, "to")) {
+            n->to = a->i;
+            if (n->to != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && n->to != ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE &&
+                n->to != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 && n->to != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 &&
+                n->to != ONNX__TENSOR_PROTO__DATA_TYPE__INT32)
+                return lfail(L, "node '%s' (Cast): to %s is not supported", n->name, dtype_name((int)n->to));
+        } else if ((!strcmp(k, "perm") || !strcmp(k, "axes")) && a->n_ints <= MAX_DIM) {
+            n->has_list = true;
+            n->n_list = (int)a->n_ints;
+            for (size_t q = 0; q < a->n_ints; q++) n->list[q] = a->ints[q];
+        } else if (!strcmp(k, "value") && n->op == OP_CONSTANT_OF_SHAPE) {
+            const Onnx__TensorProto *t = a->t;
+            int ty = t && t->has_data_type ? t->data_type : 0;
+            n->fill = 0;
+            if (t && t->has_raw_data && ty == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && t->raw_data.len == 4)
+                memcpy(&n->fill, t->raw_data.data, 4);
+            else if (t && t->has_raw_data && ty == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 && t->raw_data.len == 8) {
+                int64_t q;
+                memcpy(&q, t->raw_data.data, 8);
+                n->fill = (float)q;
+            } else if (t && t->n_float_data == 1) n->fill = t->float_data[0];
+            else if (t && t->n_int64_data == 1) n->fill = (float)t->int64_data[0];
+            else return lfail(L, "node '%s' (ConstantOfShape): value must be one float or int64", n->name);
+        }
         else if (!strcmp(k, "mode") || !strcmp(k, "coordinate_transformation_mode") || !strcmp(k, "nearest_mode") ||
                  !strcmp(k, "auto_pad")) {
             char *dst = !strcmp(k, "mode") ? n->mode : !strcmp(k, "nearest_mode") ? n->nearest
@@ -937,7 +1208,9 @@ static void arity(op_kind op, int *lo, int *hi)
         [OP_TANH] = {1, 1}, [OP_CLIP] = {1, 3}, [OP_MAX_POOL] = {1, 1}, [OP_AVG_POOL] = {1, 1},
         [OP_GLOBAL_AVG_POOL] = {1, 1}, [OP_BATCH_NORM] = {5, 5}, [OP_FLATTEN] = {1, 1}, [OP_RESHAPE] = {2, 2},
         [OP_CONCAT] = {1, MAX_IN}, [OP_SOFTMAX] = {1, 1}, [OP_PAD] = {2, 3}, [OP_RESIZE] = {1, 4},
-        [OP_CONSTANT] = {0, 0}, [OP_IDENTITY] = {1, 1}, [OP_DROPOUT] = {1, 3}};
+        [OP_CONSTANT] = {0, 0}, [OP_IDENTITY] = {1, 1}, [OP_DROPOUT] = {1, 3}, [OP_SHAPE] = {1, 1},
+        [OP_GATHER] = {2, 2}, [OP_UNSQUEEZE] = {1, 2}, [OP_SQUEEZE] = {1, 2}, [OP_CONSTANT_OF_SHAPE] = {1, 1},
+        [OP_SLICE] = {3, 5}, [OP_TRANSPOSE] = {1, 1}, [OP_CAST] = {1, 1}, [OP_REDUCE_MEAN] = {1, 1}};
     *lo = a[op][0];
     *hi = a[op][1];
 }
@@ -962,7 +1235,8 @@ static bool load_nodes(loader *L, const Onnx__GraphProto *gp)
         if (n->op == OP_COUNT)
             return lfail(L, "node '%s': unsupported operator %s (stylex runs Conv, Gemm, MatMul, Add, Sub, Mul, Div, "
                             "Relu, LeakyRelu, Sigmoid, Tanh, Clip, MaxPool, AveragePool, GlobalAveragePool, "
-                            "BatchNormalization, Flatten, Reshape, Concat, Softmax, Pad, Resize, Constant, Identity, Dropout)",
+                            "BatchNormalization, Flatten, Reshape, Concat, Softmax, Pad, Resize, Constant, Identity, Dropout, "
+                            "and for shapes Shape, Gather, Unsqueeze, Squeeze, ConstantOfShape, Slice, Transpose, Cast; ReduceMean)",
                          n->name, type);
         int lo, hi;
         arity(n->op, &lo, &hi);

@@ -101,6 +101,7 @@ static void test_matches_pytorch(void)
     check_against_torch("plain", &worst);
     check_against_torch("resnet", &worst);
     check_against_torch("mobilenet", &worst);
+    check_against_torch("idioms", &worst);
     printf("  worst relative difference %.2e\n", worst);
 }
 

@@ -21,6 +21,11 @@ writes:
   mobilenet  opset 17  MobileNetV2 inverted residuals: 1x1 expand, depthwise
                        3x3 (groups = channels), ReLU6 (Clip), 1x1 project,
                        residual add; GlobalAveragePool, Flatten, Dropout, Gemm
+  idioms     opset 13  F.pad, x.view(x.size(0), -1), x.mean([2, 3]), a
+                       bilinear Resize to 3x3: the shape arithmetic
+                       torch.onnx writes for them (Shape, Gather, Unsqueeze,
+                       ConstantOfShape, Slice, Transpose, Cast, ReduceMean);
+                       28x28 input, so the 32x32 images are resized
 
 Beside each NAME.onnx: NAME.json, the sidecar stylex reads (class names,
 preprocessing, the Grad-CAM layer), and NAME.ref.safetensors with
@@ -144,6 +149,28 @@ class MobileNet(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
+class Idioms(nn.Module):
+    """What hand-written PyTorch models do that torch.onnx turns into shape
+    arithmetic: F.pad (ConstantOfShape, Concat, Reshape, Slice with step -1,
+    Transpose, Cast, Pad), x.view(x.size(0), -1) (Shape, Gather, Unsqueeze,
+    Concat, Reshape), x.mean([2, 3]) (ReduceMean), a bilinear downsample."""
+
+    def __init__(self, k=2):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3)
+        self.conv2 = nn.Conv2d(8, 12, 3, stride=2)
+        self.fc = nn.Linear(12 * 3 * 3 + 12, k)
+
+    def forward(self, x):
+        x = F.pad(x, (1, 2, 1, 0))                       # [1, 29, 31]
+        x = F.relu(self.conv1(x))                        # [8, 27, 29]
+        x = F.relu(self.conv2(x))                        # [12, 13, 14]
+        x = F.interpolate(x, size=(3, 3), mode="bilinear", align_corners=False)
+        h = x.mean([2, 3])
+        x = x.view(x.size(0), -1)
+        return self.fc(torch.cat([x, h], 1))
+
+
 def randomise_bn(model, g):
     """BatchNorm running statistics and affine terms that are not the identity."""
     for m in model.modules():
@@ -249,6 +276,7 @@ def main():
                                   "std": [0.229, 0.224, 0.225]}, lambda m: m.layer2),
         ("mobilenet", MobileNet(), 17, {"class_names": ["no", "yes"], "input_size": [40, 40], "channels": 3,
                                         "range": [-1.0, 1.0]}, lambda m: m.last),
+        ("idioms", Idioms(), 13, {"input_size": [28, 28], "channels": 1, "range": [0.0, 1.0]}, lambda m: m.conv2),
     ]
     for name, model, opset, side, layer in nets:
         randomise_bn(model, g)
@@ -264,10 +292,10 @@ def main():
         # the Grad-CAM layer: the graph value the hooked module's output became
         x = torch.rand(5, 1, 32, 32, generator=g) * 2 - 1
         feat = feature_of(model, preprocess(x, side), layer(model))
-        if name == "plain":
-            feat = F.relu(feat)  # the hook sees c3's conv; the layer is the ReLU after it
+        if name in ("plain", "idioms"):
+            feat = F.relu(feat)  # the hook sees the conv; the layer is the ReLU after it
         layer_name = None
-        target = {"plain": "Relu", "resnet": "Relu", "mobilenet": "Clip"}[name]
+        target = {"plain": "Relu", "resnet": "Relu", "mobilenet": "Clip", "idioms": "Relu"}[name]
         # the last node of that type whose output has the hooked map's shape
         shapes = {}
         inferred = onnx.shape_inference.infer_shapes(graph)
@@ -276,6 +304,8 @@ def main():
         for n in graph.graph.node:
             if n.op_type == target and shapes.get(n.output[0], [])[1:] == list(feat.shape[1:]):
                 layer_name = n.output[0]
+        if layer_name is None:  # shape inference gave up (computed shapes): the last node of that type
+            layer_name = [n.output[0] for n in graph.graph.node if n.op_type == target][-1]
         side["gradcam_layer"] = layer_name
         with open(os.path.join(args.out, name + ".json"), "w") as f:
             json.dump({k: v for k, v in side.items() if k != "input_size"}, f, indent=1)
