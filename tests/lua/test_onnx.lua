@@ -6,7 +6,9 @@
 --   training step runs with an ONNX classifier (8x8 grey GAN images resized
 --   and replicated for a 32x32 RGB ResNet), its KL and perceptual terms
 --   reaching the generator; the built-in CNN file and module give the same
---   logits through the interface; bad files and options give one line.
+--   logits through the interface; bad files and options give one line;
+--   explain.run (effect table, AttFind, Grad-CAM, report) with an ONNX
+--   classifier and a data set given as an option.
 local T = dofile("tests/lua/harness.lua")
 local sx = require "stylex"
 local gradcam = require "stylex.gradcam"
@@ -151,6 +153,41 @@ T.test("bad models give one line", function()
   for _, f in ipairs(made) do os.remove(f) end
   local C, msg = sx.models.load_classifier(DIR .. "missing.onnx")
   T.ok(C == nil and msg:find("missing.onnx", 1, true), "a missing file: nil, message")
+end)
+
+T.test("explain end to end with an ONNX classifier", function()
+  -- the plain fixture (3 classes, random weights) explained on three Fashion-MNIST
+  -- classes: a tiny StylEx trained against it, then the whole report
+  local fixtures = dofile("tests/lua/fixtures.lua")
+  local stylex = require "stylex.all"
+  local cjson = require "cjson"
+  local dir = T.tmpdir()
+  local path = DIR .. "plain.onnx"
+  local C, cmeta = stylex.classifier.load(path)
+  T.eq(cjson.decode(cmeta.class_names), { "a", "b", "c" }, "class names from the sidecar")
+  local classes = { 5, 7, 9 }
+  local train = stylex.data.fashion_mnist{ split = "train", classes = classes }
+  local test = stylex.data.fashion_mnist{ split = "test", classes = classes }
+  local trainer = stylex.trainer
+  local cfg = trainer.config{ resolution = 32, img_channels = 1, channels = { 16, 16, 8, 8 }, z_dim = 16, w_dim = 16,
+    mapping_layers = 2, batch = 8, seed = 2 }
+  for _, baseline in ipairs{ false, true } do
+    cfg.baseline = baseline
+    local S = trainer.new(cfg, C)
+    for step = 1, 6 do
+      local idx = {}
+      for i = 1, 8 do idx[i] = (step * 8 + i) % train:size() + 1 end
+      T.ok(trainer.step(S, train:batch(idx)), "a training step")
+    end
+    trainer.export(S, dir .. "/" .. (baseline and "baseline" or "stylex") .. ".safetensors",
+      { classifier = path, classes = cjson.encode(classes), class_names = cmeta.class_names, dataset = "fashion-mnist" })
+  end
+  local doc = stylex.explain.run{ model = dir, out = dir .. "/report", n = 8, k = 2, sufficiency_k = 2, examples = 1,
+    batch = 32, dataset = test, log = function() end }
+  T.eq(doc.classifier.class_names, { "a", "b", "c" })
+  T.eq(#doc.classes, 3, "attributes for each of the 3 classes")
+  T.ok(T.exists(dir .. "/report/index.html") and T.exists(dir .. "/report/report.json"), "the report folder")
+  T.rm_rf(dir)
 end)
 
 T.done()
