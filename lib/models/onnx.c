@@ -5,8 +5,11 @@
  * Loading: protobuf-c unpacks the file with the code protoc-c generated from
  * Debian's onnx.proto (build/gen/onnx.pb-c.[ch]); the graph becomes a list
  * of nodes over numbered value slots. Initializers and Constant nodes are
- * constant slots (a float tensor, and for integer tensors also the int64
- * values that Reshape, Pad and Resize read). Every operator and attribute is
+ * constant slots; every value is a float tensor, integer ones included
+ * (shapes, pads, indices: exact up to 2^24), so the shape arithmetic of
+ * torch.onnx exports (Shape, Gather, Concat, ...) runs on the same tensors
+ * and Reshape, Pad, Resize and Slice read their integers from them at run
+ * time. Every operator and attribute is
  * checked at load; then the graph runs once on zeros [1, C, H, W] with grad
  * off, which finds shape errors and gives each slot its shape (for the layer
  * lists).
@@ -60,10 +63,7 @@ enum { MAX_IN = 8, MAX_DIM = 8 };
 typedef struct slot {
     char *name;
     int producer;            /* node index, -1 for the input and constants */
-    sx_tensor *value;        /* constants: the value (float; integers converted) */
-    int64_t *ints;           /* integer constants: the values [n_ints] */
-    int64_t n_ints;
-    bool is_int;
+    sx_tensor *value;        /* constants: the value (float; integers converted, exact to 2^24) */
     int ndim;                /* from the run at load (batch 1) */
     int64_t shape[MAX_DIM];
 } slot;
@@ -102,7 +102,6 @@ static void graph_free(void *p)
     for (int i = 0; i < g->n_slots; i++) {
         free(g->slots[i].name);
         sx_tensor_free(g->slots[i].value);
-        free(g->slots[i].ints);
     }
     for (int i = 0; i < g->n_nodes; i++) free(g->nodes[i].name);
     free(g->slots);
@@ -989,7 +988,6 @@ static bool load_tensor(loader *L, const Onnx__TensorProto *t, int s, const char
     size_t raw = t->has_raw_data ? t->raw_data.len : 0;
     const uint8_t *rd = t->has_raw_data ? t->raw_data.data : NULL;
     float *f = malloc(sizeof(float) * (size_t)(numel ? numel : 1));
-    int64_t *iv = NULL;
     if (!f) return lfail(L, "out of memory");
     bool ok = true;
     if (type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
@@ -1009,21 +1007,20 @@ static bool load_tensor(loader *L, const Onnx__TensorProto *t, int s, const char
             for (int64_t i = 0; i < numel; i++) f[i] = (float)t->double_data[i];
         else ok = false;
     } else if (type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 || type == ONNX__TENSOR_PROTO__DATA_TYPE__INT32) {
-        iv = malloc(sizeof(int64_t) * (size_t)(numel ? numel : 1));
-        if (!iv) ok = false;
         size_t w = type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64 ? 8 : 4;
         for (int64_t i = 0; i < numel && ok; i++) {
+            int64_t iv = 0;
             if (rd && raw == w * (size_t)numel) {
-                if (w == 8) memcpy(&iv[i], rd + 8 * i, 8);
+                if (w == 8) memcpy(&iv, rd + 8 * i, 8);
                 else {
                     int32_t v;
                     memcpy(&v, rd + 4 * i, 4);
-                    iv[i] = v;
+                    iv = v;
                 }
-            } else if (!rd && w == 8 && t->n_int64_data == (size_t)numel) iv[i] = t->int64_data[i];
-            else if (!rd && w == 4 && t->n_int32_data == (size_t)numel) iv[i] = t->int32_data[i];
+            } else if (!rd && w == 8 && t->n_int64_data == (size_t)numel) iv = t->int64_data[i];
+            else if (!rd && w == 4 && t->n_int32_data == (size_t)numel) iv = t->int32_data[i];
             else ok = false;
-            if (ok) f[i] = (float)iv[i];
+            f[i] = (float)iv;
         }
     } else {
         free(f);
@@ -1032,19 +1029,12 @@ static bool load_tensor(loader *L, const Onnx__TensorProto *t, int s, const char
     }
     if (!ok) {
         free(f);
-        free(iv);
         return lfail(L, "%s '%s': its data does not match its shape (truncated file?)", what, t->name);
     }
     slot *sl = &L->g->slots[s];
     sl->value = sx_tensor_from_data((int)t->n_dims, shape, f);
     free(f);
-    if (!sl->value) {
-        free(iv);
-        return lfail(L, "%s '%s': %s", what, t->name, sx_last_error());
-    }
-    sl->ints = iv;
-    sl->n_ints = iv ? numel : 0;
-    sl->is_int = iv != NULL;
+    if (!sl->value) return lfail(L, "%s '%s': %s", what, t->name, sx_last_error());
     return true;
 }
 
@@ -1182,15 +1172,9 @@ static bool load_constant(loader *L, const Onnx__NodeProto *p, const node *n)
         if (!strcmp(a->name, "value_int") || !strcmp(a->name, "value_ints")) {
             bool one = !strcmp(a->name, "value_int");
             int64_t len = one ? 1 : (int64_t)a->n_ints;
-            s->ints = malloc(sizeof(int64_t) * (size_t)(len ? len : 1));
             float *f = malloc(sizeof(float) * (size_t)(len ? len : 1));
-            if (!s->ints || !f) {
-                free(f);
-                return lfail(L, "out of memory");
-            }
-            for (int64_t q = 0; q < len; q++) f[q] = (float)(s->ints[q] = one ? a->i : a->ints[q]);
-            s->n_ints = len;
-            s->is_int = true;
+            if (!f) return lfail(L, "out of memory");
+            for (int64_t q = 0; q < len; q++) f[q] = (float)(one ? a->i : a->ints[q]);
             s->value = one ? sx_tensor_scalar(f[0]) : sx_tensor_from_data(1, &len, f);
             free(f);
             return s->value ? true : lfail(L, "Constant '%s': %s", n->name, sx_last_error());
