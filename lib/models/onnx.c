@@ -192,7 +192,10 @@ static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p0, int64_t p1
 {
     int64_t span = in + p0 + p1 - k;
     if (span < 0) return 0;
-    return (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    int64_t n = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    /* with ceil_mode the last window must still start inside the input or its left pad (as PyTorch) */
+    if (ceil_mode && (n - 1) * s >= in + p0) n--;
+    return n;
 }
 
 /* Strided windows: x [N, C, H, W] -> [N, C, Ho, Wo] at offset (ky, kx). */

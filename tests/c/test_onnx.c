@@ -102,6 +102,7 @@ static void test_matches_pytorch(void)
     check_against_torch("resnet", &worst);
     check_against_torch("mobilenet", &worst);
     check_against_torch("idioms", &worst);
+    check_against_torch("zoo", &worst);
     printf("  worst relative difference %.2e\n", worst);
 }
 

@@ -19,7 +19,7 @@ local DIR = "tests/reference/onnx/"
 local function rel(a, b) return T.max_abs_diff(a, b) / b:abs():max():item() end
 
 T.test("the fixtures match PyTorch from Lua", function()
-  for _, name in ipairs{ "plain", "resnet", "mobilenet", "idioms" } do
+  for _, name in ipairs{ "plain", "resnet", "mobilenet", "idioms", "zoo" } do
     local C, meta = sx.models.load_classifier(DIR .. name .. ".onnx")
     T.ok(C, "loaded " .. name)
     T.eq(type(meta), "table")
@@ -67,7 +67,7 @@ T.test("sidecar and options", function()
 end)
 
 T.test("Grad-CAM on a named layer of each network", function()
-  for _, name in ipairs{ "plain", "resnet", "mobilenet", "idioms" } do
+  for _, name in ipairs{ "plain", "resnet", "mobilenet", "idioms", "zoo" } do
     local C = sx.models.load_classifier(DIR .. name .. ".onnx")
     local ref = sx.load(DIR .. name .. ".ref.safetensors")
     local info = C:info()

@@ -26,6 +26,11 @@ writes:
                        torch.onnx writes for them (Shape, Gather, Unsqueeze,
                        ConstantOfShape, Slice, Transpose, Cast, ReduceMean);
                        28x28 input, so the 32x32 images are resized
+  zoo        opset 15  padded strided conv, Pad with a value, Clip with only
+                       a minimum, AveragePool with pads (count_include_pad
+                       0), MaxPool with ceil_mode, align_corners bilinear and
+                       nearest Resize, Softmax, Sub/Div of activations,
+                       Transpose, MatMul by a weight, Unsqueeze/Squeeze
 
 Beside each NAME.onnx: NAME.json, the sidecar stylex reads (class names,
 preprocessing, the Grad-CAM layer), and NAME.ref.safetensors with
@@ -171,6 +176,34 @@ class Idioms(nn.Module):
         return self.fc(torch.cat([x, h], 1))
 
 
+class Zoo(nn.Module):
+    """Operator variants the other nets do not reach: AveragePool with pads
+    and count_include_pad=0, MaxPool with ceil_mode, Pad with a value,
+    Clip with only a minimum, Softmax inside the graph, MatMul by a weight,
+    align_corners bilinear and nearest Resize, a padded strided conv,
+    Squeeze, Transpose of activations, Sub and Div by tensors."""
+
+    def __init__(self, k=3):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 6, 5, stride=2, padding=2)
+        self.w = nn.Parameter(torch.randn(4, 5) * 0.3)
+        self.fc = nn.Linear(6 * 4 * 5, k)
+
+    def forward(self, x):
+        x = F.pad(x, (2, 2, 2, 2), value=0.5)
+        x = torch.clamp(self.conv(x), min=-0.2)            # [6, 18, 18]
+        x = F.avg_pool2d(x, 3, 2, 1, count_include_pad=False)  # [6, 9, 9]
+        x = F.max_pool2d(x, 2, 2, ceil_mode=True)          # [6, 5, 5]
+        x = F.interpolate(x, size=(8, 8), mode="bilinear", align_corners=True)
+        x = F.interpolate(x, scale_factor=0.5, mode="nearest")  # [6, 4, 4]
+        a = torch.softmax(x, dim=1)
+        x = (x - a) / (1.5 + a)
+        x = x.transpose(2, 3)                              # [6, 4, 4]
+        x = torch.matmul(x, self.w)                        # [6, 4, 5]
+        x = x.unsqueeze(1).squeeze(1)                      # [6, 4, 5]
+        return self.fc(torch.flatten(x, 1))
+
+
 def randomise_bn(model, g):
     """BatchNorm running statistics and affine terms that are not the identity."""
     for m in model.modules():
@@ -277,6 +310,7 @@ def main():
         ("mobilenet", MobileNet(), 17, {"class_names": ["no", "yes"], "input_size": [40, 40], "channels": 3,
                                         "range": [-1.0, 1.0]}, lambda m: m.last),
         ("idioms", Idioms(), 13, {"input_size": [28, 28], "channels": 1, "range": [0.0, 1.0]}, lambda m: m.conv2),
+        ("zoo", Zoo(), 15, {"input_size": [32, 32], "channels": 1, "range": [-1.0, 1.0]}, lambda m: m.conv),
     ]
     for name, model, opset, side, layer in nets:
         randomise_bn(model, g)
@@ -294,8 +328,10 @@ def main():
         feat = feature_of(model, preprocess(x, side), layer(model))
         if name in ("plain", "idioms"):
             feat = F.relu(feat)  # the hook sees the conv; the layer is the ReLU after it
+        if name == "zoo":
+            feat = torch.clamp(feat, min=-0.2)
         layer_name = None
-        target = {"plain": "Relu", "resnet": "Relu", "mobilenet": "Clip", "idioms": "Relu"}[name]
+        target = {"plain": "Relu", "resnet": "Relu", "mobilenet": "Clip", "idioms": "Relu", "zoo": "Clip"}[name]
         # the last node of that type whose output has the hooked map's shape
         shapes = {}
         inferred = onnx.shape_inference.infer_shapes(graph)
