@@ -58,7 +58,7 @@ static const char *const op_names[OP_COUNT] = {
     "Shape", "Gather", "Unsqueeze", "Squeeze", "ConstantOfShape", "Slice", "Transpose", "Cast", "ReduceMean"};
 _Static_assert(sizeof op_names / sizeof *op_names == OP_COUNT, "one name per op");
 
-enum { MAX_IN = 8, MAX_DIM = 8 };
+enum { MAX_IN = 64, MAX_DIM = 8 };
 
 typedef struct slot {
     char *name;
@@ -931,6 +931,9 @@ static const sx_classifier_vtable onnx_vtable = {.kind = "onnx", .run = onnx_run
 
 /* ---------------------------------------------------------------- loading */
 
+/* protobuf-c leaves an absent optional string NULL */
+static const char *str(const char *s) { return s ? s : ""; }
+
 typedef struct loader {
     const char *path;
     char err[400];
@@ -976,17 +979,17 @@ static const char *dtype_name(int t)
 /* A TensorProto into slot s (float value; integers also as ints). */
 static bool load_tensor(loader *L, const Onnx__TensorProto *t, int s, const char *what)
 {
-    if (t->n_dims > MAX_DIM) return lfail(L, "%s '%s' has %zu dimensions", what, t->name ? t->name : "", t->n_dims);
+    if (t->n_dims > MAX_DIM) return lfail(L, "%s '%s' has %zu dimensions", what, str(t->name), t->n_dims);
     int64_t shape[MAX_DIM], numel = 1;
     for (size_t d = 0; d < t->n_dims; d++) {
-        if (t->dims[d] < 0 || t->dims[d] > ((int64_t)1 << 31)) return lfail(L, "%s '%s' has a bad dimension", what, t->name);
+        if (t->dims[d] < 0 || t->dims[d] > ((int64_t)1 << 31)) return lfail(L, "%s '%s' has a bad dimension", what, str(t->name));
         shape[d] = t->dims[d];
         numel *= shape[d];
-        if (numel > ((int64_t)1 << 31)) return lfail(L, "%s '%s' is too large", what, t->name);
+        if (numel > ((int64_t)1 << 31)) return lfail(L, "%s '%s' is too large", what, str(t->name));
     }
     if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
         return lfail(L, "%s '%s' keeps its data in an external file (not supported; save the model with its weights inside)",
-                     what, t->name);
+                     what, str(t->name));
     int type = t->has_data_type ? t->data_type : 0;
     size_t raw = t->has_raw_data ? t->raw_data.len : 0;
     const uint8_t *rd = t->has_raw_data ? t->raw_data.data : NULL;
@@ -1027,17 +1030,17 @@ static bool load_tensor(loader *L, const Onnx__TensorProto *t, int s, const char
         }
     } else {
         free(f);
-        return lfail(L, "%s '%s' has element type %s (float, double, int32 and int64 are supported)", what, t->name,
+        return lfail(L, "%s '%s' has element type %s (float, double, int32 and int64 are supported)", what, str(t->name),
                      dtype_name(type));
     }
     if (!ok) {
         free(f);
-        return lfail(L, "%s '%s': its data does not match its shape (truncated file?)", what, t->name);
+        return lfail(L, "%s '%s': its data does not match its shape (truncated file?)", what, str(t->name));
     }
     slot *sl = &L->g->slots[s];
     sl->value = sx_tensor_from_data((int)t->n_dims, shape, f);
     free(f);
-    if (!sl->value) return lfail(L, "%s '%s': %s", what, t->name, sx_last_error());
+    if (!sl->value) return lfail(L, "%s '%s': %s", what, str(t->name), sx_last_error());
     return true;
 }
 
@@ -1165,15 +1168,15 @@ static bool load_constant(loader *L, const Onnx__NodeProto *p, const node *n)
     for (size_t i = 0; i < p->n_attribute; i++) {
         const Onnx__AttributeProto *a = p->attribute[i];
         slot *s = &L->g->slots[n->out];
-        if (!strcmp(a->name, "value") && a->t) return load_tensor(L, a->t, n->out, "Constant");
-        if (!strcmp(a->name, "value_float") || !strcmp(a->name, "value_floats")) {
-            bool one = !strcmp(a->name, "value_float");
+        if (!strcmp(str(a->name), "value") && a->t) return load_tensor(L, a->t, n->out, "Constant");
+        if (!strcmp(str(a->name), "value_float") || !strcmp(str(a->name), "value_floats")) {
+            bool one = !strcmp(str(a->name), "value_float");
             int64_t len = one ? 1 : (int64_t)a->n_floats;
             s->value = one ? sx_tensor_scalar(a->f) : sx_tensor_from_data(1, &len, a->floats);
             return s->value ? true : lfail(L, "Constant '%s': %s", n->name, sx_last_error());
         }
-        if (!strcmp(a->name, "value_int") || !strcmp(a->name, "value_ints")) {
-            bool one = !strcmp(a->name, "value_int");
+        if (!strcmp(str(a->name), "value_int") || !strcmp(str(a->name), "value_ints")) {
+            bool one = !strcmp(str(a->name), "value_int");
             int64_t len = one ? 1 : (int64_t)a->n_ints;
             float *f = malloc(sizeof(float) * (size_t)(len ? len : 1));
             if (!f) return lfail(L, "out of memory");
@@ -1265,7 +1268,7 @@ static bool load_input(loader *L, const Onnx__GraphProto *gp)
     for (size_t i = 0; i < gp->n_input; i++) {
         bool init = false;
         for (size_t k = 0; k < gp->n_initializer && !init; k++)
-            init = gp->initializer[k]->name && !strcmp(gp->initializer[k]->name, gp->input[i]->name);
+            init = !strcmp(str(gp->initializer[k]->name), str(gp->input[i]->name));
         if (!init) {
             in = gp->input[i];
             count++;
@@ -1274,31 +1277,31 @@ static bool load_input(loader *L, const Onnx__GraphProto *gp)
     if (count != 1) return lfail(L, "the graph has %d inputs, expected one image input", count);
     const Onnx__TypeProto *t = in->type;
     if (!t || t->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !t->tensor_type)
-        return lfail(L, "input '%s' is not a tensor", in->name);
+        return lfail(L, "input '%s' is not a tensor", str(in->name));
     const Onnx__TypeProto__Tensor *tt = t->tensor_type;
     if (tt->has_elem_type && tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
-        return lfail(L, "input '%s' is %s, expected float", in->name, dtype_name(tt->elem_type));
-    if (!tt->shape) return lfail(L, "input '%s' has no shape (dynamic input shape)", in->name);
+        return lfail(L, "input '%s' is %s, expected float", str(in->name), dtype_name(tt->elem_type));
+    if (!tt->shape) return lfail(L, "input '%s' has no shape (dynamic input shape)", str(in->name));
     const Onnx__TensorShapeProto *s = tt->shape;
-    if (s->n_dim != 4) return lfail(L, "input '%s' has %zu dimensions, expected [N, C, H, W]", in->name, s->n_dim);
+    if (s->n_dim != 4) return lfail(L, "input '%s' has %zu dimensions, expected [N, C, H, W]", str(in->name), s->n_dim);
     int64_t dim[4];
     static const char *const what[4] = {"N", "C", "H", "W"};
     for (int d = 1; d < 4; d++) {
         const Onnx__TensorShapeProto__Dimension *x = s->dim[d];
         if (x->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE || x->dim_value < 1)
             return lfail(L, "input '%s': dimension %s is dynamic ('%s'); export with a fixed %s (only N may vary)",
-                         in->name, what[d],
+                         str(in->name), what[d],
                          x->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM ? x->dim_param : "?",
                          what[d]);
         dim[d] = x->dim_value;
     }
     if (dim[1] != 1 && dim[1] != 3)
-        return lfail(L, "input '%s' has %" PRId64 " channels, expected 1 (grey) or 3 (RGB)", in->name, dim[1]);
-    if (dim[2] > 4096 || dim[3] > 4096) return lfail(L, "input '%s' is larger than 4096 pixels", in->name);
+        return lfail(L, "input '%s' has %" PRId64 " channels, expected 1 (grey) or 3 (RGB)", str(in->name), dim[1]);
+    if (dim[2] > 4096 || dim[3] > 4096) return lfail(L, "input '%s' is larger than 4096 pixels", str(in->name));
     g->channels = (int)dim[1];
     g->height = (int)dim[2];
     g->width = (int)dim[3];
-    return (g->input = add_slot(L, in->name)) >= 0;
+    return (g->input = add_slot(L, str(in->name))) >= 0;
 }
 
 static bool load_graph(loader *L, const Onnx__ModelProto *m)
@@ -1314,15 +1317,15 @@ static bool load_graph(loader *L, const Onnx__ModelProto *m)
     if (!load_input(L, gp)) return false;
     for (size_t k = 0; k < gp->n_initializer; k++) {
         const Onnx__TensorProto *t = gp->initializer[k];
-        int s = add_slot(L, t->name ? t->name : "");
+        int s = add_slot(L, str(t->name));
         if (s < 0 || !load_tensor(L, t, s, "initializer")) return false;
     }
     if (gp->n_sparse_initializer) return lfail(L, "sparse initializers are not supported");
     if (!load_nodes(L, gp)) return false;
     if (gp->n_output < 1) return lfail(L, "the graph has no output");
-    g->output = find_slot(g, gp->output[0]->name);
+    g->output = find_slot(g, str(gp->output[0]->name));
     if (g->output < 0 || g->slots[g->output].producer < 0)
-        return lfail(L, "the output '%s' is not computed by a node", gp->output[0]->name);
+        return lfail(L, "the output '%s' is not computed by a node", str(gp->output[0]->name));
     return true;
 }
 

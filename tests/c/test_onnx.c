@@ -169,6 +169,51 @@ static void test_bad_models(void)
     sx_classifier_free(C);
 }
 
+/* Damaged copies of a good model (bytes flipped, cut short) load or fail
+ * with a message, and one that loads still runs: never a crash. */
+static void test_damaged_files(void)
+{
+    FILE *f = fopen(DIR "zoo.onnx", "rb");
+    CHECK(f != NULL);
+    if (!f) return;
+    static unsigned char buf[1 << 16], bad[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    CHECK(len > 1000 && len < sizeof buf);
+    char path[] = "/tmp/stylex_onnx_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    close(fd);
+    int loaded = 0, refused = 0, silent = 0;
+    sx_tensor *x = sx_tensor_zeros(4, SHAPE(2, 1, 32, 32));
+    for (int k = 0; k < 300; k++) {
+        size_t n = len;
+        memcpy(bad, buf, len);
+        if (k < 250) bad[(size_t)k * 7919u % len] ^= (unsigned char)(0x5a + k);
+        else n = len * (size_t)(k - 249) / 51;
+        FILE *o = fopen(path, "wb");
+        fwrite(bad, 1, n, o);
+        fclose(o);
+        sx_classifier *C = NULL;
+        sx_clear_error();
+        if (sx_onnx_load(path, NULL, &C) == SX_OK) {
+            loaded++;
+            sx_tensor *lg = sx_classifier_logits(C, x);
+            sx_tensor_free(lg);
+            sx_classifier_free(C);
+        } else {
+            refused++;
+            if (!sx_last_error()[0] || strchr(sx_last_error(), '\n')) silent++;
+        }
+    }
+    remove(path);
+    sx_tensor_free(x);
+    CHECK_MSG(silent == 0, "%d refusals without a one-line message", silent);
+    CHECK(refused > 0);
+    printf("  300 damaged copies: %d loaded, %d refused with a message\n", loaded, refused);
+}
+
 /* The built-in CNN through the same interface. */
 static void test_cnn_interface(void)
 {
@@ -202,6 +247,7 @@ int main(void)
     RUN(test_matches_pytorch);
     RUN(test_sidecar_and_options);
     RUN(test_bad_models);
+    RUN(test_damaged_files);
     RUN(test_cnn_interface);
     return check_summary("test_onnx");
 }
