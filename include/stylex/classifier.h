@@ -64,7 +64,7 @@ typedef struct sx_classifier_vtable {
                      sx_tensor **logits);
     void (*free_impl)(void *impl);
     /* the trainable tensors (for freezing), or NULL when there are none: fills
-     * out with borrowed pointers, at most cap; returns the count */
+     * out with borrowed pointers, at most cap; returns how many there are */
     int (*parameters)(void *impl, sx_tensor **out, int cap);
 } sx_classifier_vtable;
 
@@ -104,7 +104,8 @@ sx_tensor *sx_classifier_perceptual(sx_classifier *c, sx_tensor *a, sx_tensor *b
 /* Turns grad on or off for every trainable tensor (the built-in CNN's
  * parameters; an ONNX graph has none). */
 void sx_classifier_set_requires_grad(sx_classifier *c, bool on);
-/* The trainable tensors, borrowed (at most cap); the count. */
+/* The trainable tensors, borrowed (at most cap written; out may be NULL
+ * with cap 0); returns how many there are. */
 int sx_classifier_parameters(sx_classifier *c, sx_tensor **out, int cap);
 
 /* The built-in CNN as a classifier (retains m, a "Classifier" module of

@@ -375,9 +375,11 @@ int sx_classifier_parameters(sx_classifier *c, sx_tensor **out, int cap)
 
 void sx_classifier_set_requires_grad(sx_classifier *c, bool on)
 {
-    sx_tensor *p[256];
-    int n = sx_classifier_parameters(c, p, 256);
-    for (int i = 0; i < n && i < 256; i++) sx_tensor_set_requires_grad(p[i], on);
+    int n = sx_classifier_parameters(c, NULL, 0);
+    sx_tensor **p = n > 0 ? malloc(sizeof *p * (size_t)n) : NULL;
+    n = p ? sx_classifier_parameters(c, p, n) : 0;
+    for (int i = 0; i < n; i++) sx_tensor_set_requires_grad(p[i], on);
+    free(p);
 }
 
 /* ---------------------------------------------------------------- the built-in CNN */
@@ -413,10 +415,10 @@ static void cnn_free(void *impl) { sx_module_free(impl); }
 static int cnn_parameters(void *impl, sx_tensor **out, int cap)
 {
     sx_module *m = impl;
-    sx_named_tensors p;
+    sx_named_tensors p = {0};
     if (sx_module_parameters(m, &p) != SX_OK) return 0;
-    int n = 0;
-    for (int i = 0; i < p.n && n < cap; i++) out[n++] = p.tensors[i];
+    for (int i = 0; i < p.n && i < cap; i++) out[i] = p.tensors[i];
+    int n = p.n;
     sx_named_tensors_clear(&p);
     return n;
 }

@@ -63,6 +63,7 @@ enum { MAX_IN = 64, MAX_DIM = 8 };
 typedef struct slot {
     char *name;
     int producer;            /* node index, -1 for the input and constants */
+    int last_use;            /* the last node reading it, -1 for none: its value is dropped after that node */
     sx_tensor *value;        /* constants: the value (float; integers converted, exact to 2^24) */
     int ndim;                /* from the run at load (batch 1) */
     int64_t shape[MAX_DIM];
@@ -871,8 +872,10 @@ static sx_tensor *run_node(const onnx_graph *g, const node *n, sx_tensor **v)
 }
 
 /* Runs the graph on x; fills vals[slot] with new references (constants
- * retained); the caller frees them. */
-static sx_status run_graph(const onnx_graph *g, sx_tensor *x, sx_tensor **vals)
+ * retained); the caller frees them. With keep, a computed value nobody reads
+ * any more is dropped after its last reader (so inference holds only the
+ * live activations), unless keep[slot]; without keep every value stays. */
+static sx_status run_graph(const onnx_graph *g, sx_tensor *x, sx_tensor **vals, const bool *keep)
 {
     for (int i = 0; i < g->n_slots; i++) vals[i] = g->slots[i].value ? sx_tensor_retain(g->slots[i].value) : NULL;
     vals[g->input] = sx_tensor_retain(x);
@@ -892,6 +895,13 @@ static sx_status run_graph(const onnx_graph *g, sx_tensor *x, sx_tensor **vals)
             return node_fail(n, "%s", msg);
         }
         vals[n->out] = y;
+        for (int i = 0; keep && i < n->n_in; i++) {
+            int q = n->in[i];
+            if (q >= 0 && g->slots[q].last_use == k && !keep[q] && !g->slots[q].value) {
+                sx_tensor_free(vals[q]);
+                vals[q] = NULL;
+            }
+        }
     }
     return SX_OK;
 }
@@ -913,17 +923,26 @@ static sx_status onnx_run(void *impl, sx_tensor *x, int n, const char *const *na
                        g->channels, g->height, g->width);
     }
     sx_tensor **vals = calloc((size_t)g->n_slots, sizeof *vals);
-    if (!vals) return sx_fail(SX_ENOMEM, "onnx: out of memory");
-    sx_status st = run_graph(g, x, vals);
+    bool *keep = vals ? calloc((size_t)g->n_slots, sizeof *keep) : NULL;
+    if (!keep) {
+        free(vals);
+        return sx_fail(SX_ENOMEM, "onnx: out of memory");
+    }
+    int *which = n ? calloc((size_t)n, sizeof *which) : NULL;
+    for (int i = 0; i < n && which; i++) {
+        which[i] = find_slot(g, names[i]);
+        if (which[i] >= 0) keep[which[i]] = true;
+    }
+    keep[g->output] = true;
+    sx_status st = n && !which ? sx_fail(SX_ENOMEM, "onnx: out of memory") : run_graph(g, x, vals, keep);
     if (st == SX_OK) {
-        for (int i = 0; i < n; i++) {
-            int s = find_slot(g, names[i]);
-            maps[i] = s >= 0 ? sx_tensor_retain(vals[s]) : NULL;
-        }
+        for (int i = 0; i < n; i++) maps[i] = which[i] >= 0 ? sx_tensor_retain(vals[which[i]]) : NULL;
         *logits = sx_tensor_retain(vals[g->output]);
     }
     for (int i = 0; i < g->n_slots; i++) sx_tensor_free(vals[i]);
     free(vals);
+    free(keep);
+    free(which);
     return st;
 }
 
@@ -1322,6 +1341,10 @@ static bool load_graph(loader *L, const Onnx__ModelProto *m)
     }
     if (gp->n_sparse_initializer) return lfail(L, "sparse initializers are not supported");
     if (!load_nodes(L, gp)) return false;
+    for (int q = 0; q < g->n_slots; q++) g->slots[q].last_use = -1;
+    for (int k = 0; k < g->n_nodes; k++)
+        for (int i = 0; i < g->nodes[k].n_in; i++)
+            if (g->nodes[k].in[i] >= 0) g->slots[g->nodes[k].in[i]].last_use = k;
     if (gp->n_output < 1) return lfail(L, "the graph has no output");
     g->output = find_slot(g, str(gp->output[0]->name));
     if (g->output < 0 || g->slots[g->output].producer < 0)
@@ -1601,7 +1624,7 @@ static bool dry_run(loader *L)
         return lfail(L, "out of memory");
     }
     bool was = sx_set_grad_enabled(false);
-    sx_status st = run_graph(g, x, vals);
+    sx_status st = run_graph(g, x, vals, NULL);
     sx_set_grad_enabled(was);
     for (int i = 0; i < g->n_slots; i++) {
         if (vals[i]) {

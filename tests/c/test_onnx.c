@@ -223,6 +223,7 @@ static void test_cnn_interface(void)
     c.channels[0] = 3;
     c.channels[1] = 4;
     c.hidden = 5;
+    c.convs_per_block = 1;
     sx_module *m = sx_cnn_new(&c);
     const char *names[2] = {"no", "yes"};
     sx_classifier *C = sx_classifier_from_cnn(m, names);
@@ -232,6 +233,14 @@ static void test_cnn_interface(void)
     sx_tensor *x = RANDN(3, 2, 1, 8, 8);
     sx_tensor *a = sx_classifier_logits(C, x), *b = sx_cnn_logits(m, x);
     CHECK(a && b && max_abs_diff(a, b) == 0);
+    /* freezing through the interface reaches every parameter of the module */
+    int np = sx_classifier_parameters(C, NULL, 0);
+    CHECK(np == 8); /* two convs, fc and out: a weight and a bias each */
+    sx_classifier_set_requires_grad(C, false);
+    sx_tensor *ps[16];
+    int got = sx_classifier_parameters(C, ps, 16), on = 0;
+    for (int i = 0; i < got && i < 16; i++) on += ps[i]->requires_grad;
+    CHECK(got == np && on == 0);
     const char *bad[1] = {"block9"};
     sx_tensor *f = NULL;
     CHECK(sx_classifier_forward(C, x, 1, bad, &f, NULL) == SX_EINVAL && strstr(sx_last_error(), "no layer 'block9'"));
