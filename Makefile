@@ -7,6 +7,8 @@
 #   make asan       the same tests under AddressSanitizer + UBSan (build/asan/)
 #   make bench      kernel and training-step benchmarks
 #   make deps       installs the Debian packages stylex needs (or says which)
+#   make faults     kill-and-resume of a tiny training, and the broken-input suite
+#   make fuzz       libFuzzer on every file reader, FUZZ_SECONDS each (installs clang)
 #
 # Layers (see docs/architecture.md): lib/core (tensors, autograd, threads) <-
 # lib/ops (differentiable ops) <- lib/nn, lib/io, lib/models <- lib/lua (the
@@ -139,3 +141,97 @@ bench: deps $(BENCH_BIN) all
 
 clean:
 	rm -rf build
+
+# ---------------------------------------------------------------- faults and fuzzing
+# (issue 16; slow checks, not part of `make test`)
+#
+# make faults: a tiny training killed 10 times (some inside a checkpoint
+# write) and resumed equals the uninterrupted run byte for byte, with one log
+# row per step and no temporary left (tests/faults/kill_resume.lua); then the
+# broken-input suite (tests/lua/test_broken_inputs.lua, also in make test).
+.PHONY: faults fuzz
+faults: all
+	@$(BUILD)/stylex tests/faults/kill_resume.lua
+	@$(BUILD)/stylex tests/lua/test_broken_inputs.lua
+
+# make fuzz: one libFuzzer target per reader (IDX, PNG, safetensors, JSON and
+# the model configs) built with clang, ASan and UBSan into build/fuzz/, each
+# run FUZZ_SECONDS (default 60) from the seed files in tests/fuzz/seeds/<target>/
+# plus a corpus kept in build/fuzz/corpus/<target>/. A crash, a sanitizer
+# report, a leak or a refusal without a message fails the target; the input
+# that did it is left in build/fuzz/ (crash-*, leak-*, timeout-*).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -ffp-contract=off -Iinclude \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB_OBJ := $(CORE_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/onnx.pb-c.o
+
+fuzz:
+	@STYLEX_EXTRA_PKGS=clang sh scripts/deps.sh
+	@$(MAKE) --no-print-directory -j2 $(FUZZ_TARGETS:%=build/fuzz/%)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	  seeds=../../tests/fuzz/seeds/$$t; [ -d tests/fuzz/seeds/$$t ] || seeds=; \
+	  (cd build/fuzz && ./$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+	     -print_final_stats=1 corpus/$$t $$seeds 2>$$t.log) || \
+	    { tail -40 build/fuzz/$$t.log; echo "fuzz: $$t found a problem (build/fuzz/$$t.log)"; exit 1; }; \
+	  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" build/fuzz/$$t.log | tr '\n' ' '; echo; \
+	done
+
+# the library once (instrumented, no fuzzer main), then each target against it
+build/fuzz/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	@clang $(FUZZ_CFLAGS:-fsanitize=fuzzer,%=-fsanitize=fuzzer-no-link,%) -c $< -o $@
+# the ONNX importer's generated parser (the ONNX block above)
+build/fuzz/obj/lib/models/onnx.o: $(BUILD)/gen/onnx.pb-c.h
+build/fuzz/obj/lib/models/onnx.o: FUZZ_CFLAGS += -I$(BUILD)/gen
+build/fuzz/obj/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	@clang $(FUZZ_CFLAGS:-fsanitize=fuzzer,%=-fsanitize=fuzzer-no-link,%) -I$(BUILD)/gen -c $< -o $@
+build/fuzz/libstylex.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	@ar rcs $@ $^
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h build/fuzz/libstylex.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $< build/fuzz/libstylex.a -o $@ -lopenblas -lpng -lz -lprotobuf-c -lm -lpthread
+# ---------------------------------------------------------------- install, pkg-config, LuaRocks
+#
+#   make install PREFIX=/usr/local [DESTDIR=]   the libraries, headers, the Lua module,
+#                   the host and stylex.pc (see docs/c-api.md#installing)
+#   make test-install   installs into a temporary prefix and builds an example
+#                   out of tree through pkg-config (run by make test)
+#   make lua-module / install-lua-module   what the rockspec (stylex-*.rockspec)
+#                   runs: build/stylex.so, then into LUA_CMODDIR
+
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+LUA_CMODDIR ?= $(PREFIX)/lib/lua/5.4
+VERSION     := $(shell sed -n 's/^\#define STYLEX_VERSION "\(.*\)"/\1/p' include/stylex_lua.h)
+# LuaRocks passes the Lua headers' folder
+ifdef LUA_INCDIR
+CFLAGS += -I$(LUA_INCDIR)
+endif
+
+.PHONY: install install-lua-module lua-module test-install
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/stylex \
+	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LUA_CMODDIR)
+	install -m 644 $(BUILD)/libstylex.a $(DESTDIR)$(PREFIX)/lib/libstylex.a
+	install -m 755 $(BUILD)/libstylex.so $(DESTDIR)$(PREFIX)/lib/libstylex.so
+	install -m 644 include/stylex.h include/stylex_lua.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/stylex/*.h $(DESTDIR)$(PREFIX)/include/stylex/
+	install -m 755 $(BUILD)/stylex $(DESTDIR)$(PREFIX)/bin/stylex
+	install -m 755 $(BUILD)/stylex.so $(DESTDIR)$(LUA_CMODDIR)/stylex.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' packaging/stylex.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/stylex.pc
+
+lua-module: $(BUILD)/stylex.so
+install-lua-module: lua-module
+	install -d $(DESTDIR)$(LUA_CMODDIR)
+	install -m 755 $(BUILD)/stylex.so $(DESTDIR)$(LUA_CMODDIR)/stylex.so
+
+test-install: all
+	@BUILD=$(BUILD) MAKE="$(MAKE)" sh tests/install/test_install.sh
+
+test: test-install

@@ -6,10 +6,24 @@
 # libonnx-dev's onnx.proto).
 set -e
 PKGS="build-essential lua5.4 liblua5.4-dev libopenblas-dev libpng-dev lua-cjson zlib1g-dev dataset-fashion-mnist python3-numpy protobuf-c-compiler libprotobuf-c-dev libonnx-dev"
+# a target that needs more (make fuzz: clang) names it in STYLEX_EXTRA_PKGS
+PKGS="$PKGS ${STYLEX_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# For make test-install only, which skips its LuaRocks part without them:
+# tried as root, never a failure.
+OPTIONAL="pkg-config luarocks"
+optional=""
+for p in $OPTIONAL; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || optional="$optional $p"
+done
+if [ -n "$optional" ] && [ "$(id -u)" = 0 ]; then
+    echo "deps: installing (optional)$optional"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $optional >/dev/null 2>&1 ||
+        echo "deps: could not install$optional (make test-install will skip what needs them)" >&2
+fi
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
     echo "deps: installing$missing"

@@ -8,7 +8,7 @@ local stylex = require "stylex.all"
 local cjson = require "cjson"
 
 local opts = stylex.cli.parse(arg, {checkpoint = ""}, "usage: stylex scripts/eval_classifier.lua --checkpoint FILE",
-  {required = {"checkpoint"}})
+  {required = {"checkpoint"}, options = {checkpoint = "file"}})
 local model, meta = stylex.classifier.load(opts.checkpoint)
 local ds = stylex.classifier.test_set(meta)
 local acc, confusion = stylex.classifier.evaluate(model, ds)

@@ -32,7 +32,9 @@ usage: stylex scripts/eval_stylex.lua --checkpoint FILE [options]
 
 local opts = stylex.cli.parse(arg, {checkpoint = "", n = 1000, batch = 100, seed = 1234, classifier = "", data = "",
   labels = "", record = false, oracles = "models/shapes/oracles.safetensors"}, usage,
-  {required = {"checkpoint"}, positive_integers = {"n", "batch", "seed"}})
+  {required = {"checkpoint"}, positive_integers = {"n", "batch", "seed"},
+   options = {checkpoint = "file", classifier = "file", data = "dir", labels = "file", oracles = "file"}})
+if opts.labels ~= "" and opts.data == "" then stylex.cli.usage_error("--labels needs --data DIR") end
 
 local G, E, meta = stylex.evaluate.load(opts.checkpoint)
 local cls_path = opts.classifier
@@ -41,10 +43,8 @@ if cls_path == "" then
   local run = opts.checkpoint:match("runs/([^/]+)/[^/]+$")
   if run then cls_path = "models/" .. run:gsub("%-baseline$", "") .. "/classifier.safetensors" end
 end
-if cls_path == "" then
-  io.stderr:write("no classifier recorded in ", opts.checkpoint, "; give --classifier FILE\n")
-  os.exit(2)
-end
+if cls_path == "" then stylex.cli.usage_error("no classifier recorded in " .. opts.checkpoint .. "; give --classifier FILE") end
+stylex.cli.check({classifier = cls_path}, "classifier", "file", "the classifier " .. cls_path)
 local C, cmeta = stylex.classifier.load(cls_path)
 local ccfg = C:config()
 
@@ -56,6 +56,8 @@ else
   ds = stylex.classifier.test_set(cmeta)
 end
 local n = math.min(opts.n, ds:size())
+if n < 2 then stylex.cli.die(string.format("%s has %d image%s; the metrics need at least 2", ds.name or "the data",
+  n, n == 1 and "" or "s")) end
 io.stderr:write(string.format("%s (%s, step %s, %s) with classifier %s: %d images of %s\n", opts.checkpoint,
   meta.format, tostring(meta.step), G:config().n_classes > 0 and "StylEx" or "baseline", cls_path, n, ds.name))
 
@@ -81,15 +83,13 @@ local line = "{" .. table.concat(parts, ",") .. "}"
 print(line)
 if opts.record then
   if meta.format ~= "stylex-model-1" then
-    io.stderr:write("--record: ", opts.checkpoint, " is not a shipped model (format ", tostring(meta.format), ")\n")
-    os.exit(1)
+    stylex.cli.die("--record: " .. opts.checkpoint .. " is not a shipped model (format " .. tostring(meta.format) .. ")")
   end
   local tensors, m = assert(sx.load(opts.checkpoint))
   m.eval = line
   local ok, err = sx.save(opts.checkpoint, tensors, m)
   if not ok then
-    io.stderr:write("--record: ", tostring(err), "\n")
-    os.exit(1)
+    stylex.cli.die("--record: " .. tostring(err))
   end
   io.stderr:write("recorded the figures in ", opts.checkpoint, " (metadata eval)\n")
 end

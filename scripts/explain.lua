@@ -21,6 +21,12 @@ usage: stylex scripts/explain.lua --model DIR [options]
   --policy NAME        subset | independent (default subset)
   --space SPACE        prob | logit: what the policy reads (default prob, as the official code)
   --max-image-effect X subset selection's per-image cap (default 0.2 in prob, 1.0 in logit)
+  --max-corr X         subset selection passes over an attribute whose per-image class-logit
+                       effects correlate above X with an earlier pick's (default: off)
+  --unstable-filter    drop images that too many coordinates move (the official filter)
+  --discriminator-filter  pass over attributes whose moves change the discriminator's output by
+                       more than --discriminator-threshold (the official filter; the model file must carry D)
+  --discriminator-threshold X  (default 0.2, the official value)
   --examples N         images per counterfactual strip (default 3)
   --batch N            shifted copies per effect-table pass (default 64)
   --seed N             noise seed of the held-out images (default 1234)
@@ -29,32 +35,43 @@ usage: stylex scripts/explain.lua --model DIR [options]
 
 local d = stylex.explain.defaults
 local opts = stylex.cli.parse(arg, {model = "", out = d.out, n = d.n, k = d.k, sufficiency_k = d.sufficiency_k,
-  policy = d.policy, space = d.space, max_image_effect = "", examples = d.examples, batch = d.batch, seed = d.seed,
+  policy = d.policy, space = d.space, max_image_effect = "", max_corr = "", unstable_filter = false,
+  discriminator_filter = false, discriminator_threshold = d.discriminator_threshold, examples = d.examples, batch = d.batch, seed = d.seed,
   no_baseline = false, recompute = false}, usage,
-  {required = {"model"}, positive_integers = {"n", "k", "sufficiency_k", "examples", "batch", "seed"}})
+  {required = {"model"}, positive_integers = {"n", "k", "sufficiency_k", "examples", "batch", "seed"},
+   options = {model = "dir", policy = {"subset", "independent"}, space = {"prob", "logit"},
+     discriminator_threshold = ">=0"}})
 local cap = nil
 if opts.max_image_effect ~= "" then
   cap = tonumber(opts.max_image_effect)
-  if not cap or cap < 0 then
-    io.stderr:write("--max-image-effect must be a number >= 0\n")
-    os.exit(2)
+  if not cap or not (cap >= 0) then
+    stylex.cli.usage_error("--max-image-effect must be a number >= 0, got " .. opts.max_image_effect)
   end
 end
-if opts.space ~= "prob" and opts.space ~= "logit" then
-  io.stderr:write("--space must be prob or logit\n")
-  os.exit(2)
+local max_corr = nil
+if opts.max_corr ~= "" then
+  max_corr = tonumber(opts.max_corr)
+  if not max_corr or not (max_corr >= -1 and max_corr <= 1) then
+    stylex.cli.usage_error("--max-corr must be a number in [-1, 1], got " .. opts.max_corr)
+  end
 end
-if opts.policy ~= "subset" and opts.policy ~= "independent" then
-  io.stderr:write("--policy must be subset or independent\n")
-  os.exit(2)
+for _, f in ipairs{"stylex.safetensors", "classifier.safetensors"} do
+  local path = opts.model:gsub("/+$", "") .. "/" .. f
+  if stylex.cli.kind_of(path) ~= "file" then stylex.cli.usage_error("--model: no " .. path) end
 end
+-- The report is written to <out>.tmp-<pid> beside it and swapped in whole:
+-- its parent folder must be writable.
+opts.out = opts.out:gsub("/+$", "")
+if opts.out == "" then stylex.cli.usage_error("--out must name a folder") end
+if stylex.cli.kind_of(opts.out) == "file" then stylex.cli.usage_error("--out: " .. opts.out .. " is a file, expected a folder") end
+stylex.cli.check({out = opts.out:match("^(.*)/[^/]*$") or "."}, "out", "outdir", "--out's folder")
 
 local run = {model = opts.model:gsub("/+$", ""), out = opts.out:gsub("/+$", ""), n = opts.n, k = opts.k,
   sufficiency_k = opts.sufficiency_k, policy = opts.policy, space = opts.space, max_image_effect = cap,
+  max_corr = max_corr, unstable_filter = opts.unstable_filter, discriminator_filter = opts.discriminator_filter,
+  discriminator_threshold = opts.discriminator_threshold,
   examples = opts.examples, batch = opts.batch, seed = opts.seed, baseline = not opts.no_baseline,
   recompute = opts.recompute, command = "build/stylex scripts/explain.lua " .. table.concat(arg, " ")}
+if opts.debug then return stylex.explain.run(run) end -- the host prints a traceback
 local ok, err = pcall(stylex.explain.run, run)
-if not ok then
-  io.stderr:write("explain: ", tostring(err), "\n")
-  os.exit(1)
-end
+if not ok then stylex.cli.die(tostring(err)) end

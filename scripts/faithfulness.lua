@@ -28,15 +28,24 @@ usage: stylex scripts/faithfulness.lua --model DIR [options]
   --k K            attributes per class scored (default 8)
   --n-fidelity N    held-out images whose reconstructions weigh the readings (default 500, as eval_stylex --n 500)
   --null N         random coordinates of the null control (benchmark.null_control; default 16, 0: none)
-  --null-seed S    Lua's math.random seed for them (default 5, as null_attributes.lua)]]
+  --null-seed S    Lua's math.random seed for them (default 5, as null_attributes.lua)
+  --max-corr X     select as explain.lua --max-corr X (default 1: off)
+  --unstable-filter select after the unstable-image filter, as explain.lua --unstable-filter
+  --discriminator-filter  select through the discriminator filter, as explain.lua --discriminator-filter
+  --discriminator-threshold X  its threshold (default 0.2, as explain.lua)]]
 local opts = stylex.cli.parse(arg, {model = "", n = 2000, n_attfind = stylex.explain.defaults.n, k = 8, null = 16,
-  null_seed = 5, n_fidelity = 500}, usage,
-  {required = {"model"}, positive_integers = {"n", "n_attfind", "k", "null_seed", "n_fidelity"}})
+  null_seed = 5, n_fidelity = 500, max_corr = 1, unstable_filter = false,
+  discriminator_filter = false, discriminator_threshold = stylex.explain.defaults.discriminator_threshold}, usage,
+  {required = {"model"}, positive_integers = {"n", "n_attfind", "k", "null_seed", "n_fidelity"},
+   options = {model = "dir", null = "int>=0", discriminator_threshold = ">=0"}})
+if not (opts.max_corr >= -1 and opts.max_corr <= 1) then
+  stylex.cli.usage_error("--max-corr must be a number in [-1, 1], got " .. opts.max_corr)
+end
+stylex.cli.check({classifier = opts.model .. "/classifier.safetensors"}, "classifier", "file", "--model")
 local C, meta = stylex.classifier.load(opts.model .. "/classifier.safetensors")
 if meta.dataset ~= "shapes" then
-  io.stderr:write("faithfulness: ", opts.model, "'s classifier was trained on '", tostring(meta.dataset),
-    "', not on the shapes benchmark\n")
-  os.exit(1)
+  stylex.cli.usage_error("--model: " .. opts.model .. "'s classifier was trained on '" .. tostring(meta.dataset) ..
+    "', not on the shapes benchmark")
 end
 for _, p in ipairs(C:parameters()) do p:requires_grad(false) end
 local n, k = math.tointeger(opts.n), math.tointeger(opts.k)
@@ -73,6 +82,10 @@ local ids = string.format("%s:1-%d", ds.name or "data", n_tab)
 local eopts = {}
 for key, v in pairs(stylex.explain.defaults) do eopts[key] = v end
 eopts.model = opts.model
+if opts.max_corr < 1 then eopts.max_corr = opts.max_corr end
+eopts.unstable_filter = opts.unstable_filter
+eopts.discriminator_filter = opts.discriminator_filter
+eopts.discriminator_threshold = opts.discriminator_threshold
 
 -- One model's attributes, measured and scored.
 local function attributes_of(which, O)
@@ -80,7 +93,13 @@ local function attributes_of(which, O)
   if not file_exists(path) then return nil end
   local G, E, gmeta = stylex.evaluate.load_model(path)
   local tab = stylex.explain.effect_table(which, G, E, C, x, ids, eopts)
-  local per_class = stylex.explain.select(tab, eopts, k)
+  local D = nil
+  if opts.discriminator_filter then
+    local err
+    D, err = stylex.evaluate.load_discriminator(path)
+    if not D then stylex.cli.die(tostring(err)) end
+  end
+  local per_class = stylex.explain.select(tab, eopts, k, {G = G, C = C, D = D})
   local t0 = stylex.cli.now()
   local fidelity = stylex.benchmark.reconstruction_fidelity(G, E, C, O, ds, {n = opts.n_fidelity})
   local weights = stylex.benchmark.reading_weights(fidelity)

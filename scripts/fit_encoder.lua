@@ -12,6 +12,7 @@
 -- Minutes, not hours: no checkpoints.
 local sx = require "stylex"
 local cjson = require "cjson"
+local sorted = require("stylex.util").encode_sorted -- metadata: the same bytes in every process
 local stylex = require "stylex.all"
 
 local usage = [[
@@ -24,17 +25,14 @@ usage: stylex scripts/fit_encoder.lua --model FILE [options]
   --data DIR --labels CSV   fit on an image folder (a model trained with train_stylex.lua --data)
   --out FILE     write here instead of rewriting --model]]
 local opts = stylex.cli.parse(arg, {model = "", steps = 2000, batch = 16, lr = 0.001, seed = 1, data = "", labels = "",
-  out = ""}, usage, {required = {"model"}, positive_integers = {"steps", "batch", "seed"}})
-if not (opts.lr > 0) then
-  io.stderr:write("--lr must be positive\n")
-  os.exit(2)
-end
+  out = ""}, usage, {required = {"model"}, positive_integers = {"steps", "batch", "seed"},
+  options = {model = "file", lr = ">0", data = "dir", labels = "file", out = "outfile"}})
+if opts.labels ~= "" and opts.data == "" then stylex.cli.usage_error("--labels needs --data DIR") end
 local out = opts.out ~= "" and opts.out or opts.model
 
 local G, E, meta = stylex.evaluate.load_model(opts.model)
 if not meta.classifier then
-  io.stderr:write(opts.model, ": no classifier in its metadata\n")
-  os.exit(1)
+  stylex.cli.die(opts.model .. ": no classifier in its metadata (a shipped model is needed)")
 end
 local C, cmeta = stylex.classifier.load(meta.classifier)
 for _, p in ipairs(C:parameters()) do p:requires_grad(false) end
@@ -46,11 +44,14 @@ if opts.data ~= "" then
   train_set = stylex.data.image_folder{dir = opts.data, labels = opts.labels ~= "" and opts.labels or nil,
     size = ccfg.resolution, channels = ccfg.img_channels}
 else
+  if cmeta.dataset ~= "fashion-mnist" and cmeta.dataset ~= "shapes" then
+    stylex.cli.usage_error(string.format("%s was trained on '%s', not a named data set: give --data and --labels",
+      meta.classifier, tostring(cmeta.dataset)))
+  end
   train_set = stylex.data.named(cmeta.dataset, "train", cjson.decode(cmeta.classes))
 end
 if train_set:size() < opts.batch then
-  io.stderr:write(string.format("--batch %d: the training set has only %d images\n", opts.batch, train_set:size()))
-  os.exit(2)
+  stylex.cli.usage_error(string.format("--batch %d is more than the %d training images", opts.batch, train_set:size()))
 end
 
 local optim = sx.optim.Adam(E:parameters(), {lr = opts.lr, betas = {0.0, 0.99}, eps = cfg.eps})
@@ -76,12 +77,9 @@ end
 local tensors, m = assert(sx.load(opts.model))
 require("stylex.util").prefixed(tensors, "E.", E:state_dict())
 local fit = {steps = opts.steps, batch = opts.batch, lr = opts.lr, seed = opts.seed}
-m.encoder_fit = cjson.encode(fit)
+m.encoder_fit = sorted(fit)
 m.command = (m.command or "?") .. " && build/stylex scripts/fit_encoder.lua " .. table.concat(arg, " ")
 m.eval = nil -- the figures were of the old encoder
 local ok, err = sx.save(out, tensors, m)
-if not ok then
-  io.stderr:write(tostring(err), "\n")
-  os.exit(1)
-end
+if not ok then stylex.cli.die(tostring(err)) end
 print("wrote " .. out)

@@ -68,12 +68,17 @@ usage: stylex scripts/gradcam_check.lua --model DIR [options]
   --dump FILE    also write images and maps for tests/reference/gradcam_torch.py]]
 local opts = stylex.cli.parse(arg, {model = "", n = 250, patch = 4, stride = 4, margin = 0.15, batch = 125,
   dump = ""}, usage,
-  {required = {"model"}, positive_integers = {"n", "patch", "stride", "batch"}})
+  {required = {"model"}, positive_integers = {"n", "patch", "stride", "batch"},
+   options = {model = "dir", margin = "[0,1]", dump = "outfile"}})
+stylex.cli.check({classifier = opts.model .. "/classifier.safetensors"}, "classifier", "file", "--model")
 local cpath = opts.model .. "/classifier.safetensors"
 local C, meta = stylex.classifier.load(cpath)
 for _, p in ipairs(C:parameters()) do p:requires_grad(false) end
 local cfg = C:config()
 local R, NB = cfg.resolution, #cfg.channels
+for _, k in ipairs{"patch", "stride"} do
+  if opts[k] > R then stylex.cli.usage_error(string.format("--%s %d is larger than the %dx%d images", k, opts[k], R, R)) end
+end
 local ds = stylex.classifier.test_set(meta)
 local N = math.min(opts.n, ds:size())
 local idx = {}

@@ -12,10 +12,9 @@ usage: stylex scripts/make_shapes.lua --out DIR [options]
   --seed S         data seed (default 1)
   --split NAME     train (marker correlated with the label) | test (balanced)]]
 
-local opts = stylex.cli.parse(arg, {out = "", n = 0, seed = 1, split = "train"}, usage, {required = {"out"}})
-local ds = stylex.data.shapes{split = opts.split, n = opts.n > 0 and math.tointeger(opts.n) or nil,
-                       seed = math.tointeger(opts.seed)}
-assert(require("stylex.util").mkdir_p(opts.out))
+local opts, given = stylex.cli.parse(arg, {out = "", n = 0, seed = 1, split = "train"}, usage,
+  {required = {"out"}, options = {out = "outdir", n = "int>=1", seed = "int>=0", split = {"train", "test"}}})
+local ds = stylex.data.shapes{split = opts.split, n = given.n and opts.n or nil, seed = opts.seed}
 local n = ds:size()
 local csv = assert(io.open(opts.out .. "/labels.csv.tmp", "w"))
 csv:write("file,label,", table.concat(ds.factor_names, ","), "\n")

@@ -21,15 +21,18 @@ usage: stylex scripts/null_attributes.lua --model DIR [options]
   --n-attfind N  images of the cached effect table (default 250, as faithfulness.lua)
   --seed S       Lua's math.random seed for the coordinates (default 5)]]
 local opts = stylex.cli.parse(arg, {model = "", which = "stylex", n = 16, seed = 5,
-  n_attfind = stylex.explain.defaults.n}, usage, {required = {"model"}, positive_integers = {"n", "seed", "n_attfind"}})
+  n_attfind = stylex.explain.defaults.n}, usage, {required = {"model"}, positive_integers = {"n", "seed", "n_attfind"},
+  options = {model = "dir", which = {"stylex", "baseline"}}})
+for _, f in ipairs{opts.which .. ".safetensors", "classifier.safetensors"} do
+  stylex.cli.check({f = opts.model .. "/" .. f}, "f", "file", "--model")
+end
 local tab_path = string.format("%s/%s.attfind-n%d.safetensors", opts.model, opts.which, opts.n_attfind)
 local G = stylex.evaluate.load_model(opts.model .. "/" .. opts.which .. ".safetensors")
 local C = stylex.classifier.load(opts.model .. "/classifier.safetensors")
 local O = stylex.benchmark.load_oracles(opts.model .. "/oracles.safetensors")
 local ok, tab = pcall(stylex.attfind.load, tab_path)
 if not ok or not tab then
-  io.stderr:write("no effect table at ", tab_path, " (run scripts/faithfulness.lua first)\n")
-  os.exit(1)
+  stylex.cli.die("no effect table at " .. tab_path .. " (run scripts/faithfulness.lua first)")
 end
 math.randomseed(opts.seed)
 local null = stylex.benchmark.null_control(G, C, O, tab, {n = opts.n, random = math.random,

@@ -7,7 +7,7 @@
 -- end, for the figure written into the checkpoint's metadata.
 local sx = require "stylex"
 local stylex = require "stylex.all"
-local cjson = require "cjson"
+local sorted = require("stylex.util").encode_sorted -- metadata: the same bytes in every process
 
 local usage = [[
 usage: stylex scripts/train_classifier.lua --preset NAME [options]
@@ -29,25 +29,35 @@ local PRESETS = {
   shapes = {dataset = "shapes", epochs = 3, lr = 1e-3, val = 1000, shift = 0, flip = 0.0},
 }
 
-local opts = stylex.cli.parse(arg, {preset = "", epochs = 0, lr = 0, batch = 64, val = 0, seed = 1, out = "",
-  final = false}, usage)
+local cli = stylex.cli
+local names = {}
+for k in pairs(PRESETS) do names[#names + 1] = k end
+table.sort(names)
+-- Every option is checked before any work; 0 for --epochs, --lr, --val means the preset's.
+local opts, given = cli.parse(arg, {preset = "", epochs = 0, lr = 0, batch = 64, val = 0, seed = 1, out = "",
+  final = false}, usage, {required = {"preset"},
+  options = {preset = names, epochs = "int>=1", lr = ">0", batch = "int>=1", val = "int>=1", seed = "int>=0"}})
 local preset = PRESETS[opts.preset]
-if not preset then
-  io.stderr:write("unknown or missing --preset '", opts.preset, "'\n\n", usage, "\n")
-  os.exit(2)
-end
-local epochs = opts.epochs > 0 and math.tointeger(opts.epochs) or preset.epochs
-local lr = opts.lr > 0 and opts.lr or preset.lr
-local n_val = opts.val > 0 and math.tointeger(opts.val) or preset.val
-local batch = math.tointeger(opts.batch)
-local out_dir = opts.out ~= "" and opts.out or ("models/" .. opts.preset)
+local epochs = given.epochs and opts.epochs or preset.epochs
+local lr = given.lr and opts.lr or preset.lr
+local n_val = given.val and opts.val or preset.val
+local batch = opts.batch
+opts.out = opts.out ~= "" and opts.out or ("models/" .. opts.preset)
+local out_dir = opts.out
+cli.check(opts, "out", "outdir")
 
 sx.manual_seed(opts.seed)
 local dataset = preset.dataset or "fashion-mnist"
 local full = stylex.data.named(dataset, "train", preset.classes)
 local test = stylex.data.named(dataset, "test", preset.classes)
+if n_val >= full:size() then
+  cli.usage_error(string.format("--val %d leaves no training image (the training split has %d)", n_val, full:size()))
+end
 local train, val = full:split(n_val, opts.seed)
 if opts.final then train, val = full, nil end
+if train:size() < batch then
+  cli.usage_error(string.format("--batch %d is more than the %d training images", batch, train:size()))
+end
 print(string.format("classifier %s: %d training, %s validation, %d test images, %d classes",
   opts.preset, train:size(), val and tostring(val:size()) or "no", test:size(), full.n_classes))
 
@@ -93,24 +103,23 @@ local seconds = stylex.cli.now() - t0
 local test_acc = evaluate(test)
 print(string.format("test accuracy %.4f on %d images (%.0f s of training)", test_acc, test:size(), seconds))
 
-assert(require("stylex.util").mkdir_p(out_dir))
 local meta = {
   format = "stylex-classifier-1",
   preset = opts.preset,
-  config = cjson.encode(model:config()),
-  classes = cjson.encode(preset.classes or (dataset == "shapes" and {0, 1} or {0, 1, 2, 3, 4, 5, 6, 7, 8, 9})),
-  class_names = cjson.encode(full.classes),
+  config = sorted(model:config()),
+  classes = sorted(preset.classes or (dataset == "shapes" and {0, 1} or {0, 1, 2, 3, 4, 5, 6, 7, 8, 9})),
+  class_names = sorted(full.classes),
   dataset = dataset,
   epochs = tostring(epochs),
   lr = tostring(lr),
   batch = tostring(batch),
   seed = tostring(opts.seed),
-  augment = cjson.encode{shift = preset.shift, flip = preset.flip},
+  augment = sorted{shift = preset.shift, flip = preset.flip},
   validation = val and tostring(val:size()) or "0",
   val_accuracy = val and string.format("%.4f", history[#history].val_accuracy) or "",
   test_accuracy = string.format("%.4f", test_acc),
   test_n = tostring(test:size()),
-  history = cjson.encode(history),
+  history = sorted(history),
   command = "build/stylex scripts/train_classifier.lua " .. table.concat(arg, " "),
 }
 local path = out_dir .. "/classifier.safetensors"

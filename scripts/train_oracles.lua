@@ -5,7 +5,7 @@
 -- Prints each factor's R^2 or accuracy on held-out renders and records them
 -- in the file's metadata.
 local sx = require "stylex"
-local cjson = require "cjson"
+local sorted = require("stylex.util").encode_sorted -- metadata: the same bytes in every process
 local stylex = require "stylex.all"
 
 local usage = [[
@@ -19,8 +19,11 @@ usage: stylex scripts/train_oracles.lua [options]
   --seed S       seed of the training renders and of the weights (default 11)
   --out FILE     default models/shapes/oracles.safetensors]]
 local opts = stylex.cli.parse(arg, {epochs = 8, n = 30000, batch = 64, lr = 1e-3, dropout = 0, seed = 11,
-  out = "models/shapes/oracles.safetensors"}, usage)
-local seed = math.tointeger(opts.seed)
+  out = "models/shapes/oracles.safetensors"}, usage, {positive_integers = {"epochs", "n", "batch"},
+  options = {lr = ">0", dropout = "[0,1]", seed = "int>=0", out = "outfile"}})
+stylex.cli.check(opts, "out", "outfile")
+if opts.batch > opts.n then stylex.cli.usage_error(string.format("--batch %d is more than --n %d", opts.batch, opts.n)) end
+local seed = opts.seed
 sx.manual_seed(seed)
 -- Balanced marker rates: the oracle must not learn the label's correlations.
 local train = stylex.data.shapes{split = "test", n = math.tointeger(opts.n), seed = seed}
@@ -56,12 +59,11 @@ for _, name in ipairs(sx.shapes.factors) do
   if q then print(string.format("%-10s %s", name, q.r2 and string.format("R^2 %.4f", q.r2)
     or string.format("accuracy %.4f", q.accuracy))) end
 end
-os.execute("mkdir -p \"$(dirname '" .. opts.out .. "')\"")
 assert(sx.save(opts.out, O:state_dict(), {
   format = "stylex-oracles-1",
-  config = cjson.encode(O:config()),
-  continuous = cjson.encode(stylex.benchmark.ORACLE_CONTINUOUS),
-  quality = cjson.encode(quality),
+  config = sorted(O:config()),
+  continuous = sorted(stylex.benchmark.ORACLE_CONTINUOUS),
+  quality = sorted(quality),
   held_out = "2000 renders of seed " .. (seed + 1),
   epochs = tostring(epochs), n = tostring(train:size()), seconds = string.format("%.0f", seconds),
   command = "build/stylex scripts/train_oracles.lua " .. table.concat(arg, " "),

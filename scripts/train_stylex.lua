@@ -28,6 +28,8 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
                            --resume it changes the resumed run's config from then on)
   --class-l1 X             L1 weight on the class columns of the style affines (default 0; given
                            with --resume it changes the resumed run's config from then on)
+  --class-dropout Q        probability that an encoder-path image's class input is replaced by the
+                           uniform distribution (default 0; with --resume it changes the run's config)
   --latent-loss X          weight of the encoder's latent regression L1(E(G(w)), w) on generated
                            images (default 0; with --resume it changes the run's config from then on)
   --lr-encoder X           the encoder's Adam rate (default lr/10 for StylEx, lr for the
@@ -41,22 +43,44 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
   --out FILE               shipped model file (default models/<preset>/stylex.safetensors)
   --export-only            write the shipped model from the run's checkpoint and stop]]
 
-local opts = stylex.cli.parse(arg, {preset = "", baseline = false, steps = 10000, resume = false, run = "",
+local cli = stylex.cli
+local PRESETS = {"fmnist-shoes", "fmnist-tops", "fmnist-10", "shapes"}
+-- Every option is checked before any work: ranges here, files and folders
+-- below, the batch against the data once it is read.
+local opts, given = cli.parse(arg, {preset = "", baseline = false, steps = 10000, resume = false, run = "",
   checkpoint_minutes = 5, grid_every = 1000, seed = 1, batch = 32, data = "", labels = "", classifier = "",
-  out = "", export_only = false, style_mixing = -1, class_l1 = -1, latent_loss = -1, lr_encoder = 0,
-  wrec_detach = false}, usage)
-if opts.preset == "" and opts.data == "" then
-  io.stderr:write("missing --preset (or --data/--labels/--classifier)\n\n", usage, "\n")
-  os.exit(2)
+  out = "", export_only = false, style_mixing = -1, class_l1 = -1, latent_loss = -1, class_dropout = -1, lr_encoder = 0,
+  wrec_detach = false}, usage,
+  {options = {preset = PRESETS, steps = "int>=1", checkpoint_minutes = ">=0", grid_every = "int>=1", seed = "int>=0",
+    batch = "int>=1", style_mixing = "[0,1]", class_l1 = ">=0", latent_loss = ">=0", class_dropout = "[0,1]",
+    lr_encoder = ">0", data = "dir", labels = "file", classifier = "file"}})
+if opts.preset == "" and opts.data == "" then cli.usage_error("missing --preset (or --data/--labels/--classifier)") end
+if opts.batch < 4 or opts.batch % 2 ~= 0 then
+  cli.usage_error("--batch must be an even integer >= 4 (half random path, half encoder path), got " .. opts.batch)
 end
+if opts.data ~= "" and opts.labels == "" then cli.usage_error("--data needs --labels CSV") end
+if opts.labels ~= "" and opts.data == "" then cli.usage_error("--labels needs --data DIR") end
+if opts.data ~= "" and opts.classifier == "" then cli.usage_error("--data needs --classifier FILE") end
 local name = opts.preset ~= "" and opts.preset or "custom"
 local suffix = opts.baseline and "-baseline" or ""
-local run_dir = opts.run ~= "" and opts.run or ("runs/" .. name .. suffix)
+opts.run = opts.run ~= "" and opts.run or ("runs/" .. name .. suffix)
+local run_dir = opts.run
 local ckpt_path = run_dir .. "/checkpoint.safetensors"
-local cls_path = opts.classifier ~= "" and opts.classifier or ("models/" .. name .. "/classifier.safetensors")
-local out_path = opts.out ~= "" and opts.out or
+opts.classifier = opts.classifier ~= "" and opts.classifier or ("models/" .. name .. "/classifier.safetensors")
+local cls_path = opts.classifier
+opts.out = opts.out ~= "" and opts.out or
   ("models/" .. name .. "/" .. (opts.baseline and "baseline" or "stylex") .. ".safetensors")
-os.execute("mkdir -p '" .. run_dir .. "'")
+local out_path = opts.out
+cli.check(opts, "classifier", "file")
+if opts.export_only and cli.kind_of(ckpt_path) ~= "file" then
+  cli.usage_error("--export-only: no checkpoint at " .. ckpt_path)
+end
+if opts.resume and cli.kind_of(ckpt_path) == "dir" then cli.usage_error(ckpt_path .. " is a folder") end
+cli.check(opts, "run", "outdir")
+cli.check(opts, "out", "outfile")
+-- a run killed inside a checkpoint write left checkpoint.safetensors.tmp-<pid>
+-- (the next save removes it too, but a resumed run may have no step left to save)
+sx.remove_stale_temporaries(ckpt_path)
 
 local C, cmeta = stylex.classifier.load(cls_path)
 local ccfg = C:config()
@@ -65,35 +89,46 @@ if opts.data ~= "" then
   train_set = stylex.data.image_folder{dir = opts.data, labels = opts.labels, size = ccfg.resolution,
     channels = ccfg.img_channels}
 else
+  if not cmeta.dataset or not cmeta.classes then
+    cli.die(cls_path .. ": no dataset/classes in its metadata (not a stylex classifier?); give --data and --labels")
+  end
   train_set = stylex.data.named(cmeta.dataset, "train", cjson.decode(cmeta.classes))
+end
+if train_set:size() < opts.batch then
+  cli.usage_error(string.format("--batch %d is more than the %d training images%s", opts.batch, train_set:size(),
+    opts.data ~= "" and " readable in " .. opts.data or ""))
 end
 
 local S
-if opts.export_only and not io.open(ckpt_path) then
-  io.stderr:write("--export-only: no checkpoint at ", ckpt_path, "\n")
-  os.exit(1)
-end
-if (opts.resume or opts.export_only) and io.open(ckpt_path) then
+if (opts.resume or opts.export_only) and cli.kind_of(ckpt_path) == "file" then
   S = stylex.trainer.load(ckpt_path, C)
   print(string.format("resumed %s at step %d", ckpt_path, S.step))
 else
   if opts.resume then print("no checkpoint at " .. ckpt_path .. "; starting fresh") end
   S = stylex.trainer.new(stylex.trainer.config{resolution = ccfg.resolution, img_channels = ccfg.img_channels,
-    n_classes = ccfg.n_classes, baseline = opts.baseline, seed = math.tointeger(opts.seed),
-    batch = math.tointeger(opts.batch), style_mixing = math.max(opts.style_mixing, 0),
+    n_classes = ccfg.n_classes, baseline = opts.baseline, seed = opts.seed,
+    batch = opts.batch, style_mixing = math.max(opts.style_mixing, 0),
     lr_encoder = opts.lr_encoder > 0 and opts.lr_encoder or nil, wrec_detach = opts.wrec_detach or nil}, C)
 end
-if opts.style_mixing >= 0 and S.cfg.style_mixing ~= opts.style_mixing then
+if S.cfg.batch > train_set:size() then
+  cli.die(string.format("%s: batch %d (from the checkpoint) is more than the %d training images", ckpt_path,
+    S.cfg.batch, train_set:size()))
+end
+if given.style_mixing and S.cfg.style_mixing ~= opts.style_mixing then
   print(string.format("style_mixing %g (was %g) from step %d", opts.style_mixing, S.cfg.style_mixing, S.step))
   S.cfg.style_mixing = opts.style_mixing
 end
-if opts.class_l1 >= 0 and S.cfg.w_class_l1 ~= opts.class_l1 then
+if given.class_l1 and S.cfg.w_class_l1 ~= opts.class_l1 then
   print(string.format("w_class_l1 %g (was %g) from step %d", opts.class_l1, S.cfg.w_class_l1, S.step))
   S.cfg.w_class_l1 = opts.class_l1
 end
-if opts.latent_loss >= 0 and S.cfg.w_latent ~= opts.latent_loss then
+if given.latent_loss and S.cfg.w_latent ~= opts.latent_loss then
   print(string.format("w_latent %g (was %g) from step %d", opts.latent_loss, S.cfg.w_latent, S.step))
   S.cfg.w_latent = opts.latent_loss
+end
+if opts.class_dropout >= 0 and S.cfg.class_dropout ~= opts.class_dropout then
+  print(string.format("class_dropout %g (was %g) from step %d", opts.class_dropout, S.cfg.class_dropout, S.step))
+  S.cfg.class_dropout = opts.class_dropout
 end
 local cfg = S.cfg
 
@@ -122,7 +157,7 @@ local function write_grids()
     local state = sx.rng_get_state()
     sx.manual_seed(12345)
     local p = not cfg.baseline and sx.softmax(C:logits(grid_x), 2) or nil
-    local samples = S.G_ema:synthesis(S.G_ema:latent(S.G_ema:mapping(sx.randn{16, cfg.z_dim}), p))
+    local samples = S.G_ema:synthesis(S.G_ema:latent(S.G_ema:mapping(sx.randn{grid_x:shape()[1], cfg.z_dim}), p))
     local rec = stylex.trainer.reconstruct(S, S.G_ema, grid_x, p)
     sx.rng_set_state(state)
     local function cells(t)
@@ -167,10 +202,11 @@ if dropped > 0 then
   print(string.format("%s: dropped %d row%s after step %d (written after the last checkpoint)", log_path, dropped,
     dropped == 1 and "" or "s", S.step))
 end
-local log = assert(io.open(log_path, "a"))
+local log, log_err = io.open(log_path, "a")
+if not log then cli.die(tostring(log_err)) end
 local n = train_set:size()
 local steps_per_epoch = n // cfg.batch
-local total = math.tointeger(opts.steps)
+local total = opts.steps
 local progress = stylex.cli.progress(total, "stylex" .. suffix, 2.0, S.step)
 local last_ckpt = stylex.cli.now()
 local ema_losses = {}
@@ -191,7 +227,7 @@ while S.step < total do
     os.exit(1)
   end
   losses.step = S.step
-  local grid_step = S.step % math.tointeger(opts.grid_every) == 0
+  local grid_step = S.step % opts.grid_every == 0
   if grid_step then
     -- encoder collapse shows first here: E(x) alike for every image
     losses.encoder_spread, losses.mapping_spread = stylex.trainer.encoder_spread(S.G_ema, S.E, spread_x)
@@ -201,7 +237,7 @@ while S.step < total do
         losses.encoder_spread, spread_x:shape()[1], losses.mapping_spread))
     end
   end
-  log:write(cjson.encode(losses), "\n")
+  log:write(require("stylex.util").encode_sorted(losses), "\n")
   for key, v in pairs(losses) do ema_losses[key] = ema_losses[key] and 0.98 * ema_losses[key] + 0.02 * v or v end
   local line = string.format("D %.3f G %.3f L1 %.3f", (ema_losses.d_fake or 0) + (ema_losses.d_real or 0),
     ema_losses.g_adv or 0, ema_losses.rec_l1 or 0)

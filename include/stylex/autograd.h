@@ -30,8 +30,10 @@ void sx_tensor_zero_grad(sx_tensor *t);
 /*
  * Gradients of sum_k <outputs[k], grad_outputs[k]> with respect to inputs.
  * grad_outputs may be NULL (then every output must have one element and its
- * gradient is 1). results[i] receives a new reference, or NULL when inputs[i]
- * does not influence the outputs and allow_unused is set (else an error).
+ * gradient is 1). results[i] receives a new reference; when inputs[i] is
+ * not reached from the outputs it is an error, or with allow_unused a new
+ * tensor of zeros of the input's shape (no graph). With allow_unused an
+ * output that does not require grad contributes nothing (else SX_ESTATE).
  * Every input must require grad.
  * With create_graph the results carry a graph of their own.
  */

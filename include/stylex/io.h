@@ -21,6 +21,43 @@
 extern "C" {
 #endif
 
+/* ---------------------------------------------------------------- folders */
+
+/*
+ * Creates the folder `path` and any missing parents (mode 0777 less the
+ * umask), like `mkdir -p` but without a shell: no character of `path` is
+ * special. An existing folder is success; an existing non-folder at `path` or
+ * at a parent fails with SX_EIO and a message naming it.
+ */
+sx_status sx_mkdir_p(const char *path);
+
+/*
+ * Removes `path` and, if it is a folder, everything below it (symbolic links
+ * are removed, never followed). A missing path is success. SX_EIO names the
+ * first entry that could not be removed.
+ */
+sx_status sx_remove_tree(const char *path);
+
+/*
+ * Puts the folder `tmp` in the place of `path` (a report written whole into
+ * tmp): where path exists, the two are exchanged in one atomic step
+ * (renameat2 RENAME_EXCHANGE; two renames where the file system lacks it)
+ * and the old contents, now at tmp, are removed. A reader sees the old folder
+ * or the new one, never a mixture. On failure path is as it was.
+ */
+sx_status sx_replace_dir(const char *tmp, const char *path);
+
+/*
+ * Removes the temporaries "<path>.tmp-<pid>" (files, or folders: a report in
+ * the making) that the atomic writers of processes no longer alive left
+ * beside `path` (a killed writer cannot remove its own). Temporaries of live
+ * processes, this one included, are kept. Returns how many were removed
+ * (best effort: one that cannot be removed is skipped). sx_safetensors_save
+ * calls it before it writes; the PNG writer does not (a folder of thousands
+ * of images would be listed once per image).
+ */
+int sx_remove_stale_temporaries(const char *path);
+
 /* ---------------------------------------------------------------- IDX */
 
 /*

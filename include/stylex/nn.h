@@ -83,6 +83,7 @@ struct sx_module {
     sx_module_forward_fn forward;  /* single-input forward, or NULL */
     void *impl;                    /* type-specific configuration (layers: their opts), owned */
     void (*impl_free)(void *impl); /* frees impl (NULL: free()) */
+    bool training;                 /* train (true, the default) or eval mode: BatchNorm2d, Dropout */
 };
 
 /* An empty module of the given type name (refcount 1). */
@@ -178,6 +179,48 @@ typedef struct sx_conv2d_layer_opts {
 sx_module *sx_conv2d_layer_new(const sx_conv2d_layer_opts *o);
 /* x [N, in, H, W] -> [N, out, Ho, Wo] */
 sx_tensor *sx_conv2d_layer_forward(sx_module *m, sx_tensor *x);
+
+/* ---------------------------------------------------------------- train / eval */
+
+/* Sets m and every module below it to training (true) or evaluation mode.
+ * Layers that behave differently read m->training in their forward:
+ * BatchNorm2d (batch statistics vs running ones) and Dropout (active vs
+ * the identity). A new module is in training mode, as in PyTorch. */
+void sx_module_set_training(sx_module *m, bool training);
+
+/* ---------------------------------------------------------------- torch.nn's small layers */
+
+/* lib/nn/basic_layers.c: the layers a classifier is built from besides
+ * Linear and Conv2d, as modules (so Lua's sx.nn.Sequential and a C tree can
+ * hold them). */
+
+typedef struct sx_batchnorm2d_opts {
+    int64_t channels;  /* C of x [N, C, H, W] */
+    float eps;         /* added to the variance; 0 means 1e-5 */
+    float momentum;    /* running = (1 - momentum) running + momentum batch; 0 means 0.1 */
+    bool no_affine;    /* false (the default): learnable weight [C] (ones) and bias [C] (zeros) */
+} sx_batchnorm2d_opts;
+
+/* Type "BatchNorm2d": parameters weight, bias [C] (unless no_affine);
+ * buffers running_mean [C] (zeros), running_var [C] (ones),
+ * num_batches_tracked [1]. In training mode a forward normalises with the
+ * batch's mean and biased variance over N, H, W (differentiably) and updates
+ * the running statistics with the unbiased variance, as PyTorch does (it
+ * needs more than one value per channel); in eval mode it uses the running
+ * statistics. */
+sx_module *sx_batchnorm2d_layer_new(const sx_batchnorm2d_opts *o);
+sx_tensor *sx_batchnorm2d_layer_forward(sx_module *m, sx_tensor *x);
+
+/* Types "ReLU", "LeakyReLU" (slope), "MaxPool2d" (k x k windows, stride k),
+ * "AvgPool2d", "Dropout" (p in [0, 1); the identity in eval mode) and
+ * "Flatten" (dimensions start .. end merged, 0-based, negative from the
+ * end; PyTorch's default is 1, -1). No parameters. */
+sx_module *sx_relu_layer_new(void);
+sx_module *sx_leaky_relu_layer_new(float slope);
+sx_module *sx_max_pool2d_layer_new(int k);
+sx_module *sx_avg_pool2d_layer_new(int k);
+sx_module *sx_dropout_layer_new(float p);
+sx_module *sx_flatten_layer_new(int start, int end);
 
 /* ---------------------------------------------------------------- optimisers */
 

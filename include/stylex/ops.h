@@ -38,20 +38,46 @@ sx_tensor *sx_leaky_relu(sx_tensor *x, float slope);
 sx_tensor *sx_sigmoid(sx_tensor *x);
 sx_tensor *sx_tanh(sx_tensor *x);
 sx_tensor *sx_softplus(sx_tensor *x);   /* log(1 + exp(x)), stable */
+sx_tensor *sx_sin(sx_tensor *x);
+sx_tensor *sx_cos(sx_tensor *x);
+/* min(max(x, lo), hi); lo <= hi (use -INFINITY / INFINITY for one side). The
+ * gradient passes where lo <= x <= hi. NaN stays NaN. */
+sx_tensor *sx_clamp(sx_tensor *x, float lo, float hi);
+/* a where mask != 0, else b; the three broadcast together. mask is a
+ * constant (no gradient); a and b get theirs where they were chosen. */
+sx_tensor *sx_where(sx_tensor *mask, sx_tensor *a, sx_tensor *b);
 
 /* ---- not differentiable: results are constants */
 sx_tensor *sx_gt_scalar(sx_tensor *x, float s);     /* 1 where x > s, else 0 */
 sx_tensor *sx_argmax(sx_tensor *x, int dim);        /* indices as floats, dim removed */
+sx_tensor *sx_argmin(sx_tensor *x, int dim);        /* the same for the first minimum */
+/* Comparisons: float masks, 1 where `a op b` holds, else 0; broadcasting. */
+typedef enum sx_compare_op { SX_CMP_LT, SX_CMP_LE, SX_CMP_GT, SX_CMP_GE, SX_CMP_EQ, SX_CMP_NE } sx_compare_op;
+sx_tensor *sx_compare(sx_tensor *a, sx_compare_op op, sx_tensor *b);
+sx_tensor *sx_compare_scalar(sx_tensor *x, sx_compare_op op, float s);
 
 /* ---- reductions. dims: n_dims entries (n_dims 0 = all dimensions). */
 sx_tensor *sx_sum(sx_tensor *x, int n_dims, const int *dims, bool keepdim);
 sx_tensor *sx_mean(sx_tensor *x, int n_dims, const int *dims, bool keepdim);
 sx_tensor *sx_max(sx_tensor *x, int dim, bool keepdim);  /* values; gradient to the first maximum */
+sx_tensor *sx_min(sx_tensor *x, int dim, bool keepdim);  /* values; gradient to the first minimum */
+/* Variance and standard deviation over dims (n_dims 0: all), divided by
+ * count - 1 when unbiased (PyTorch's default), else by count. */
+sx_tensor *sx_var(sx_tensor *x, int n_dims, const int *dims, bool keepdim, bool unbiased);
+sx_tensor *sx_std(sx_tensor *x, int n_dims, const int *dims, bool keepdim, bool unbiased);
 /* Sums x over broadcast dimensions down to `shape` (the adjoint of expand). */
 sx_tensor *sx_sum_to(sx_tensor *x, int ndim, const int64_t *shape);
 
 /* ---- shape. Views share storage with their input where possible. */
 sx_tensor *sx_reshape(sx_tensor *x, int ndim, const int64_t *shape);  /* one -1 allowed */
+/* reshape that must be a view: SX_EINVAL for a non-contiguous x. */
+sx_tensor *sx_view(sx_tensor *x, int ndim, const int64_t *shape);
+sx_tensor *sx_unsqueeze(sx_tensor *x, int dim);        /* new size-1 dimension at dim (0 .. ndim) */
+sx_tensor *sx_squeeze(sx_tensor *x, int dim);          /* drops dim if its size is 1 (else x as is) */
+sx_tensor *sx_squeeze_all(sx_tensor *x);               /* drops every size-1 dimension */
+sx_tensor *sx_flatten(sx_tensor *x, int start, int end); /* merges dims start..end (inclusive) */
+/* x[index] along dim (0-based), the dimension removed: always a view. */
+sx_tensor *sx_select(sx_tensor *x, int dim, int64_t index);
 sx_tensor *sx_permute(sx_tensor *x, const int *perm);                 /* perm has x->ndim entries */
 sx_tensor *sx_transpose(sx_tensor *x, int d0, int d1);
 sx_tensor *sx_expand(sx_tensor *x, int ndim, const int64_t *shape);   /* -1 keeps a size */

@@ -231,12 +231,47 @@ sx_status sx_grad(int n_outputs, sx_tensor *const *outputs, sx_tensor *const *gr
                   sx_tensor **results)
 {
     for (int i = 0; i < n_inputs; i++) results[i] = NULL;
-    sx_status st = run_backward(n_outputs, outputs, grad_outputs, n_inputs, inputs, create_graph, false,
-                                results);
-    for (int i = 0; i < n_inputs && st == SX_OK; i++)
-        if (!results[i] && !allow_unused)
+    sx_status st = SX_OK;
+    if (allow_unused) {
+        /* An output without a graph (the gradient of a gradient through
+         * relu, say) depends on no input: it contributes nothing. */
+        sx_tensor *stack_o[8], *stack_g[8];
+        bool small = n_outputs <= 8;
+        sx_tensor **o = small ? stack_o : malloc((size_t)n_outputs * sizeof *o);
+        sx_tensor **g = small ? stack_g : malloc((size_t)n_outputs * sizeof *g);
+        if (!o || !g) st = sx_fail(SX_ENOMEM, "grad: out of memory");
+        int m = 0;
+        for (int k = 0; k < n_outputs && st == SX_OK; k++) {
+            if (!sx_check_arg("grad", k + 1, outputs[k])) st = SX_EINVAL;
+            else if (outputs[k]->requires_grad) {
+                o[m] = outputs[k];
+                g[m++] = grad_outputs ? grad_outputs[k] : NULL;
+            }
+        }
+        for (int i = 0; i < n_inputs && st == SX_OK; i++)
+            if (!sx_check_arg("grad", i + 1, inputs[i])) st = SX_EINVAL;
+            else if (!inputs[i]->requires_grad) st = sx_fail(SX_EINVAL, "grad: input #%d does not require grad", i + 1);
+        if (st == SX_OK && m > 0) st = run_backward(m, o, g, n_inputs, inputs, create_graph, false, results);
+        if (!small) {
+            free(o);
+            free(g);
+        }
+    } else {
+        st = run_backward(n_outputs, outputs, grad_outputs, n_inputs, inputs, create_graph, false, results);
+    }
+    /* An input the outputs do not reach has a zero gradient: with allow_unused
+     * it gets zeros of its shape (a constant, also under create_graph), as
+     * PyTorch's materialize_grads does. Second derivatives through relu,
+     * abs, max or clamp land here: their backwards use a constant mask, so
+     * the first gradient's graph does not reach the input (or is no graph). */
+    for (int i = 0; i < n_inputs && st == SX_OK; i++) {
+        if (results[i]) continue;
+        if (!allow_unused)
             st = sx_fail(SX_EINVAL, "grad: input #%d is not reached from the outputs (set allow_unused "
-                                    "to get no gradient for it)", i + 1);
+                                    "to get zeros for it)", i + 1);
+        else if (!(results[i] = sx_tensor_zeros_like(inputs[i])))
+            st = sx_last_status();
+    }
     if (st != SX_OK)
         for (int i = 0; i < n_inputs; i++) {
             sx_tensor_free(results[i]);

@@ -53,6 +53,10 @@ typedef enum sx_op_kind {
     SX_OP_CONV_TRANSPOSE2D,
     SX_OP_CONV2D_WEIGHT,
     SX_OP_UPFIRDN2D,
+    SX_OP_SIN,
+    SX_OP_COS,
+    SX_OP_CLAMP,
+    SX_OP_WHERE,
     SX_OP_COUNT
 } sx_op_kind;
 

@@ -159,24 +159,30 @@ int64_t sx_shape_numel(int ndim, const int64_t *shape)
     return n;
 }
 
+/* The one check every new shape passes (tensors, views, reshapes, the file
+ * readers' headers): sizes >= 0, and both the element count and the
+ * contiguous strides (the product of the sizes with a 0 counted as 1) at
+ * most SX_MAX_NUMEL, so that neither numel nor sx_contiguous_strides can
+ * overflow int64 (a shape like [0, 2^32, 2^32] holds no element but its
+ * strides would pass 2^63). */
 bool sx_shape_check(const char *fn, int ndim, const int64_t *shape)
 {
     if (ndim < 0 || ndim > SX_MAX_DIMS) {
         sx_fail(SX_EINVAL, "%s: %d dimensions (at most %d)", fn, ndim, SX_MAX_DIMS);
         return false;
     }
-    int64_t n = 1;
+    int64_t span = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             sx_fail(SX_EINVAL, "%s: negative size %lld in dimension %d", fn, (long long)shape[i], i);
             return false;
         }
-        if (shape[i] > 0 && n > SX_MAX_NUMEL / shape[i]) {
-            sx_fail(SX_ENOMEM, "%s: tensor too large (more than %lld elements)", fn,
-                    (long long)SX_MAX_NUMEL);
+        if (shape[i] > 0 && span > SX_MAX_NUMEL / shape[i]) {
+            sx_fail(SX_ENOMEM, "%s: shape too large (more than %lld elements or strides past that, at dimension %d)",
+                    fn, (long long)SX_MAX_NUMEL, i);
             return false;
         }
-        n *= shape[i];
+        if (shape[i] > 0) span *= shape[i];
     }
     return true;
 }

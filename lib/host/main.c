@@ -8,8 +8,12 @@
  *
  * Like the stock `lua`: the global `arg` holds the script as arg[0], its
  * arguments as arg[1..] and the interpreter and options at negative indices;
- * the arguments are also passed to the script as `...`. An error prints its
- * message and a traceback on stderr and exits with status 1.
+ * the arguments are also passed to the script as `...`. An error prints
+ * "<script's file name>: <message>" (one line for the library's and the
+ * scripts' errors) on stderr and exits with status 1; with `--debug` among
+ * the script's arguments, or STYLEX_DEBUG set in the environment, the message
+ * keeps the position it was raised at ("file.lua:12: ") and a traceback
+ * follows.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,6 +30,8 @@ int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);
 
 static const char *progname = "stylex";
+static const char *errname = NULL; /* what errors start with: the script's file name, else progname */
+static bool debug = false; /* tracebacks with errors */
 
 static void usage(void)
 {
@@ -39,7 +45,22 @@ static void usage(void)
             progname);
 }
 
-/* Message handler: the error as a string, with a traceback. */
+/* msg without its leading "file.lua:123: " positions (where the error was
+ * raised, which --debug shows with the traceback). */
+static const char *strip_where(const char *msg)
+{
+    for (;;) {
+        const char *colon = strchr(msg, ':');
+        if (!colon || colon - msg < 5 || strncmp(colon - 4, ".lua", 4) != 0 || memchr(msg, ' ', (size_t)(colon - msg)))
+            return msg;
+        const char *d = colon + 1;
+        while (*d >= '0' && *d <= '9') d++;
+        if (d == colon + 1 || d[0] != ':' || d[1] != ' ') return msg;
+        msg = d + 2;
+    }
+}
+
+/* Message handler: the error as a string; a traceback and the position under --debug. */
 static int msghandler(lua_State *L)
 {
     const char *msg = lua_tostring(L, 1);
@@ -47,7 +68,8 @@ static int msghandler(lua_State *L)
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
-    luaL_traceback(L, L, msg, 1);
+    if (debug) luaL_traceback(L, L, msg, 1);
+    else lua_pushstring(L, strip_where(msg));
     return 1;
 }
 
@@ -60,7 +82,7 @@ static int docall(lua_State *L, int nargs)
     int st = lua_pcall(L, nargs, 0, base);
     lua_remove(L, base);
     if (st != LUA_OK) {
-        fprintf(stderr, "%s: %s\n", progname, lua_tostring(L, -1));
+        fprintf(stderr, "%s: %s\n", errname ? errname : progname, lua_tostring(L, -1));
         fflush(stderr);
         lua_pop(L, 1);
     }
@@ -123,6 +145,11 @@ static int pmain(lua_State *L)
         }
     }
 
+    const char *env = getenv("STYLEX_DEBUG");
+    debug = env && *env && strcmp(env, "0") != 0;
+    for (int i = script ? script + 1 : argc; i < argc; i++)
+        if (strcmp(argv[i], "--debug") == 0) debug = true;
+
     luaL_openlibs(L);
     preload(L);
     create_arg_table(L, argc, argv, script);
@@ -147,6 +174,10 @@ static int pmain(lua_State *L)
 
     if (script) {
         const char *name = strcmp(argv[script], "-") == 0 ? NULL : argv[script];
+        if (name) {
+            const char *slash = strrchr(name, '/');
+            errname = slash ? slash + 1 : name;
+        }
         if (luaL_loadfile(L, name) != LUA_OK) {
             fprintf(stderr, "%s: %s\n", progname, lua_tostring(L, -1));
             lua_pushboolean(L, 0);

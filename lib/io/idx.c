@@ -115,18 +115,17 @@ static sx_status read_idx(gzFile g, const char *path, int *ndim_out, int64_t *sh
         return sx_fail(SX_EFORMAT,
                        "idx: %s: truncated header: expected %d dimension sizes (%d bytes), found %lld bytes",
                        path, ndim, 4 * ndim, (long long)got);
-    int64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
         const unsigned char *d = dims + 4 * i;
         shape[i] = (int64_t)((uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3]);
-        if (shape[i] > 0 && numel > SX_MAX_NUMEL / shape[i]) {
-            char s[160];
-            shape_text(s, sizeof s, i + 1, shape);
-            return sx_fail(SX_EFORMAT, "idx: %s: header claims an absurd shape %s... (more than %lld elements)",
-                           path, s, (long long)SX_MAX_NUMEL);
-        }
-        numel *= shape[i];
     }
+    if (!sx_shape_check("idx", ndim, shape)) {
+        char s[160];
+        shape_text(s, sizeof s, ndim, shape);
+        return sx_fail(SX_EFORMAT, "idx: %s: header claims an absurd shape %s (more than %lld elements or strides)",
+                       path, s, (long long)SX_MAX_NUMEL);
+    }
+    int64_t numel = sx_shape_numel(ndim, shape);
 
     char s[160];
     shape_text(s, sizeof s, ndim, shape);

@@ -229,6 +229,9 @@ sx_status sx_safetensors_save(const char *path, int n, const char *const *names,
         sx_buf_free(&header);
         return st;
     }
+    /* a killed save left "<path>.tmp-<pid>" (a checkpoint: tens of MB); not
+     * done for PNGs, of which a folder may hold thousands */
+    sx_remove_stale_temporaries(path);
     sx_tmpfile tf;
     st = sx_tmpfile_open(&tf, "safetensors", path);
     if (st != SX_OK) {
@@ -511,6 +514,9 @@ static sx_status check_layout(st_parse *p, uint64_t data_len, st_entry **order)
                            (unsigned long long)e->begin, (unsigned long long)e->end,
                            (unsigned long long)(e->end - e->begin));
         }
+        if (!sx_shape_check("safetensors", e->ndim, e->shape))
+            return sx_fail(SX_EFORMAT, "safetensors: %s: tensor '%s' has an absurd shape (more than %lld elements "
+                           "or strides)", path, e->name, (long long)SX_MAX_NUMEL);
         if (e->end > data_len)
             return sx_fail(SX_EFORMAT,
                            "safetensors: %s: tensor '%s' data_offsets [%llu, %llu] overrun the data (%llu bytes)",

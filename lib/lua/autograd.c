@@ -102,7 +102,8 @@ static sx_tensor **check_grad_outputs(lua_State *L, int idx, int n_out)
 
 /* sx.grad(outputs, inputs, {grad_outputs=, create_graph=, allow_unused=}):
  * the gradients of the outputs with respect to the inputs, as a tensor (for
- * one input tensor) or a list (nil where an input is unused). */
+ * one input tensor) or a list; with allow_unused an input the outputs do not
+ * reach gets zeros (sx_grad's rule). */
 static int l_grad(lua_State *L)
 {
     static const char *const names[] = {"grad_outputs", "create_graph", "allow_unused", NULL};

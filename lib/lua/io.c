@@ -1,6 +1,8 @@
 /*
  * lib/lua/io.c — the Lua face of lib/io: checkpoints (sx.save, sx.load),
- * images (sx.image.load, sx.image.save) and IDX files (sx.io.read_idx).
+ * images (sx.image.load, sx.image.save), IDX files (sx.io.read_idx) and
+ * folders without a shell (sx.mkdir, sx.remove_tree, sx.replace_dir,
+ * sx.remove_stale_temporaries, sx.getpid).
  *
  * Error convention (liolib's): when a file cannot be opened, read or written
  * (SX_EIO) the function returns nil and the message, like io.open; a file
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lsx.h"
 
@@ -208,12 +211,64 @@ static int l_image_save(lua_State *L)
 /* sx.io.read_idx(path) -> tensor with the file's shape, raw values | nil, msg */
 static int l_read_idx(lua_State *L) { return read_tensor(L, sx_idx_read); }
 
+/* ---------------------------------------------------------------- folders */
+
+/* sx.mkdir(path) -> true | nil, msg: the folder and its parents (mkdir -p) */
+static int l_mkdir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    sx_status st = sx_mkdir_p(path);
+    if (st != SX_OK) return lsx_io_fail(L, st);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* sx.remove_tree(path) -> true | nil, msg: path and all below it (rm -rf) */
+static int l_remove_tree(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    sx_status st = sx_remove_tree(path);
+    if (st != SX_OK) return lsx_io_fail(L, st);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* sx.replace_dir(tmp, path) -> true | nil, msg: the folder tmp swapped in whole for path */
+static int l_replace_dir(lua_State *L)
+{
+    const char *tmp = luaL_checkstring(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    sx_status st = sx_replace_dir(tmp, path);
+    if (st != SX_OK) return lsx_io_fail(L, st);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* sx.getpid() -> this process's id (names of temporaries: "<path>.tmp-<pid>") */
+static int l_getpid(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)getpid());
+    return 1;
+}
+
+/* sx.remove_stale_temporaries(path) -> how many "<path>.tmp-<pid>" of dead processes were removed */
+static int l_remove_stale_temporaries(lua_State *L)
+{
+    lua_pushinteger(L, sx_remove_stale_temporaries(luaL_checkstring(L, 1)));
+    return 1;
+}
+
 /* ---------------------------------------------------------------- registration */
 
 static const luaL_Reg module_fns[] = {
     {"save", l_save},
     {"load", l_load},
     {"load_metadata", l_load_metadata},
+    {"mkdir", l_mkdir},
+    {"remove_tree", l_remove_tree},
+    {"remove_stale_temporaries", l_remove_stale_temporaries},
+    {"replace_dir", l_replace_dir},
+    {"getpid", l_getpid},
     {NULL, NULL},
 };
 

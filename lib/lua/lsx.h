@@ -36,6 +36,12 @@ sx_tensor *lsx_to_tensor(lua_State *L, int idx);
 int lsx_check_shape(lua_State *L, int idx, int64_t *out, int max);
 /* Raises a Lua error with sx_last_error(). */
 int lsx_error(lua_State *L);
+/* A shape as a table at argument 1 or as the integers at 1 .. last (Torch7's
+ * sx.zeros(2, 3)); fills shape and *ndim, returns how many arguments it read. */
+int lsx_check_sizes(lua_State *L, int last, int64_t *shape, int *ndim);
+/* t[i] (called by the tensor __index for a number key): a view of slice i
+ * along dimension 1 (1-based; negative from the end; else an error). */
+int lsx_tensor_index(lua_State *L);
 
 /* Pushes a userdata holding no tensor yet (t == NULL), so that a Lua memory
  * error cannot leak a C tensor; the caller then fills ud->t (the liolib

@@ -19,12 +19,17 @@ extern const struct sx_lua_source {
 
 /* ---------------------------------------------------------------- tensor __index */
 
-/* Methods come from the methods table (upvalue 1); the field `grad` is the
+/* A number key is t[i] (lsx_tensor_index, tensor.c); methods come from the
+ * methods table (upvalue 1); the field `grad` is the
  * gradient accumulated by backward (nil until backward reaches the tensor).
  * Each read of t.grad gives a new userdata holding its own reference to the
  * gradient tensor as it is at that moment. */
 static int tensor_index(lua_State *L)
 {
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        lua_settop(L, 2);
+        return lsx_tensor_index(L); /* t[i]: Torch7's slice along dimension 1 */
+    }
     lua_pushvalue(L, 2);
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
     if (lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "grad") == 0) {
@@ -125,6 +130,23 @@ static void preload_embedded(lua_State *L)
     lua_pop(L, 1);
 }
 
+/* Runs the embedded source `name` with the module table (at -1) as its
+ * argument: the parts of sx written in Lua add themselves to it. */
+static void run_embedded(lua_State *L, const char *name)
+{
+    for (const struct sx_lua_source *s = sx_lua_sources; s->name; s++) {
+        if (strcmp(s->name, name) != 0) continue;
+        const char *base = s->name + 7;
+        lua_pushfstring(L, "@lua/stylex/%s.lua", base);
+        if (luaL_loadbufferx(L, s->code, s->len, lua_tostring(L, -1), "t") != LUA_OK) lua_error(L);
+        lua_remove(L, -2);
+        lua_pushvalue(L, -2);
+        lua_call(L, 1, 0);
+        return;
+    }
+    luaL_error(L, "stylex: embedded source %s is missing", name);
+}
+
 void lsx_preload(lua_State *L)
 {
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
@@ -165,5 +187,6 @@ int luaopen_stylex(lua_State *L)
     lsx_open_attfind(L);
     lsx_open_shapes(L);
     preload_embedded(L);
+    run_embedded(L, "stylex.nn_modules"); /* sx.nn.Sequential, written in Lua */
     return 1;
 }

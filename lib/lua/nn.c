@@ -309,6 +309,13 @@ int nn_zero_grad(lua_State *L)
 static const luaL_Reg nn_fns[] = {
     {"Linear", nn_linear},
     {"Conv2d", nn_conv2d},
+    {"BatchNorm2d", nn_batchnorm2d},
+    {"ReLU", nn_relu},
+    {"LeakyReLU", nn_leaky_relu},
+    {"MaxPool2d", nn_max_pool2d},
+    {"AvgPool2d", nn_avg_pool2d},
+    {"Dropout", nn_dropout},
+    {"Flatten", nn_flatten},
     {"parameters", nn_parameters},
     {"named_parameters", nn_named_parameters},
     {"state_dict", nn_state_dict},

@@ -50,6 +50,13 @@ void nn_open_module(lua_State *L);
 
 int nn_linear(lua_State *L);
 int nn_conv2d(lua_State *L);
+int nn_batchnorm2d(lua_State *L);
+int nn_relu(lua_State *L);
+int nn_leaky_relu(lua_State *L);
+int nn_max_pool2d(lua_State *L);
+int nn_avg_pool2d(lua_State *L);
+int nn_dropout(lua_State *L);
+int nn_flatten(lua_State *L);
 int nn_ema_update(lua_State *L);
 int nn_copy_params(lua_State *L);
 /* sx.optim (the module table at -1). */

@@ -155,8 +155,34 @@ static int m_state_dict(lua_State *L) { return on_self(L, nn_state_dict); }
 static int m_load_state_dict(lua_State *L) { return on_self(L, nn_load_state_dict); }
 static int m_zero_grad(lua_State *L) { return on_self(L, nn_zero_grad); }
 
+/* m:train([on = true]) / m:eval(): the mode of m and every module below it
+ * (BatchNorm2d and Dropout read it); both return m. */
+static int m_train(lua_State *L)
+{
+    sx_module *m = lsx_check_module(L, 1);
+    sx_module_set_training(m, lsx_opt_bool(L, 2, true));
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int m_eval(lua_State *L)
+{
+    sx_module_set_training(lsx_check_module(L, 1), false);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int m_is_training(lua_State *L)
+{
+    lua_pushboolean(L, lsx_check_module(L, 1)->training);
+    return 1;
+}
+
 static const luaL_Reg module_methods[] = {
     {"forward", m_forward},
+    {"train", m_train},
+    {"eval", m_eval},
+    {"is_training", m_is_training},
     {"parameters", m_parameters},
     {"named_parameters", m_named_parameters},
     {"state_dict", m_state_dict},

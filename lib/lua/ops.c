@@ -7,6 +7,7 @@
  * (dimensions and positions 1-based -> 0-based, option tables -> structs),
  * calls one C function and raises "name: <C message>" on failure.
  */
+#include <math.h>
 #include <string.h>
 
 #include "lsx.h"
@@ -248,6 +249,31 @@ static int l_sigmoid(lua_State *L) { return lsx_unary(L, sx_sigmoid, "sigmoid");
 static int l_tanh(lua_State *L) { return lsx_unary(L, sx_tanh, "tanh"); }
 static int l_softplus(lua_State *L) { return lsx_unary(L, sx_softplus, "softplus"); }
 static int l_contiguous(lua_State *L) { return lsx_unary(L, sx_contiguous, "contiguous"); }
+static int l_sin(lua_State *L) { return lsx_unary(L, sx_sin, "sin"); }
+static int l_cos(lua_State *L) { return lsx_unary(L, sx_cos, "cos"); }
+
+/* sx.max_pool2d(x, k) / sx.avg_pool2d(x, k): k x k windows, stride k. */
+static int pool(lua_State *L, bool avg, const char *fn)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int k = (int)lsx_check_integer(L, 2, 1, 1 << 16);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = avg ? sx_avg_pool2d(x, k) : sx_max_pool2d(x, k);
+    return lsx_result(L, ud, fn);
+}
+
+static int l_max_pool2d(lua_State *L) { return pool(L, false, "max_pool2d"); }
+static int l_avg_pool2d(lua_State *L) { return pool(L, true, "avg_pool2d"); }
+
+/* sx.dropout(x, p): always active (the Dropout module checks train/eval). */
+static int l_dropout(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    float p = (float)lsx_check_number(L, 2);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_dropout(x, p);
+    return lsx_result(L, ud, "dropout");
+}
 
 static int l_leaky_relu(lua_State *L)
 {
@@ -283,33 +309,129 @@ static int reduce(lua_State *L, bool mean, const char *fn)
 static int l_sum(lua_State *L) { return reduce(L, false, "sum"); }
 static int l_mean(lua_State *L) { return reduce(L, true, "mean"); }
 
-/* t:max(dim, keepdim); without dim, the maximum of all elements (0-d). */
-static int l_max(lua_State *L)
+/* t:max(dim, keepdim) / t:min(dim, keepdim): the values along dim and their
+ * 0-based indices (floats, like argmax; keepdim applies to both). Without
+ * dim, the maximum (minimum) of all elements, a 0-d tensor, alone. */
+static int extreme(lua_State *L, bool is_min, const char *fn)
 {
     sx_tensor *x = lsx_check_tensor(L, 1);
     bool all = lua_isnoneornil(L, 2);
     int d = all ? 0 : lsx_check_dim(L, 2, x->ndim);
     bool keepdim = lsx_opt_bool(L, 3, false);
+    sx_tensor *(*val)(sx_tensor *, int, bool) = is_min ? sx_min : sx_max;
     lsx_tensor *ud = lsx_new_tensor(L);
     if (all) {
         int64_t flat = -1;
         sx_tensor *f = sx_reshape(x, 1, &flat);
-        ud->t = f ? sx_max(f, 0, false) : NULL;
+        ud->t = f ? val(f, 0, false) : NULL;
         sx_tensor_free(f);
-    } else {
-        ud->t = sx_max(x, d, keepdim);
+        return lsx_result(L, ud, fn);
     }
-    return lsx_result(L, ud, "max");
+    ud->t = val(x, d, keepdim);
+    lsx_result(L, ud, fn);
+    lsx_tensor *ix = lsx_new_tensor(L);
+    ix->t = is_min ? sx_argmin(x, d) : sx_argmax(x, d);
+    if (ix->t && keepdim) {
+        sx_tensor *k = sx_unsqueeze(ix->t, d);
+        sx_tensor_free(ix->t);
+        ix->t = k;
+    }
+    lsx_result(L, ix, fn);
+    return 2;
 }
 
-/* 0-based indices (class ids), as floats. */
-static int l_argmax(lua_State *L)
+static int l_max(lua_State *L) { return extreme(L, false, "max"); }
+static int l_min(lua_State *L) { return extreme(L, true, "min"); }
+
+/* 0-based indices (class ids), as floats; without dim, the index into the
+ * flattened tensor (a 0-d tensor). */
+static int arg_extreme(lua_State *L, bool is_min, const char *fn)
 {
     sx_tensor *x = lsx_check_tensor(L, 1);
-    int d = lsx_check_dim(L, 2, x->ndim);
+    bool all = lua_isnoneornil(L, 2);
+    int d = all ? 0 : lsx_check_dim(L, 2, x->ndim);
+    sx_tensor *(*f)(sx_tensor *, int) = is_min ? sx_argmin : sx_argmax;
     lsx_tensor *ud = lsx_new_tensor(L);
-    ud->t = sx_argmax(x, d);
-    return lsx_result(L, ud, "argmax");
+    if (all) {
+        int64_t flat = -1;
+        sx_tensor *fl = sx_reshape(x, 1, &flat);
+        ud->t = fl ? f(fl, 0) : NULL;
+        sx_tensor_free(fl);
+    } else {
+        ud->t = f(x, d);
+    }
+    return lsx_result(L, ud, fn);
+}
+
+static int l_argmax(lua_State *L) { return arg_extreme(L, false, "argmax"); }
+static int l_argmin(lua_State *L) { return arg_extreme(L, true, "argmin"); }
+
+/* t:std(dims, keepdim, unbiased) / t:var(...): dims as for sum; unbiased
+ * (divide by count - 1) by default, as in PyTorch and Torch7. */
+static int spread(lua_State *L, bool is_std, const char *fn)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int dims[SX_MAX_DIMS];
+    int n = check_dims(L, 2, x->ndim, dims);
+    bool keepdim = lsx_opt_bool(L, 3, false);
+    bool unbiased = lsx_opt_bool(L, 4, true);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = is_std ? sx_std(x, n, dims, keepdim, unbiased) : sx_var(x, n, dims, keepdim, unbiased);
+    return lsx_result(L, ud, fn);
+}
+
+static int l_std(lua_State *L) { return spread(L, true, "std"); }
+static int l_var(lua_State *L) { return spread(L, false, "var"); }
+
+/* t:clamp(lo, hi): either bound may be nil (no bound on that side). */
+static int l_clamp(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    if (lua_isnoneornil(L, 2) && lua_isnoneornil(L, 3)) return luaL_error(L, "clamp: give lo, hi or both");
+    float lo = lua_isnoneornil(L, 2) ? -INFINITY : (float)lsx_check_number(L, 2);
+    float hi = lua_isnoneornil(L, 3) ? INFINITY : (float)lsx_check_number(L, 3);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_clamp(x, lo, hi);
+    return lsx_result(L, ud, "clamp");
+}
+
+/* t:lt(x) ... t:ne(x): x a number or a tensor (broadcasting); float masks, constants. */
+static int compare(lua_State *L, sx_compare_op op, const char *fn)
+{
+    sx_tensor *a = lsx_check_tensor(L, 1);
+    float v = 0.0f;
+    sx_tensor *b = tensor_or_number(L, 2, &v);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = b ? sx_compare(a, op, b) : sx_compare_scalar(a, op, v);
+    return lsx_result(L, ud, fn);
+}
+
+static int l_lt(lua_State *L) { return compare(L, SX_CMP_LT, "lt"); }
+static int l_le(lua_State *L) { return compare(L, SX_CMP_LE, "le"); }
+static int l_gt(lua_State *L) { return compare(L, SX_CMP_GT, "gt"); }
+static int l_ge(lua_State *L) { return compare(L, SX_CMP_GE, "ge"); }
+static int l_eq(lua_State *L) { return compare(L, SX_CMP_EQ, "eq"); }
+static int l_ne(lua_State *L) { return compare(L, SX_CMP_NE, "ne"); }
+
+/* sx.where(mask, a, b): a and b tensors or numbers. */
+static sx_tensor *tensor_or_scalar(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TNUMBER) return lsx_check_tensor(L, idx);
+    lsx_tensor *ud = lsx_new_tensor(L); /* Lua owns the 0-d tensor */
+    ud->t = sx_tensor_scalar((float)lua_tonumber(L, idx));
+    if (!ud->t) lsx_fail(L, "where");
+    lua_replace(L, idx);
+    return ud->t;
+}
+
+static int l_where(lua_State *L)
+{
+    sx_tensor *mask = lsx_check_tensor(L, 1);
+    lua_settop(L, 3);
+    sx_tensor *a = tensor_or_scalar(L, 2), *b = tensor_or_scalar(L, 3);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_where(mask, a, b);
+    return lsx_result(L, ud, "where");
 }
 
 /* An op of a tensor and a shape (argument 2): reshape, expand, sum_to. */
@@ -330,6 +452,67 @@ static int l_sum_to(lua_State *L) { return shape_call(L, sx_sum_to, "sum_to"); }
 /* ---------------------------------------------------------------- shape */
 
 static int l_reshape(lua_State *L) { return shape_call(L, sx_reshape, "reshape"); }
+
+/* t:view{2, 3} or t:view(2, 3): reshape that must not copy. */
+static int l_view(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int64_t shape[SX_MAX_DIMS];
+    int n;
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        n = lua_gettop(L) - 1;
+        if (n > SX_MAX_DIMS) luaL_argerror(L, SX_MAX_DIMS + 2, "too many sizes");
+        for (int i = 0; i < n; i++) shape[i] = lsx_check_integer(L, i + 2, -1, SX_MAX_NUMEL);
+    } else {
+        n = lsx_check_shape(L, 2, shape, SX_MAX_DIMS);
+    }
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_view(x, n, shape);
+    return lsx_result(L, ud, "view");
+}
+
+/* t:unsqueeze(d): a new size-1 dimension d (1 .. ndim+1; -1 is after the last). */
+static int l_unsqueeze(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int d = lsx_check_dim(L, 2, x->ndim + 1);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_unsqueeze(x, d);
+    return lsx_result(L, ud, "unsqueeze");
+}
+
+/* t:squeeze([d]): drops d if its size is 1; without d, every size-1 dimension. */
+static int l_squeeze(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    bool all = lua_isnoneornil(L, 2);
+    int d = all ? 0 : lsx_check_dim(L, 2, x->ndim);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = all ? sx_squeeze_all(x) : sx_squeeze(x, d);
+    return lsx_result(L, ud, "squeeze");
+}
+
+/* t:flatten([start = 1 [, end = -1]]) */
+static int l_flatten(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int nd = x->ndim ? x->ndim : 1;
+    int a = opt_dim(L, 2, nd, 0), b = opt_dim(L, 3, nd, nd - 1);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_flatten(x, a, b);
+    return lsx_result(L, ud, "flatten");
+}
+
+/* t:select(dim, i): slice i (1-based) along dim, the dimension removed; a view. */
+static int l_select(lua_State *L)
+{
+    sx_tensor *x = lsx_check_tensor(L, 1);
+    int d = lsx_check_dim(L, 2, x->ndim);
+    int64_t i = lsx_check_integer(L, 3, 1, x->shape[d] > 0 ? x->shape[d] : 1);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_select(x, d, i - 1);
+    return lsx_result(L, ud, "select");
+}
 
 static int l_permute(lua_State *L)
 {
@@ -576,13 +759,31 @@ static const luaL_Reg tensor_ops[] = {
     {"sigmoid", l_sigmoid},
     {"tanh", l_tanh},
     {"softplus", l_softplus},
+    {"sin", l_sin},
+    {"cos", l_cos},
+    {"clamp", l_clamp},
     {"gt_scalar", l_gt_scalar},
+    {"lt", l_lt},
+    {"le", l_le},
+    {"gt", l_gt},
+    {"ge", l_ge},
+    {"eq", l_eq},
+    {"ne", l_ne},
     {"sum", l_sum},
     {"mean", l_mean},
+    {"std", l_std},
+    {"var", l_var},
     {"max", l_max},
+    {"min", l_min},
     {"argmax", l_argmax},
+    {"argmin", l_argmin},
     {"sum_to", l_sum_to},
     {"reshape", l_reshape},
+    {"view", l_view},
+    {"unsqueeze", l_unsqueeze},
+    {"squeeze", l_squeeze},
+    {"flatten", l_flatten},
+    {"select", l_select},
     {"permute", l_permute},
     {"transpose", l_transpose},
     {"expand", l_expand},
@@ -606,6 +807,10 @@ static const luaL_Reg module_ops[] = {
     {"conv_transpose2d", l_conv_transpose2d},
     {"conv2d_weight", l_conv2d_weight},
     {"upfirdn2d", l_upfirdn2d},
+    {"max_pool2d", l_max_pool2d},
+    {"avg_pool2d", l_avg_pool2d},
+    {"dropout", l_dropout},
+    {"where", l_where},
     {"cross_entropy", l_cross_entropy},
     {"kl_div", l_kl_div},
     {"l1_loss", l_l1_loss},

@@ -295,14 +295,36 @@ static int l_tensor(lua_State *L)
 
 enum fill_kind { FILL_ZEROS, FILL_ONES, FILL_RAND, FILL_RANDN, FILL_FULL };
 
+/* A shape given as a table at arg 1 ({2, 3}) or as the numbers at 1 .. last
+ * (2, 3), Torch7's and PyTorch's two spellings; returns the number of
+ * arguments it used. Sizes are integers >= 0. */
+int lsx_check_sizes(lua_State *L, int last, int64_t *shape, int *ndim)
+{
+    if (lua_type(L, 1) != LUA_TNUMBER) {
+        *ndim = lsx_check_shape(L, 1, shape, SX_MAX_DIMS);
+        for (int i = 0; i < *ndim; i++)
+            if (shape[i] < 0)
+                luaL_argerror(L, 1, lua_pushfstring(L, "size #%d is %I (sizes are >= 0)", i + 1, (lua_Integer)shape[i]));
+        return 1;
+    }
+    if (last > SX_MAX_DIMS)
+        luaL_argerror(L, SX_MAX_DIMS + 1, lua_pushfstring(L, "%d sizes (at most %d)", last, SX_MAX_DIMS));
+    for (int i = 0; i < last; i++) shape[i] = lsx_check_integer(L, i + 1, 0, SX_MAX_NUMEL);
+    *ndim = last;
+    return last;
+}
+
 static int make_filled(lua_State *L, enum fill_kind kind, const char *fn)
 {
     int64_t shape[SX_MAX_DIMS];
-    int ndim = lsx_check_shape(L, 1, shape, SX_MAX_DIMS);
-    for (int i = 0; i < ndim; i++)
-        if (shape[i] < 0)
-            luaL_argerror(L, 1, lua_pushfstring(L, "size #%d is %I (sizes are >= 0)", i + 1, (lua_Integer)shape[i]));
-    float value = kind == FILL_FULL ? (float)lsx_check_number(L, 2) : 0.0f;
+    int ndim, top = lua_gettop(L);
+    /* full(2, 3, value): the value is the last argument */
+    int used = lsx_check_sizes(L, kind == FILL_FULL ? top - 1 : top, shape, &ndim);
+    if (used == 1 && lua_type(L, 1) != LUA_TNUMBER && top > (kind == FILL_FULL ? 2 : 1))
+        luaL_argerror(L, kind == FILL_FULL ? 3 : 2, "unexpected argument after the shape table");
+    if (kind == FILL_FULL && lua_type(L, 1) == LUA_TNUMBER && top < 2)
+        luaL_argerror(L, 2, "the value expected after the sizes");
+    float value = kind == FILL_FULL ? (float)lsx_check_number(L, used + 1) : 0.0f;
     lsx_tensor *ud = lsx_new_tensor(L);
     switch (kind) {
     case FILL_ZEROS: ud->t = sx_tensor_zeros(ndim, shape); break;
@@ -386,9 +408,12 @@ static int l_shape(lua_State *L)
     return 1;
 }
 
+/* t:size() is the shape table (Torch7's LongStorage, PyTorch's torch.Size),
+ * t:size(d) the size of dimension d. */
 static int l_size(lua_State *L)
 {
     sx_tensor *t = lsx_check_tensor(L, 1);
+    if (lua_isnoneornil(L, 2)) return l_shape(L);
     int d = lsx_check_dim(L, 2, t->ndim);
     lua_pushinteger(L, (lua_Integer)t->shape[d]);
     return 1;
@@ -537,6 +562,150 @@ static int l_assign(lua_State *L)
     return 1;
 }
 
+/* ---------------------------------------------------------------- checked in-place updates */
+
+/* The in-place updates of PyTorch (add_, mul_, zero_, copy_, fill_) write
+ * into a tensor autograd does not see change: refused on a tensor made by a
+ * recorded op, and on a leaf requiring grad unless grad mode is off (the
+ * way optimisers update parameters: inside sx.no_grad). */
+static sx_tensor *check_writable(lua_State *L, int idx, const char *fn)
+{
+    sx_tensor *t = lsx_check_tensor(L, idx);
+    if (t->grad_fn)
+        luaL_error(L, "%s: in-place update of a tensor made by %s, which autograd tracks (write t = t + x instead)", fn,
+                   sx_tensor_op_name(t));
+    if (t->requires_grad && sx_grad_enabled())
+        luaL_error(L, "%s: in-place update of a leaf that requires grad (do it inside sx.no_grad, as an optimiser "
+                   "does, or on t:detach())", fn);
+    return t;
+}
+
+/* Writes r (a result of t's op with x, computed without recording) into t;
+ * r must have t's shape: x may broadcast into t, not t into x. */
+static int write_back(lua_State *L, sx_tensor *t, sx_tensor *r, const char *fn)
+{
+    if (!r) return lsx_fail(L, fn);
+    sx_status st = SX_OK;
+    if (!sx_tensor_same_shape(t, r)) {
+        char a[96], b[96];
+        st = sx_fail(SX_EINVAL, "%s: the result %s does not fit the tensor %s written in place", fn,
+                     sx_shape_str(r, a, sizeof a), sx_shape_str(t, b, sizeof b));
+    } else {
+        st = sx_tensor_assign(t, r);
+    }
+    sx_tensor_free(r);
+    if (st != SX_OK) return lsx_fail(L, fn);
+    lsx_gc_pace(L);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* t:add_(x [, alpha]) and t:mul_(x): x a number or a tensor broadcasting to t. */
+static int inplace_arith(lua_State *L, bool mul, const char *fn)
+{
+    sx_tensor *t = check_writable(L, 1, fn);
+    sx_tensor *x = lua_type(L, 2) == LUA_TNUMBER ? NULL : lsx_check_tensor(L, 2);
+    float v = x ? 0.0f : (float)lua_tonumber(L, 2);
+    float alpha = mul || lua_isnoneornil(L, 3) ? 1.0f : (float)lsx_check_number(L, 3);
+    bool prev = sx_set_grad_enabled(false);
+    sx_tensor *r = NULL;
+    if (!x) r = mul ? sx_mul_scalar(t, v) : sx_add_scalar(t, v * alpha);
+    else if (mul) r = sx_mul(t, x);
+    else {
+        sx_tensor *xs = alpha == 1.0f ? sx_tensor_retain(x) : sx_mul_scalar(x, alpha);
+        r = xs ? sx_add(t, xs) : NULL;
+        sx_tensor_free(xs);
+    }
+    sx_set_grad_enabled(prev);
+    return write_back(L, t, r, fn);
+}
+
+static int l_add_(lua_State *L) { return inplace_arith(L, false, "add_"); }
+static int l_mul_(lua_State *L) { return inplace_arith(L, true, "mul_"); }
+
+static int l_zero_(lua_State *L)
+{
+    sx_tensor_fill(check_writable(L, 1, "zero_"), 0.0f);
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int l_fill_(lua_State *L)
+{
+    sx_tensor *t = check_writable(L, 1, "fill_");
+    sx_tensor_fill(t, (float)lsx_check_number(L, 2));
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* t:copy_(src): src (a tensor or nested table) broadcast to t's shape. */
+static int l_copy_(lua_State *L)
+{
+    sx_tensor *t = check_writable(L, 1, "copy_");
+    sx_tensor *src = lsx_check_tensor_like(L, 2);
+    bool prev = sx_set_grad_enabled(false);
+    sx_tensor *r = sx_expand(src, t->ndim, t->shape);
+    sx_set_grad_enabled(prev);
+    return write_back(L, t, r, "copy_");
+}
+
+/* ---------------------------------------------------------------- t[i] */
+
+/* The integer key at idx as a 0-based position along a dimension of size n:
+ * 1-based, negative counting from the end (-1 the last), else an error. */
+static int64_t check_index(lua_State *L, int idx, const sx_tensor *t)
+{
+    if (t->ndim == 0) luaL_error(L, "index: a 0-d tensor has no elements to index (use t:item())");
+    int ok;
+    lua_Integer i = lua_tointegerx(L, idx, &ok);
+    if (!ok) luaL_error(L, "index: %s is not an integer index", lua_tostring(L, idx));
+    int64_t n = t->shape[0];
+    if (i >= 1 && i <= n) return i - 1;
+    if (i < 0 && i >= -n) return n + i;
+    luaL_error(L, "index %I out of range for dimension 1 of size %I", i, (lua_Integer)n);
+    return -1;
+}
+
+/* t[i] (from the tensor __index, module.c): the i-th slice along dimension 1,
+ * a view sharing t's storage (a 0-d tensor for a 1-d t), differentiable. */
+int lsx_tensor_index(lua_State *L)
+{
+    sx_tensor *t = lsx_check_tensor(L, 1);
+    int64_t i = check_index(L, 2, t);
+    lsx_tensor *ud = lsx_new_tensor(L);
+    ud->t = sx_select(t, 0, i);
+    return lsx_result(L, ud, "index");
+}
+
+/* t[i] = v: v a number (fills the slice) or a tensor / nested table of the
+ * slice's shape (or broadcasting to it); refused where copy_ is. */
+static int l_newindex(lua_State *L)
+{
+    if (lua_type(L, 2) != LUA_TNUMBER)
+        return luaL_error(L, "cannot set field '%s' of a tensor (only t[i] = v is assignable)",
+                          lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : luaL_typename(L, 2));
+    sx_tensor *t = check_writable(L, 1, "index assignment");
+    int64_t i = check_index(L, 2, t);
+    sx_tensor *slice = sx_select(t, 0, i);
+    if (!slice) return lsx_fail(L, "index assignment");
+    sx_status st = SX_OK;
+    if (lua_type(L, 3) == LUA_TNUMBER) {
+        sx_tensor_fill(slice, (float)lua_tonumber(L, 3));
+    } else {
+        lsx_tensor *keep = lsx_new_tensor(L); /* so an error below frees the slice */
+        keep->t = slice;
+        sx_tensor *src = lsx_check_tensor_like(L, 3);
+        bool prev = sx_set_grad_enabled(false);
+        sx_tensor *r = sx_expand(src, slice->ndim, slice->shape);
+        sx_set_grad_enabled(prev);
+        st = r ? sx_tensor_assign(slice, r) : sx_last_status();
+        sx_tensor_free(r);
+        return st == SX_OK ? 0 : lsx_fail(L, "index assignment");
+    }
+    sx_tensor_free(slice);
+    return 0;
+}
+
 static const luaL_Reg creation_fns[] = {
     {"tensor", l_tensor},
     {"zeros", l_zeros},
@@ -564,6 +733,11 @@ static const luaL_Reg tensor_methods[] = {
     {"clone", l_clone},
     {"fill", l_fill},
     {"assign", l_assign},
+    {"add_", l_add_},
+    {"mul_", l_mul_},
+    {"zero_", l_zero_},
+    {"fill_", l_fill_},
+    {"copy_", l_copy_},
     {"free", l_free},
     {NULL, NULL},
 };
@@ -573,6 +747,7 @@ static const luaL_Reg tensor_metamethods[] = {
     {"__close", l_free},
     {"__tostring", l_tostring},
     {"__len", l_len},
+    {"__newindex", l_newindex},
     {NULL, NULL},
 };
 

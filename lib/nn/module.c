@@ -125,7 +125,15 @@ sx_module *sx_module_new(const char *type)
     }
     m->refcount = 1;
     m->type = ty;
+    m->training = true;
     return m;
+}
+
+void sx_module_set_training(sx_module *m, bool training)
+{
+    if (!m) return;
+    m->training = training;
+    for (int i = 0; i < m->n_children; i++) sx_module_set_training(m->children[i], training);
 }
 
 sx_module *sx_module_retain(sx_module *m)

@@ -219,12 +219,12 @@ sx_status sx_div_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 typedef enum {
     UN_ADD_SCALAR, UN_MUL_SCALAR, UN_POW_SCALAR, UN_RDIV_SCALAR, UN_NEG, UN_ABS, UN_EXP, UN_LOG, UN_SQRT,
     UN_RSQRT, UN_RELU, UN_LEAKY_RELU, UN_SIGMOID, UN_TANH, UN_SOFTPLUS, UN_GT_SCALAR, UN_SIGN,
-    UN_LEAKY_SLOPE, UN_POSITIVE
+    UN_LEAKY_SLOPE, UN_POSITIVE, UN_SIN, UN_COS, UN_CLAMP, UN_IN_RANGE
 } un_kind;
 
 struct un_ctx {
     un_kind kind;
-    float s;
+    float s, s2; /* the op's scalars: s2 only for clamp's hi (and its mask) */
     const float *x;
     float *o;
 };
@@ -240,7 +240,7 @@ static void un_range(void *vctx, int64_t begin, int64_t end, int thread)
     (void)thread;
     struct un_ctx *c = vctx;
     const float *x = c->x;
-    float *o = c->o, s = c->s;
+    float *o = c->o, s = c->s, s2 = c->s2;
     switch (c->kind) {
     case UN_ADD_SCALAR: for (int64_t i = begin; i < end; i++) o[i] = x[i] + s; break;
     case UN_MUL_SCALAR: for (int64_t i = begin; i < end; i++) o[i] = x[i] * s; break;
@@ -276,6 +276,11 @@ static void un_range(void *vctx, int64_t begin, int64_t end, int thread)
     case UN_SIGN: for (int64_t i = begin; i < end; i++) o[i] = (float)((x[i] > 0) - (x[i] < 0)); break;
     case UN_LEAKY_SLOPE: for (int64_t i = begin; i < end; i++) o[i] = x[i] > 0 ? 1.0f : s; break;
     case UN_POSITIVE: for (int64_t i = begin; i < end; i++) o[i] = x[i] > 0 ? 1.0f : 0.0f; break;
+    case UN_SIN: for (int64_t i = begin; i < end; i++) o[i] = sinf(x[i]); break;
+    case UN_COS: for (int64_t i = begin; i < end; i++) o[i] = cosf(x[i]); break;
+    /* NaN stays NaN (both comparisons are false), as in PyTorch */
+    case UN_CLAMP: for (int64_t i = begin; i < end; i++) o[i] = x[i] < s ? s : x[i] > s2 ? s2 : x[i]; break;
+    case UN_IN_RANGE: for (int64_t i = begin; i < end; i++) o[i] = x[i] >= s && x[i] <= s2 ? 1.0f : 0.0f; break;
     }
 }
 
@@ -284,24 +289,26 @@ static const char *un_name(un_kind k)
     static const char *names[] = {"add_scalar", "mul_scalar", "pow",     "rdiv_scalar", "neg",     "abs",
                                   "exp",        "log",        "sqrt",    "rsqrt",       "relu",    "leaky_relu",
                                   "sigmoid",    "tanh",       "softplus", "gt_scalar",  "sign",    "leaky_slope",
-                                  "positive"};
+                                  "positive", "sin",    "cos",        "clamp",   "clamp_mask"};
     return names[k];
 }
 
 /* Computes the kernel into a new contiguous tensor (not recorded). */
-static sx_tensor *unary_compute(un_kind k, sx_tensor *x, float s)
+static sx_tensor *unary_compute2(un_kind k, sx_tensor *x, float s, float s2)
 {
     if (!sx_check_arg(un_name(k), 1, x)) return NULL;
     sx_tensor *xc = sx_tensor_as_contiguous(x);
     if (!xc) return NULL;
     sx_tensor *o = sx_tensor_empty(x->ndim, x->shape);
     if (o) {
-        struct un_ctx c = {k, s, sx_tensor_data(xc), sx_tensor_data(o)};
+        struct un_ctx c = {k, s, s2, sx_tensor_data(xc), sx_tensor_data(o)};
         sx_parallel_for(sx_tensor_numel(o), 65536, un_range, &c);
     }
     sx_tensor_free(xc);
     return o;
 }
+
+static sx_tensor *unary_compute(un_kind k, sx_tensor *x, float s) { return unary_compute2(k, x, s, 0.0f); }
 
 static sx_tensor *unary_forward(un_kind k, sx_op_kind op, sx_tensor *x, float s)
 {
@@ -326,6 +333,24 @@ sx_tensor *sx_sigmoid(sx_tensor *x) { return unary_forward(UN_SIGMOID, SX_OP_SIG
 sx_tensor *sx_tanh(sx_tensor *x) { return unary_forward(UN_TANH, SX_OP_TANH, x, 0); }
 sx_tensor *sx_softplus(sx_tensor *x) { return unary_forward(UN_SOFTPLUS, SX_OP_SOFTPLUS, x, 0); }
 sx_tensor *sx_gt_scalar(sx_tensor *x, float s) { return unary_compute(UN_GT_SCALAR, x, s); }
+sx_tensor *sx_sin(sx_tensor *x) { return unary_forward(UN_SIN, SX_OP_SIN, x, 0); }
+sx_tensor *sx_cos(sx_tensor *x) { return unary_forward(UN_COS, SX_OP_COS, x, 0); }
+
+sx_tensor *sx_clamp(sx_tensor *x, float lo, float hi)
+{
+    if (!sx_check_arg("clamp", 1, x)) return NULL;
+    if (lo != lo || hi != hi || lo > hi) {
+        sx_fail(SX_EINVAL, "clamp: bounds [%g, %g] are not an interval (lo <= hi, no NaN)", (double)lo, (double)hi);
+        return NULL;
+    }
+    sx_tensor *o = unary_compute2(UN_CLAMP, x, lo, hi);
+    sx_node *node = sx_record(&o, SX_OP_CLAMP, 1, &x);
+    if (node) {
+        node->fattr[0] = lo;
+        node->fattr[1] = hi;
+    }
+    return o;
+}
 
 sx_tensor *sx_square(sx_tensor *x) { return sx_pow_scalar(x, 2.0f); }
 
@@ -455,4 +480,169 @@ sx_status sx_tanh_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 sx_status sx_softplus_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 {
     return grad_times(gi, g, sx_sigmoid(n->inputs[0]));
+}
+
+sx_status sx_sin_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
+{
+    return grad_times(gi, g, sx_cos(n->inputs[0]));
+}
+
+sx_status sx_cos_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
+{
+    sx_tensor *s = sx_sin(n->inputs[0]);
+    sx_tensor *f = s ? sx_neg(s) : NULL;
+    sx_tensor_free(s);
+    return grad_times(gi, g, f);
+}
+
+/* The gradient passes where lo <= x <= hi (the bounds included, as in
+ * PyTorch), through a constant mask, like relu's. */
+sx_status sx_clamp_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
+{
+    return grad_times(gi, g, unary_compute2(UN_IN_RANGE, n->inputs[0], (float)n->fattr[0], (float)n->fattr[1]));
+}
+
+/* ---------------------------------------------------------------- comparisons */
+
+/* Float masks (1 where the comparison holds, else 0), broadcasting; constants. */
+static float compare1(sx_compare_op op, float a, float b)
+{
+    switch (op) {
+    case SX_CMP_LT: return a < b;
+    case SX_CMP_LE: return a <= b;
+    case SX_CMP_GT: return a > b;
+    case SX_CMP_GE: return a >= b;
+    case SX_CMP_EQ: return a == b;
+    case SX_CMP_NE: return a != b;
+    }
+    return 0.0f;
+}
+
+/* ---------------------------------------------------------------- strided n-ary walks */
+
+/* The output of shape[ndim] walked as rows along the last dimension, each
+ * input read through its broadcast strides: compare (2 inputs) and where (3). */
+struct nary_ctx {
+    int kind;               /* 0: compare, 1: where */
+    sx_compare_op op;
+    int ndim;               /* >= 1 */
+    const int64_t *shape;
+    int64_t st[3][SX_MAX_DIMS];
+    const float *in[3];
+    float *o;
+};
+
+static void nary_rows(void *vctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    struct nary_ctx *c = vctx;
+    int last = c->ndim - 1;
+    int64_t len = c->shape[last];
+    for (int64_t r = begin; r < end; r++) {
+        int64_t rem = r, off[3] = {0, 0, 0};
+        for (int i = last - 1; i >= 0; i--) {
+            int64_t ix = rem % c->shape[i];
+            rem /= c->shape[i];
+            for (int k = 0; k < 3; k++) off[k] += ix * c->st[k][i];
+        }
+        const float *p0 = c->in[0] + off[0], *p1 = c->in[1] + off[1];
+        int64_t s0 = c->st[0][last], s1 = c->st[1][last];
+        float *o = c->o + r * len;
+        if (c->kind == 0) {
+            for (int64_t j = 0; j < len; j++) o[j] = compare1(c->op, p0[j * s0], p1[j * s1]);
+        } else {
+            const float *p2 = c->in[2] + off[2];
+            int64_t s2 = c->st[2][last];
+            for (int64_t j = 0; j < len; j++) o[j] = p0[j * s0] != 0.0f ? p1[j * s1] : p2[j * s2];
+        }
+    }
+}
+
+/* Broadcasts n tensors (a first pair, then the result with a third). */
+static bool broadcast_n(const char *fn, int n, sx_tensor *const *ts, int *ndim, int64_t *shape)
+{
+    if (!broadcast_shape(fn, ts[0], ts[1], ndim, shape)) return false;
+    if (n < 3) return true;
+    sx_tensor view = {.ndim = *ndim};
+    memcpy(view.shape, shape, sizeof(int64_t) * (size_t)*ndim);
+    if (!broadcast_shape(fn, &view, ts[2], ndim, shape)) return false;
+    return true;
+}
+
+static sx_tensor *nary_compute(const char *fn, int kind, sx_compare_op op, int n, sx_tensor *const *ts)
+{
+    for (int i = 0; i < n; i++)
+        if (!sx_check_arg(fn, i + 1, ts[i])) return NULL;
+    int ndim;
+    int64_t shape[SX_MAX_DIMS];
+    if (!broadcast_n(fn, n, ts, &ndim, shape)) return NULL;
+    sx_tensor *o = sx_tensor_empty(ndim, shape);
+    if (!o) return NULL;
+    int64_t numel = sx_tensor_numel(o);
+    if (numel == 0) return o;
+    struct nary_ctx c = {.kind = kind, .op = op, .o = sx_tensor_data(o)};
+    /* a 0-d result is walked as one row of one element */
+    int64_t one = 1;
+    c.ndim = ndim ? ndim : 1;
+    c.shape = ndim ? o->shape : &one;
+    for (int k = 0; k < 3; k++) {
+        sx_tensor *t = ts[k < n ? k : 0];
+        c.in[k] = sx_tensor_data(t);
+        if (ndim) broadcast_strides(t, ndim, shape, c.st[k]);
+        else c.st[k][0] = 0;
+    }
+    int64_t rows = numel / c.shape[c.ndim - 1];
+    sx_parallel_for(rows, 32768 / (c.shape[c.ndim - 1] + 1) + 1, nary_rows, &c);
+    return o;
+}
+
+static const char *compare_name(sx_compare_op op)
+{
+    static const char *names[] = {"lt", "le", "gt", "ge", "eq", "ne"};
+    return (unsigned)op < 6 ? names[op] : "compare";
+}
+
+sx_tensor *sx_compare(sx_tensor *a, sx_compare_op op, sx_tensor *b)
+{
+    if ((unsigned)op >= 6) {
+        sx_fail(SX_EINVAL, "compare: unknown comparison %d", (int)op);
+        return NULL;
+    }
+    sx_tensor *ts[2] = {a, b};
+    return nary_compute(compare_name(op), 0, op, 2, ts);
+}
+
+sx_tensor *sx_compare_scalar(sx_tensor *x, sx_compare_op op, float s)
+{
+    if (!sx_check_arg(compare_name(op), 1, x)) return NULL;
+    sx_tensor *b = sx_tensor_scalar(s);
+    sx_tensor *o = b ? sx_compare(x, op, b) : NULL;
+    sx_tensor_free(b);
+    return o;
+}
+
+/* ---------------------------------------------------------------- where */
+
+/* where(mask, a, b): a where mask != 0, else b; mask, a and b broadcast
+ * together. The mask is a constant (saved, not an input of the node), so the
+ * backward is where() again and differentiates to any order. */
+sx_tensor *sx_where(sx_tensor *mask, sx_tensor *a, sx_tensor *b)
+{
+    sx_tensor *ts[3] = {mask, a, b};
+    sx_tensor *o = nary_compute("where", 1, SX_CMP_LT, 3, ts);
+    sx_node *node = sx_record(&o, SX_OP_WHERE, 2, ts + 1);
+    if (node) sx_node_save(node, 0, mask);
+    return o;
+}
+
+sx_status sx_where_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
+{
+    sx_clear_error();
+    sx_tensor *zero = sx_tensor_scalar(0.0f);
+    if (!zero) return sx_last_status();
+    sx_tensor *mask = n->saved[0];
+    if (n->inputs[0]->requires_grad) gi[0] = reduce_to_input(sx_where(mask, g, zero), n->inputs[0]);
+    if (n->inputs[1]->requires_grad) gi[1] = reduce_to_input(sx_where(mask, zero, g), n->inputs[1]);
+    sx_tensor_free(zero);
+    return done();
 }

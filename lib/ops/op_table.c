@@ -42,6 +42,10 @@ sx_status sx_conv2d_backward(const sx_node *, sx_tensor *, sx_tensor **);
 sx_status sx_conv_transpose2d_backward(const sx_node *, sx_tensor *, sx_tensor **);
 sx_status sx_conv2d_weight_backward(const sx_node *, sx_tensor *, sx_tensor **);
 sx_status sx_upfirdn2d_backward(const sx_node *, sx_tensor *, sx_tensor **);
+sx_status sx_sin_backward(const sx_node *, sx_tensor *, sx_tensor **);
+sx_status sx_cos_backward(const sx_node *, sx_tensor *, sx_tensor **);
+sx_status sx_clamp_backward(const sx_node *, sx_tensor *, sx_tensor **);
+sx_status sx_where_backward(const sx_node *, sx_tensor *, sx_tensor **);
 
 const sx_op_desc sx_op_table[SX_OP_COUNT] = {
     [SX_OP_ADD] = {"add", sx_add_backward},
@@ -78,4 +82,8 @@ const sx_op_desc sx_op_table[SX_OP_COUNT] = {
     [SX_OP_CONV_TRANSPOSE2D] = {"conv_transpose2d", sx_conv_transpose2d_backward},
     [SX_OP_CONV2D_WEIGHT] = {"conv2d_weight", sx_conv2d_weight_backward},
     [SX_OP_UPFIRDN2D] = {"upfirdn2d", sx_upfirdn2d_backward},
+    [SX_OP_SIN] = {"sin", sx_sin_backward},
+    [SX_OP_COS] = {"cos", sx_cos_backward},
+    [SX_OP_CLAMP] = {"clamp", sx_clamp_backward},
+    [SX_OP_WHERE] = {"where", sx_where_backward},
 };

@@ -290,3 +290,58 @@ sx_tensor *sx_argmax(sx_tensor *x, int dim)
     sx_tensor_free(xc);
     return o;
 }
+
+/* ---------------------------------------------------------------- min, argmin */
+
+/* Written over max of -x, so their gradients are max's (to the first minimum). */
+sx_tensor *sx_min(sx_tensor *x, int dim, bool keepdim)
+{
+    if (!sx_check_arg("min", 1, x)) return NULL;
+    sx_tensor *n = sx_neg(x);
+    sx_tensor *m = n ? sx_max(n, dim, keepdim) : NULL;
+    sx_tensor *o = m ? sx_neg(m) : NULL;
+    sx_tensor_free(n);
+    sx_tensor_free(m);
+    return o;
+}
+
+sx_tensor *sx_argmin(sx_tensor *x, int dim)
+{
+    if (!sx_check_arg("argmin", 1, x)) return NULL;
+    bool prev = sx_set_grad_enabled(false);
+    sx_tensor *n = sx_neg(x);
+    sx_tensor *o = n ? sx_argmax(n, dim) : NULL;
+    sx_set_grad_enabled(prev);
+    sx_tensor_free(n);
+    return o;
+}
+
+/* ---------------------------------------------------------------- var, std */
+
+/* sum((x - mean)^2) / (count - unbiased), made of differentiable ops. */
+sx_tensor *sx_var(sx_tensor *x, int n_dims, const int *dims, bool keepdim, bool unbiased)
+{
+    if (!sx_check_arg("var", 1, x)) return NULL;
+    sx_tensor *m = sx_mean(x, n_dims, dims, true);
+    if (!m) return NULL;
+    int64_t count = sx_tensor_numel(x) / (sx_tensor_numel(m) > 0 ? sx_tensor_numel(m) : 1);
+    sx_tensor *d = sx_sub(x, m);
+    sx_tensor *d2 = d ? sx_square(d) : NULL;
+    sx_tensor *s = d2 ? sx_sum(d2, n_dims, dims, keepdim) : NULL;
+    int64_t denom = count - (unbiased ? 1 : 0);
+    sx_tensor *o = s ? sx_mul_scalar(s, denom > 0 ? 1.0f / (float)denom : NAN) : NULL;
+    sx_tensor_free(m);
+    sx_tensor_free(d);
+    sx_tensor_free(d2);
+    sx_tensor_free(s);
+    return o;
+}
+
+sx_tensor *sx_std(sx_tensor *x, int n_dims, const int *dims, bool keepdim, bool unbiased)
+{
+    if (!sx_check_arg("std", 1, x)) return NULL;
+    sx_tensor *v = sx_var(x, n_dims, dims, keepdim, unbiased);
+    sx_tensor *o = v ? sx_sqrt(v) : NULL;
+    sx_tensor_free(v);
+    return o;
+}

@@ -36,6 +36,7 @@ sx_tensor *sx_reshape(sx_tensor *x, int ndim, const int64_t *shape)
         } else known *= s[i];
     }
     if (infer >= 0) s[infer] = known > 0 ? numel / known : 0;
+    if (!sx_shape_check("reshape", ndim, s)) return NULL;
     if (sx_shape_numel(ndim, s) != numel) {
         char b[96];
         sx_fail(SX_EINVAL, "reshape: cannot view %s (%lld elements) as a shape of %lld elements",
@@ -453,4 +454,104 @@ sx_status sx_contiguous_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
     (void)n;
     gi[0] = sx_tensor_retain(g);
     return SX_OK;
+}
+
+/* ---------------------------------------------------------------- view, squeeze, unsqueeze, flatten */
+
+/* Each is a reshape (so a view of a contiguous tensor, and reshape's backward). */
+
+sx_tensor *sx_view(sx_tensor *x, int ndim, const int64_t *shape)
+{
+    if (!sx_check_arg("view", 1, x)) return NULL;
+    if (!sx_tensor_is_contiguous(x)) {
+        char b[96];
+        sx_fail(SX_EINVAL, "view: the tensor %s is not contiguous (use reshape, which copies, or contiguous() first)",
+                sx_shape_str(x, b, sizeof b));
+        return NULL;
+    }
+    return sx_reshape(x, ndim, shape);
+}
+
+sx_tensor *sx_unsqueeze(sx_tensor *x, int dim)
+{
+    if (!sx_check_arg("unsqueeze", 1, x)) return NULL;
+    if (x->ndim >= SX_MAX_DIMS) {
+        sx_fail(SX_EINVAL, "unsqueeze: a %d-d tensor cannot get another dimension (at most %d)", x->ndim, SX_MAX_DIMS);
+        return NULL;
+    }
+    int d = sx_norm_dim("unsqueeze", dim, x->ndim + 1);
+    if (d < 0) return NULL;
+    int64_t s[SX_MAX_DIMS];
+    for (int i = 0, j = 0; i <= x->ndim; i++) s[i] = i == d ? 1 : x->shape[j++];
+    return sx_reshape(x, x->ndim + 1, s);
+}
+
+sx_tensor *sx_squeeze(sx_tensor *x, int dim)
+{
+    if (!sx_check_arg("squeeze", 1, x)) return NULL;
+    int d = sx_norm_dim("squeeze", dim, x->ndim);
+    if (d < 0) return NULL;
+    int64_t s[SX_MAX_DIMS];
+    int n = 0;
+    for (int i = 0; i < x->ndim; i++)
+        if (i != d || x->shape[i] != 1) s[n++] = x->shape[i];
+    return sx_reshape(x, n, s);
+}
+
+sx_tensor *sx_squeeze_all(sx_tensor *x)
+{
+    if (!sx_check_arg("squeeze", 1, x)) return NULL;
+    int64_t s[SX_MAX_DIMS];
+    int n = 0;
+    for (int i = 0; i < x->ndim; i++)
+        if (x->shape[i] != 1) s[n++] = x->shape[i];
+    return sx_reshape(x, n, s);
+}
+
+sx_tensor *sx_flatten(sx_tensor *x, int start, int end)
+{
+    if (!sx_check_arg("flatten", 1, x)) return NULL;
+    if (x->ndim == 0) return sx_reshape(x, 1, (const int64_t[]){1});
+    int a = sx_norm_dim("flatten", start, x->ndim), b = a < 0 ? -1 : sx_norm_dim("flatten", end, x->ndim);
+    if (a < 0 || b < 0) return NULL;
+    if (a > b) {
+        sx_fail(SX_EINVAL, "flatten: start dimension %d comes after end dimension %d", start, end);
+        return NULL;
+    }
+    int64_t s[SX_MAX_DIMS];
+    int n = 0;
+    for (int i = 0; i < a; i++) s[n++] = x->shape[i];
+    int64_t merged = 1;
+    for (int i = a; i <= b; i++) merged *= x->shape[i];
+    s[n++] = merged;
+    for (int i = b + 1; i < x->ndim; i++) s[n++] = x->shape[i];
+    return sx_reshape(x, n, s);
+}
+
+/* x[index] along dim, that dimension removed: narrow to one element, then a
+ * view without the dimension (recorded as a reshape, whose backward gives
+ * the gradient narrow's shape back). A view even of a non-contiguous x. */
+sx_tensor *sx_select(sx_tensor *x, int dim, int64_t index)
+{
+    if (!sx_check_arg("select", 1, x)) return NULL;
+    int d = sx_norm_dim("select", dim, x->ndim);
+    if (d < 0) return NULL;
+    if (index < 0 || index >= x->shape[d]) {
+        sx_fail(SX_EINVAL, "select: index %lld outside dimension %d of size %lld", (long long)index, dim,
+                (long long)x->shape[d]);
+        return NULL;
+    }
+    sx_tensor *n = sx_narrow(x, d, index, 1);
+    if (!n) return NULL;
+    int64_t s[SX_MAX_DIMS], st[SX_MAX_DIMS];
+    for (int i = 0, j = 0; i < n->ndim; i++)
+        if (i != d) {
+            s[j] = n->shape[i];
+            st[j++] = n->stride[i];
+        }
+    sx_tensor *o = sx_tensor_view(n, n->ndim - 1, s, st, n->offset);
+    if (!o) sx_fail(SX_ENOMEM, "select: out of memory");
+    sx_record(&o, SX_OP_RESHAPE, 1, &n);
+    sx_tensor_free(n);
+    return o;
 }

@@ -32,6 +32,7 @@
 -- and independent_selection below are two policies; a new one is a function.
 local sx = require "stylex"
 local cjson = require "cjson"
+local util = require "stylex.util"
 
 local attfind = {}
 
@@ -158,6 +159,38 @@ local function other_images(labels, c)
   return rows
 end
 
+-- ---------------------------------------------------------------- filters
+
+-- The official unstable-image filter: an image on which more than max_share
+-- of all its table entries (both directions, every coordinate, every class)
+-- change a class probability by more than `threshold` is one the generator
+-- renders unstably; its effects are zeroed, so no policy counts it. The
+-- official code zeroes images with more than 750 of 24,192 such entries
+-- (2 x 6,048 coordinates x 2 classes), a share of 0.031, at threshold 0.3.
+-- Returns a new table (sharing everything but tab.effect) and the list of
+-- the images zeroed (1-based).
+--   opts: threshold = 0.3, max_share = 750 / 24192
+function attfind.filter_unstable(tab, opts)
+  local fn = "filter_unstable"
+  opts = check_opts(fn, opts, {threshold = true, max_share = true})
+  local N, S, K = shape4(tab, fn)
+  local threshold = check_number(fn, "threshold", opts.threshold or 0.3, 0)
+  local max_share = check_number(fn, "max_share", opts.max_share or 750 / 24192, 0)
+  local shifted = sx.softmax((tab.effect + tab.base_logits:reshape{N, 1, 1, K}):reshape{N * 2 * S, K}, 2)
+  local dp = (shifted:reshape{N, 2 * S, K} - sx.softmax(tab.base_logits, 2):reshape{N, 1, K})
+    :abs():reshape{N, 2 * S * K}:totable()
+  local keep, removed = {}, {}
+  for i = 1, N do
+    local count = 0
+    for _, v in ipairs(dp[i]) do if v > threshold then count = count + 1 end end
+    if count > max_share * 2 * S * K then removed[#removed + 1] = i; keep[i] = 0 else keep[i] = 1 end
+  end
+  local out = {}
+  for key, v in pairs(tab) do out[key] = v end
+  if #removed > 0 then out.effect = tab.effect * sx.tensor(keep):reshape{N, 1, 1, 1} end
+  return out, removed
+end
+
 -- ---------------------------------------------------------------- policies
 
 -- The official AttFind subset selection, for target class c, on the images
@@ -171,19 +204,40 @@ end
 -- average over all the images, so a table still gets k attributes; a.images
 -- is the number of images averaged over. The selection ends early (fewer
 -- than k) only when the best mean is 0: nothing left raises the class.
+-- With max_corr (not in the official code), a column whose change of the
+-- class logit over all the table's images correlates (Pearson) above
+-- max_corr with that of a column already picked is passed over and zeroed,
+-- so no two picks are pieces of one direction (the report's max_corr_above
+-- is this correlation). With accept, a function(attribute) -> boolean, a
+-- column it refuses is passed over and zeroed the same way (the official
+-- code's discriminator filter is one: attfind.discriminator_check).
+-- a.passed_over counts the columns skipped before it.
 --   opts: class (required), labels, k = 8, space = "prob" | "logit",
---         max_image_effect = 0.2 (prob) or 1.0 (logit)
+--         max_image_effect = 0.2 (prob) or 1.0 (logit), max_corr = nil (off),
+--         accept = nil
 function attfind.subset_selection(tab, opts)
   local fn = "subset_selection"
-  opts = check_opts(fn, opts, {class = true, labels = true, k = true, max_image_effect = true, space = true})
-  local _, S, K = shape4(tab, fn)
+  opts = check_opts(fn, opts, {class = true, labels = true, k = true, max_image_effect = true, space = true,
+    max_corr = true, accept = true})
+  if opts.accept ~= nil and type(opts.accept) ~= "function" then
+    error(fn .. ": opts.accept must be a function(attribute) -> boolean", 2)
+  end
+  local N, S, K = shape4(tab, fn)
   local c = check_class(fn, opts.class, K)
   local k = check_number(fn, "k", opts.k or 8, 0)
   local space = check_space(fn, opts.space)
   local cap = check_number(fn, "max_image_effect", opts.max_image_effect or (space == "prob" and 0.2 or 1.0), 0)
+  local max_corr = opts.max_corr ~= nil and check_number(fn, "max_corr", opts.max_corr, -1) or nil
   local rows = other_images(attfind.labels(tab, opts.labels), c)
   local E = class_matrix(tab, c, rows, space)
   local n, W = #E, 2 * S
+  -- the class-logit change of each column over all N images, for max_corr
+  local column_effect
+  if max_corr then
+    local L = tab.effect:narrow(4, c + 1, 1):contiguous():reshape{N, W}:transpose(1, 2):contiguous():totable()
+    column_effect = function(col) return L[col] end
+  end
+  local picked, passed = {}, 0
   local acc = {}
   for i = 1, n do acc[i] = 0 end
   local out = {}
@@ -203,12 +257,26 @@ function attfind.subset_selection(tab, opts)
     local best, best_sum = 1, sums[1]
     for col = 2, W do if sums[col] > best_sum then best, best_sum = col, sums[col] end end
     if best_sum <= 0 then break end
+    local too_close = false
+    if max_corr then
+      local v = column_effect(best)
+      for _, q in ipairs(picked) do
+        if (util.correlation(v, column_effect(q)) or 0) > max_corr then too_close = true; break end
+      end
+    end
     local a = attribute(tab, S, best, best_sum / active, c)
     a.images = active
-    out[#out + 1] = a
-    for i = 1, n do
-      acc[i] = acc[i] + E[i][best]
-      E[i][best] = 0
+    if too_close or (opts.accept and not opts.accept(a)) then
+      passed = passed + 1
+      for i = 1, n do E[i][best] = 0 end
+    else
+      if max_corr or opts.accept then a.passed_over = passed end
+      out[#out + 1] = a
+      picked[#picked + 1] = best
+      for i = 1, n do
+        acc[i] = acc[i] + E[i][best]
+        E[i][best] = 0
+      end
     end
   end
   return out
@@ -257,6 +325,43 @@ function attfind.independent_selection(tab, opts)
     out[#out + 1] = a
   end
   return out
+end
+
+-- The official discriminator filter for one attribute: on up to `images`
+-- images of the table (not of the attribute's class) that it changes the
+-- class probability by more than effect_threshold, regenerate it moved by
+-- the attribute at `strength` and compare the discriminator's output on the
+-- moved and the unmoved image (each conditioned on the classifier's
+-- probabilities of that image, as in training). Returns false when any of
+-- them changes by more than `threshold` (the move adds what D calls fake),
+-- and the largest change seen. The official code checks both directions of
+-- a coordinate; here an attribute is one direction, and only it is checked.
+--   opts: images = 10, effect_threshold = 0.2, threshold = 0.2, strength = 2, labels
+function attfind.discriminator_check(G, D, C, tab, a, opts)
+  local fn = "discriminator_check"
+  opts = check_opts(fn, opts, {images = true, effect_threshold = true, threshold = true, strength = true,
+    labels = true})
+  local N, S, K = shape4(tab, fn)
+  local max_images = check_number(fn, "images", opts.images or 10, 1)
+  local effect_threshold = check_number(fn, "effect_threshold", opts.effect_threshold or 0.2, 0)
+  local threshold = check_number(fn, "threshold", opts.threshold or 0.2, 0)
+  local strength = check_number(fn, "strength", opts.strength or 2, 0)
+  local rows = other_images(attfind.labels(tab, opts.labels), a.class)
+  local E = class_matrix(tab, a.class, rows, "prob")
+  local col = (a.direction == "to-max" and S or 0) + a.coord
+  local picked = {}
+  for r, i in ipairs(rows) do
+    if #picked < max_images and E[r][col] > effect_threshold then picked[#picked + 1] = i end
+  end
+  if #picked == 0 then return true, 0 end
+  local worst = sx.no_grad(function()
+    local base = attfind.apply_attributes(G, tab, {}, {images = picked, strength = 0})
+    local moved = attfind.apply_attributes(G, tab, {a}, {images = picked, strength = strength})
+    local conditional = D:config().n_classes > 0
+    local function d(x) return D:discriminate(x, conditional and sx.softmax(C:logits(x), 2) or nil) end
+    return (d(moved) - d(base)):abs():max():item()
+  end)
+  return worst <= threshold, worst
 end
 
 local policies = {subset = attfind.subset_selection, independent = attfind.independent_selection}
@@ -409,7 +514,7 @@ function attfind.save(path, tab, meta)
   for k, v in pairs(tab.meta or {}) do m[k] = v end
   for k, v in pairs(meta or {}) do m[k] = v end
   m.format, m.n_images, m.n_coords, m.n_classes = FORMAT, N, S, K
-  m.layers = cjson.encode(tab.layers or {})
+  m.layers = util.encode_sorted(tab.layers or {})
   return sx.save(path, tensors, m)
 end
 

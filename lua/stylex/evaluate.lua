@@ -71,6 +71,27 @@ function evaluate.load_checkpoint(path)
   return build(path, "load_checkpoint")
 end
 
+-- The discriminator of a training checkpoint, or of a shipped model that
+-- train_stylex.lua exported with it (since AttFind's discriminator filter);
+-- nil and a message when the file holds none. Parameters do not require
+-- grad; the global RNG is left as it was.
+function evaluate.load_discriminator(path)
+  local meta = read(path, "load_discriminator")
+  local t = assert(sx.load(path))
+  local state = require("stylex.util").unprefix(t, "D.")
+  if next(state) == nil then
+    return nil, path .. " holds no discriminator (exported before models carried one; re-export it with " ..
+      "train_stylex.lua --export-only from its run's checkpoint)"
+  end
+  local trainer = require "stylex.trainer"
+  local rng = sx.rng_get_state()
+  local D = sx.models.Discriminator(trainer.network_config(trainer.config(require("cjson").decode(meta.config))))
+  sx.rng_set_state(rng)
+  D:load_state_dict(state)
+  for _, p in ipairs(D:parameters()) do p:requires_grad(false) end
+  return D
+end
+
 -- Either kind of file, by its format metadata.
 function evaluate.load(path)
   local meta = read(path, "load")

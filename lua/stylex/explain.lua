@@ -36,6 +36,13 @@ explain.defaults = {
   policy = "subset",      -- "subset" | "independent" | a function(tab, opts)
   space = "prob",         -- the policies read effects as probability ("prob") or logit changes
   max_image_effect = nil, -- subset selection's cap (nil: the policy's default, 0.2 in "prob")
+  max_corr = nil,         -- subset selection passes over a column whose class-logit change correlates
+                          --   above this with an earlier pick's (nil: off, as the official code)
+  unstable_filter = false, -- the official unstable-image filter (attfind.filter_unstable) before
+                          --   selecting; the statistics still use every image
+  discriminator_filter = false, -- the official discriminator filter (attfind.discriminator_check)
+                          --   while selecting; needs a model file that carries its discriminator
+  discriminator_threshold = 0.2, -- its largest allowed change of D's output (the official 0.2)
   sufficiency_strengths = {1, 2}, -- sufficiency at each; the first is the headline figure
                           --   (1: the move the effect table measured; 2: the official
                           --   code's shift_size for its counterfactuals)
@@ -132,12 +139,38 @@ function explain.effect_table(which, G, E, C, x, ids, opts)
 end
 
 -- Attributes per class with opts.policy (k of them), read in opts.space, with
--- opts.max_image_effect for the subset policy.
-function explain.select(tab, opts, k)
+-- opts.max_image_effect and opts.max_corr for the subset policy, after the
+-- unstable-image filter if opts.unstable_filter, through the discriminator
+-- filter if opts.discriminator_filter (nets = {G =, D =, C =}: the model's
+-- generator and discriminator, the classifier). Second result: the images
+-- the unstable filter zeroed; third: the attributes the discriminator refused.
+function explain.select(tab, opts, k, nets)
   local popts = {k = k}
   if type(opts.policy) == "string" then popts.space = opts.space end
-  if opts.policy == "subset" then popts.max_image_effect = opts.max_image_effect end
-  return attfind.per_class(tab, opts.policy, popts)
+  if opts.policy == "subset" then popts.max_image_effect, popts.max_corr = opts.max_image_effect, opts.max_corr end
+  local refused = 0
+  if opts.discriminator_filter then
+    if opts.policy ~= "subset" then error("explain: the discriminator filter needs the subset policy", 2) end
+    if not (nets and nets.D) then error("explain: the discriminator filter needs the model's discriminator", 2) end
+    local labels = attfind.labels(tab)
+    popts.accept = function(a)
+      local ok = attfind.discriminator_check(nets.G, nets.D, nets.C, tab, a, {labels = labels,
+        threshold = opts.discriminator_threshold})
+      if not ok then refused = refused + 1 end
+      return ok
+    end
+  end
+  local removed = {}
+  if opts.unstable_filter then tab, removed = attfind.filter_unstable(tab) end
+  return attfind.per_class(tab, opts.policy, popts), removed, refused
+end
+
+-- The model file's discriminator when opts.discriminator_filter asks for it.
+local function discriminator_of(path, opts)
+  if not opts.discriminator_filter then return nil end
+  local D, err = evaluate.load_discriminator(path)
+  if not D then error("explain: --discriminator-filter: " .. err, 3) end
+  return D
 end
 
 -- Sufficiency of the top-k of `per_class` at every strength of
@@ -297,7 +330,8 @@ local function ground_truth(G, E, C, O, tab, shown, ds, k)
 end
 
 -- The options whose default is nil (so not keys of explain.defaults).
-local NIL_DEFAULT = {model = true, max_image_effect = true, dataset = true, command = true, log = true}
+local NIL_DEFAULT = {model = true, max_image_effect = true, max_corr = true, dataset = true, command = true,
+  log = true}
 
 local function check_opts(opts)
   if type(opts) ~= "table" then error("explain.run: options table expected", 3) end
@@ -363,13 +397,18 @@ function explain.run(opts)
   -- StylEx: the table, the attributes, sufficiency
   local tab, timing = explain.effect_table("stylex", G, E, C, x, ids, opts)
   local labels = attfind.labels(tab)
-  local shown = explain.select(tab, opts, opts.k)
-  local for_suff = explain.select(tab, opts, opts.sufficiency_k)
+  local nets = {G = G, C = C, D = discriminator_of(model_path, opts)}
+  local shown, unstable, refused = explain.select(tab, opts, opts.k, nets)
+  local for_suff = explain.select(tab, opts, opts.sufficiency_k, nets)
   local sweep = sufficiency(G, C, tab, for_suff, opts)
   local suff = sweep[1]
   doc.attfind = {n_images = n, n_coords = tab.styles:shape()[2], policy = type(opts.policy) == "string" and
     opts.policy or "custom", space = opts.space, k = opts.k,
     max_image_effect = opts.policy == "subset" and (opts.max_image_effect or (opts.space == "prob" and 0.2 or 1.0)) or nil,
+    max_corr = opts.policy == "subset" and opts.max_corr or nil,
+    unstable_images = opts.unstable_filter and #unstable or nil,
+    discriminator_refused = opts.discriminator_filter and refused or nil,
+    discriminator_threshold = opts.discriminator_filter and opts.discriminator_threshold or nil,
     seconds = timing.seconds, passes = timing.passes, passes_per_s = timing.passes_per_s, cached = timing.cached}
   doc.sufficiency = {stylex = suff.share, k = opts.sufficiency_k, n = suff.n, strength = suff.strength,
     by_strength = {}, per_class = {}}
@@ -388,7 +427,8 @@ function explain.run(opts)
   if opts.baseline and file_exists(base_path) then
     local Gb, Eb, bmeta = evaluate.load_model(base_path)
     local btab = explain.effect_table("baseline", Gb, Eb, C, x, ids, opts)
-    local bsweep = sufficiency(Gb, C, btab, explain.select(btab, opts, opts.sufficiency_k), opts)
+    local bnets = {G = Gb, C = C, D = discriminator_of(base_path, opts)}
+    local bsweep = sufficiency(Gb, C, btab, explain.select(btab, opts, opts.sufficiency_k, bnets), opts)
     local bsuff = bsweep[1]
     doc.model.baseline_path, doc.model.baseline_step = base_path, math.tointeger(tonumber(bmeta.step))
     doc.sufficiency.baseline = bsuff.share

@@ -171,8 +171,12 @@ local function check(doc)
 
   local af = field(doc, "attfind", "doc", "table", true)
   if af then
-    for _, k in ipairs{"n_images", "n_coords", "k", "passes"} do field(af, k, "doc.attfind", "integer", true) end
-    for _, k in ipairs{"max_image_effect", "seconds", "passes_per_s"} do field(af, k, "doc.attfind", "number", true) end
+    for _, k in ipairs{"n_images", "n_coords", "k", "passes", "unstable_images", "discriminator_refused"} do
+      field(af, k, "doc.attfind", "integer", true)
+    end
+    for _, k in ipairs{"max_image_effect", "max_corr", "discriminator_threshold", "seconds", "passes_per_s"} do
+      field(af, k, "doc.attfind", "number", true)
+    end
     field(af, "policy", "doc.attfind", "string", true)
   end
 

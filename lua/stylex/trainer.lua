@@ -44,6 +44,7 @@ local DEFAULTS = {
   style_mixing = 0,          -- probability of style mixing on the random path (StyleGAN2: 0.9)
   w_class_l1 = 0,            -- L1 on the class-probability columns of the style affines (not in the paper)
   w_latent = 0,              -- latent regression of the encoder on generated images (not in the paper)
+  class_dropout = 0,         -- probability that an encoder-path image's class input is uniform (not in the paper)
   baseline = false,
   wrec_detach = nil,         -- nil: true for the baseline (see above), false for StylEx
   seed = 1,
@@ -137,6 +138,27 @@ local function random_images(S, G, n, p)
   for l = 1, L do mixed.conv[l] = l - 1 >= cutoff and b.conv[l] or a.conv[l] end
   for k = 1, #a.rgb do mixed.rgb[k] = 2 * k - 1 >= cutoff and b.rgb[k] or a.rgb[k] end
   return G:from_styles(mixed)
+end
+
+-- The class input of the encoder path. With cfg.class_dropout q > 0 each
+-- image's class probabilities are replaced by the uniform distribution with
+-- probability q, while its KL target and D's condition stay C(x): on those
+-- images the generator can only satisfy the classifier through E(x). With
+-- two classes the class input adds exactly one StyleSpace direction (the
+-- style affines are linear in it, and p1 = 1 - p0), used by both classes
+-- with opposite signs; the dropout asks for the class to be drawn from w
+-- as well (docs/method.md). q = 0 draws no random number.
+function trainer.encoder_class_input(S, p)
+  local q = S.cfg.class_dropout or 0
+  if not p or q <= 0 then return p end
+  local n, K = p:shape()[1], p:shape()[2]
+  local r = sx.rand{n}:totable()
+  local keep, drop = {}, {}
+  for i = 1, n do
+    local d = r[i] < q
+    keep[i], drop[i] = {d and 0 or 1}, {d and 1 / K or 0}
+  end
+  return p * sx.tensor(keep) + sx.tensor(drop)
 end
 
 -- The encoder path: x' = G(E(x), p) and the w it used.
@@ -236,7 +258,7 @@ function trainer.d_step(S, x, p)
   local x1, x2, p1, p2 = split_batch(x, p)
   local fake = sx.no_grad(function()
     local f1 = random_images(S, S.G, x1:shape()[1], p1)
-    local f2 = trainer.reconstruct(S, S.G, x2, p2)
+    local f2 = trainer.reconstruct(S, S.G, x2, trainer.encoder_class_input(S, p2))
     return sx.cat({f1, f2}, 1)
   end)
   set_requires_grad(S.D, true)
@@ -265,7 +287,7 @@ function trainer.g_step(S, x, p)
   local x1, x2, p1, p2 = split_batch(x, p)
   set_requires_grad(S.D, false)
   local fake = random_images(S, S.G, x1:shape()[1], p1)
-  local rec, w = trainer.reconstruct(S, S.G, x2, p2)
+  local rec, w = trainer.reconstruct(S, S.G, x2, trainer.encoder_class_input(S, p2))
   local adv = softplus_mean(-S.D:discriminate(fake, p1)) + softplus_mean(-S.D:discriminate(rec, p2))
   local l1 = sx.l1_loss(rec, x2)
   local wrec = trainer.w_reconstruction(S, rec, w)
@@ -329,7 +351,10 @@ end
 local prefixed, unprefix = util.prefixed, util.unprefix
 
 -- Writes everything a resumed run needs: networks, optimiser states, step,
--- RNG state, config (atomically: sx.save writes a temporary file and renames).
+-- RNG state, config (atomically: sx.save writes a temporary file and renames;
+-- it also removes the temporaries that killed processes left beside path).
+-- The config is JSON with sorted keys, so two processes at the same state
+-- write the same bytes.
 function trainer.save(S, path, extra_meta)
   local t = {}
   prefixed(t, "G.", S.G:state_dict())
@@ -342,46 +367,66 @@ function trainer.save(S, path, extra_meta)
   -- RNG words as hex: JSON numbers would round 64-bit integers
   local rng = {}
   for i, v in ipairs(sx.rng_get_state()) do rng[i] = string.format("%016x", v) end
-  local meta = {format = "stylex-training-1", config = cjson.encode(S.cfg), step = tostring(S.step),
+  local meta = {format = "stylex-training-1", config = util.encode_sorted(S.cfg), step = tostring(S.step),
     rng = table.concat(rng, " ")}
   for k, v in pairs(extra_meta or {}) do meta[k] = v end
   assert(sx.save(path, t, meta))
 end
 
 -- The shipped model (format "stylex-model-1"): the EMA generator as G.*, the
--- encoder as E.*, config and step; `meta` adds entries (classifier path,
+-- encoder as E.*, the discriminator as D.* (AttFind's discriminator filter
+-- reads it: evaluate.load_discriminator), config and step; `meta` adds entries (classifier path,
 -- classes, class_names, dataset, command, eval, ...), strings only.
 -- evaluate.load_model reads it back.
 function trainer.export(S, path, meta)
   local t = {}
   prefixed(t, "G.", S.G_ema:state_dict())
   prefixed(t, "E.", S.E:state_dict())
+  prefixed(t, "D.", S.D:state_dict()) -- for AttFind's discriminator filter
   local m = {}
   for k, v in pairs(meta or {}) do m[k] = v end
-  m.format, m.config, m.step, m.baseline = "stylex-model-1", cjson.encode(S.cfg), tostring(S.step), tostring(S.cfg.baseline)
+  m.format, m.config, m.step, m.baseline = "stylex-model-1", util.encode_sorted(S.cfg), tostring(S.step),
+    tostring(S.cfg.baseline)
   local ok, err = sx.save(path, t, m)
   if not ok then error("trainer.export: " .. tostring(err), 2) end
 end
 
 -- A training state restored from trainer.save's file (C: the classifier).
+-- A file that is not such a checkpoint, or one made for another image size,
+-- channel count or class count than C's, is an error naming the file.
 function trainer.load(path, C)
-  local t, meta = assert(sx.load(path))
+  local function bad(msg) error("trainer.load: " .. path .. ": " .. msg, 0) end
+  local t, meta = sx.load(path)
+  if not t then bad(tostring(meta)) end
   if meta.format ~= "stylex-training-1" then
-    error("trainer.load: " .. path .. " is not a stylex training checkpoint", 2)
+    bad("not a stylex training checkpoint (format " .. tostring(meta.format) .. ", expected stylex-training-1)")
   end
-  -- defaults fill keys added since the checkpoint was written
-  local cfg = trainer.config(cjson.decode(meta.config))
-  local S = trainer.new(cfg, C)
-  S.G:load_state_dict(unprefix(t, "G."))
-  S.G_ema:load_state_dict(unprefix(t, "G_ema."))
-  S.D:load_state_dict(unprefix(t, "D."))
-  S.E:load_state_dict(unprefix(t, "E."))
-  S.opt_G:load_state_dict(unprefix(t, "opt_G."))
-  S.opt_D:load_state_dict(unprefix(t, "opt_D."))
-  S.opt_E:load_state_dict(unprefix(t, "opt_E."))
-  S.step = math.tointeger(tonumber(meta.step))
+  local ok, saved = pcall(cjson.decode, meta.config or "")
+  if not ok or type(saved) ~= "table" then bad("its config metadata is missing or not JSON") end
+  local step = math.tointeger(tonumber(meta.step or ""))
+  if not step or step < 0 then bad("its step metadata is missing or not a count") end
   local rng = {}
-  for word in meta.rng:gmatch("%x+") do rng[#rng + 1] = math.tointeger(tonumber(word, 16)) end
+  for word in (meta.rng or ""):gmatch("%x+") do rng[#rng + 1] = math.tointeger(tonumber(word, 16)) end
+  if #rng == 0 then bad("its rng metadata is missing") end
+  -- defaults fill keys added since the checkpoint was written
+  local cfg = trainer.config(saved)
+  if C then
+    local cc = C:config()
+    for _, k in ipairs{"resolution", "img_channels"} do
+      if cfg[k] ~= cc[k] then
+        bad(string.format("made for %s %g, the classifier has %g", k, cfg[k], cc[k]))
+      end
+    end
+    if not cfg.baseline and cfg.n_classes ~= cc.n_classes then
+      bad(string.format("made for %g classes, the classifier has %g", cfg.n_classes, cc.n_classes))
+    end
+  end
+  local S = trainer.new(cfg, C)
+  for _, part in ipairs{"G", "G_ema", "D", "E", "opt_G", "opt_D", "opt_E"} do
+    local lok, err = pcall(S[part].load_state_dict, S[part], unprefix(t, part .. "."))
+    if not lok then bad(part .. ": " .. tostring(err)) end
+  end
+  S.step = step
   sx.rng_set_state(rng)
   return S, meta
 end

@@ -1,7 +1,8 @@
 -- stylex.util — small helpers the Lua modules share: what a tensor is, an
--- integer test, shell quoting and making a folder, prefixed keys of state
--- dicts, a Pearson correlation, and the configured JSON
--- encoder of the report.
+-- integer test, making a folder (no shell), prefixed keys of state dicts, a
+-- Pearson correlation, the configured JSON encoder of the report and a JSON
+-- encoder with sorted keys (metadata whose bytes must not depend on the
+-- process).
 local util = {}
 
 -- True for a tensor userdata (live or freed).
@@ -16,17 +17,35 @@ function util.is_int(v)
   return type(v) == "number" and v == v and v == math.floor(v) and math.abs(v) < 2^53
 end
 
--- s as one word for /bin/sh.
-function util.shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
+-- mkdir -p dir, without a shell (sx.mkdir) -> true | nil, msg.
+function util.mkdir_p(dir)
+  return require("stylex").mkdir(dir)
 end
 
--- mkdir -p dir -> true | nil, msg (with what mkdir said).
-function util.mkdir_p(dir)
-  local sh = io.popen("mkdir -p -- " .. util.shell_quote(dir) .. " 2>&1")
-  local said = sh and sh:read("a") or ""
-  if sh and sh:close() then return true end
-  return nil, "cannot create the folder " .. dir .. (said ~= "" and ": " .. said:gsub("%s+$", "") or "")
+-- JSON of v with every object's keys in sorted order, so the same value
+-- gives the same bytes in every process (lua-cjson follows the table's
+-- iteration order, which changes from run to run). Scalars are written by
+-- lua-cjson; a table is a list when its keys are exactly 1..#t (an empty
+-- table is {}).
+function util.encode_sorted(v)
+  local cjson = require "cjson"
+  if type(v) ~= "table" then return cjson.encode(v) end
+  local n, count = #v, 0
+  for _ in pairs(v) do count = count + 1 end
+  local parts = {}
+  if n > 0 and count == n then
+    for i = 1, n do parts[i] = util.encode_sorted(v[i]) end
+    return "[" .. table.concat(parts, ",") .. "]"
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  for i, k in ipairs(keys) do
+    local val = v[k]
+    if val == nil then val = v[tonumber(k)] end
+    parts[i] = cjson.encode(k) .. ":" .. util.encode_sorted(val)
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
 end
 
 -- Copies the entries of t into `into` under prefix .. key (a state dict

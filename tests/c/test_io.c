@@ -912,7 +912,6 @@ static void test_st_interrupted_save(void)
     CHECK_MSG(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGXFSZ, "child status %d", wst);
     snprintf(tmpf, sizeof tmpf, "%s.tmp-%ld", p, (long)child);
     CHECK(access(tmpf, F_OK) == 0); /* the torn temporary file, never renamed */
-    remove(tmpf);
 
     sx_safetensors *c = NULL;
     CHECK_OK(sx_safetensors_load(p, &c));
@@ -922,13 +921,49 @@ static void test_st_interrupted_save(void)
     }
     sx_safetensors_free(c);
 
-    /* and without a limit the new content replaces the old */
+    /* and without a limit the new content replaces the old; the save removes
+     * the dead child's temporary (a live process's would stay) */
     CHECK_OK(sx_safetensors_save(p, 1, name, &big, 1, k, v2));
+    CHECK_MSG(access(tmpf, F_OK) != 0, "the stale %s is removed", tmpf);
     CHECK_OK(sx_safetensors_load(p, &c));
     if (c) CHECK(same_bits(c->tensors[0], big) && strcmp(sx_safetensors_meta(c, "step"), "2") == 0);
     sx_safetensors_free(c);
     sx_tensor_free(old);
     sx_tensor_free(big);
+}
+
+/* [0, 2^32, 2^32] holds no element, but its contiguous strides pass 2^63
+ * (undefined behaviour before sx_shape_check refused it); the same shape in an
+ * IDX or safetensors header is refused by the reader, naming the file. */
+static void test_shape_overflow(void)
+{
+    int64_t huge[] = {0, (int64_t)1 << 32, (int64_t)1 << 32};
+    sx_tensor *t = sx_tensor_zeros(3, huge);
+    CHECK_MSG(!t && has(sx_last_error(), "shape too large"), "%s", sx_last_error());
+    int64_t ok[] = {0, 1 << 16, 1 << 16};
+    t = sx_tensor_zeros(3, ok);
+    CHECK_NOTNULL(t);
+    sx_tensor_free(t);
+
+    const char *idx = tmp_path("huge-idx3");
+    unsigned char h[16] = {0, 0, 8, 3, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    write_bytes(idx, h, sizeof h);
+    t = NULL;
+    sx_status st = sx_idx_read(idx, &t);
+    CHECK_MSG(st == SX_EFORMAT && !t && has(sx_last_error(), "absurd shape") && has(sx_last_error(), "huge-idx3"),
+              "%d %s", st, sx_last_error());
+
+    const char *stp = tmp_path("huge.safetensors");
+    const char *json = "{\"x\":{\"dtype\":\"F32\",\"shape\":[0,4294967296,4294967296],\"data_offsets\":[0,0]}}";
+    unsigned char buf[256];
+    uint64_t n = strlen(json);
+    for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(n >> (8 * i));
+    memcpy(buf + 8, json, n);
+    write_bytes(stp, buf, 8 + n);
+    sx_safetensors *c = NULL;
+    st = sx_safetensors_load(stp, &c);
+    CHECK_MSG(st == SX_EFORMAT && !c && has(sx_last_error(), "absurd shape") && has(sx_last_error(), "'x'"),
+              "%d %s", st, sx_last_error());
 }
 
 /* ================================================================ */
@@ -958,6 +993,7 @@ int main(void)
     RUN(test_st_save_args);
     RUN(test_st_damage_never_crashes);
     RUN(test_st_interrupted_save);
+    RUN(test_shape_overflow);
     remove_tmpdir();
     return check_summary("test_io");
 }

@@ -68,6 +68,13 @@ static sx_tensor *f_contiguous(sx_tensor *const *x, void *ctx)
     return o;
 }
 
+CASE_FN(f_sin, sx_sin(x[0]))
+CASE_FN(f_cos, sx_cos(x[0]))
+CASE_FN(f_clamp, sx_clamp(x[0], -0.25f, 0.15f))
+
+/* ctx: the mask, a constant [2, 3] broadcast against a [2, 1] and a [2, 3] */
+static sx_tensor *f_where(sx_tensor *const *x, void *ctx) { return sx_where(ctx, x[0], x[1]); }
+
 /* ctx: the [4, 4] filter, a constant */
 static sx_tensor *f_upfirdn2d(sx_tensor *const *x, void *ctx)
 {
@@ -113,6 +120,10 @@ static const op_case cases[SX_OP_COUNT] = {
     [SX_OP_CONV_TRANSPOSE2D] = {f_conv_transpose2d, IN2(4, 4, S(2, 4, 3, 3), S(4, 3, 3, 3)), ANY},
     [SX_OP_CONV2D_WEIGHT] = {f_conv2d_weight, IN2(4, 4, S(2, 3, 5, 5), S(2, 4, 5, 5)), ANY},
     [SX_OP_UPFIRDN2D] = {f_upfirdn2d, IN1(4, 2, 2, 4, 4), ANY},
+    [SX_OP_SIN] = {f_sin, IN1(2, 2, 3), ANY},
+    [SX_OP_COS] = {f_cos, IN1(2, 2, 3), ANY},
+    [SX_OP_CLAMP] = {f_clamp, IN1(2, 2, 3), DISTINCT}, /* values 0.05 from the bounds at least */
+    [SX_OP_WHERE] = {f_where, IN2(2, 2, S(2, 1), S(2, 3)), ANY},
 };
 
 /* ---------------------------------------------------------------- inputs */
@@ -149,6 +160,7 @@ static void test_every_op_has_a_row(void)
 static void test_every_op_is_gradchecked(void)
 {
     sx_tensor *filter = RANDN(7, 4, 4);
+    sx_tensor *mask = sx_tensor_from_data(2, SHAPE(2, 3), (const float[]){1, 0, 1, 0, 0, 1});
     for (int k = 0; k < SX_OP_COUNT; k++) {
         const char *name = sx_op_table[k].name ? sx_op_table[k].name : "(no row)";
         const op_case *c = &cases[k];
@@ -157,7 +169,7 @@ static void test_every_op_is_gradchecked(void)
         if (!c->f || !sx_op_table[k].backward) continue;
         sx_tensor *xs[3] = {0};
         for (int i = 0; i < c->n_inputs; i++) xs[i] = input(100 * (unsigned)k + (unsigned)i, c->ndim[i], c->shape[i], c->domain);
-        void *ctx = k == SX_OP_UPFIRDN2D ? filter : NULL;
+        void *ctx = k == SX_OP_UPFIRDN2D ? filter : k == SX_OP_WHERE ? mask : NULL;
         /* the case must exercise this op, not another one */
         sx_tensor *out = c->f(xs, ctx);
         CHECK_MSG(out && out->grad_fn && out->grad_fn->op == (sx_op_kind)k, "the case of op %s makes %s", name,
@@ -168,6 +180,7 @@ static void test_every_op_is_gradchecked(void)
         for (int i = 0; i < c->n_inputs; i++) sx_tensor_free(xs[i]);
     }
     sx_tensor_free(filter);
+    sx_tensor_free(mask);
 }
 
 int main(void)

@@ -127,14 +127,12 @@ function T.exists(path)
   return f ~= nil
 end
 
-local function quote(path) return "'" .. path:gsub("'", "'\\''") .. "'" end
-
-function T.rm_rf(path) os.execute("rm -rf " .. quote(path)) end
+function T.rm_rf(path) assert(require("stylex").remove_tree(path)) end
 
 function T.tmpdir()
   local dir = os.tmpname()
   os.remove(dir)
-  assert(os.execute("mkdir -p " .. quote(dir)), "cannot make " .. dir)
+  assert(require("stylex").mkdir(dir))
   return dir
 end
 

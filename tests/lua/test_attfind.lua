@@ -121,6 +121,53 @@ T.test("subset selection on the hand-made table", function()
   T.eq(tab.effect:totable()[3][1][1][2], -3)
 end)
 
+T.test("subset selection with max_corr", function()
+  local tab = hand_table()
+  -- class-1 logit effects of each column over all four images:
+  --   c1 [1.5, 1, -3, 0]  c2 [0.75, 0.125, 0.75, 0]  c3 [-0.5, 0, 0.25, 8]
+  --   c4 [0.25, 0.25, 0.25, 0]  c5 [0.75, 0.5, 0.5, 0]  c6 [0, 0.5, 1, 0]
+  -- With max_image_effect 2 the picks go c1, c5, c6 as without max_corr
+  -- (corr(c5, c1) 0.18; c6: -0.6 with c1, 0.21 with c5). Then c2 would be
+  -- next, but corr(c2, c5) = 0.77 > 0.5: passed over and zeroed; img3 alone
+  -- then has c3 and c4 at 0.25 -> c3 (lower column; it correlates negatively
+  -- with every pick); then c4, corr(c4, c5) = 0.93: passed over; nothing left.
+  local a = attfind.subset_selection(tab, {space = "logit", class = 1, k = 6, max_image_effect = 2, max_corr = 0.5})
+  T.eq(brief(a), {{1, "to-min", r6(2.5 / 3)}, {2, "to-max", r6(1.75 / 3)}, {3, "to-max", 0.75}, {3, "to-min", 0.25}})
+  T.eq({a[1].passed_over, a[2].passed_over, a[3].passed_over, a[4].passed_over}, {0, 0, 0, 1})
+  -- max_corr 1 passes over nothing: the official selection
+  T.eq(brief(attfind.subset_selection(tab, {space = "logit", class = 1, k = 6, max_image_effect = 2, max_corr = 1})),
+       brief(attfind.subset_selection(tab, {space = "logit", class = 1, k = 6, max_image_effect = 2})))
+  T.raises("max_corr must be a number >= -1", attfind.subset_selection, tab, {class = 1, max_corr = "0.5"})
+end)
+
+T.test("the unstable-image filter", function()
+  -- N = 3, S = 2, K = 2, every base probability 0.5. img1: every entry
+  -- raises class 0 by 4 logits (probabilities move by 0.48 > 0.3 on all 8
+  -- entries); img2: one column does (2 entries); img3: nothing.
+  local e = {}
+  for i = 1, 3 do
+    e[i] = {}
+    for d = 1, 2 do
+      e[i][d] = {}
+      for j = 1, 2 do e[i][d][j] = {(i == 1 or (i == 2 and d == 1 and j == 1)) and 4 or 0, 0} end
+    end
+  end
+  local tab = {effect = sx.tensor(e), base_logits = sx.zeros{3, 2}, styles = sx.zeros{3, 2}}
+  local out, removed = attfind.filter_unstable(tab, {max_share = 0.5})
+  T.eq(removed, {1})
+  local t = out.effect:totable()
+  T.eq({t[1][1][1][1], t[1][2][2][1], t[2][1][1][1]}, {0, 0, 4})
+  T.eq(tab.effect:totable()[1][1][1][1], 4)
+  T.eq(out.base_logits, tab.base_logits)
+  -- the official share (750 of 24,192 entries): img2's 2 of 8 entries are too many
+  local _, removed2 = attfind.filter_unstable(tab)
+  T.eq(removed2, {1, 2})
+  -- a threshold above every change removes nothing, and keeps the table's effect
+  local same, none = attfind.filter_unstable(tab, {threshold = 0.49})
+  T.eq({#none, same.effect == tab.effect}, {0, true})
+  T.raises("unknown option 'share'", attfind.filter_unstable, tab, {share = 1})
+end)
+
 T.test("independent selection on the hand-made table", function()
   local tab = hand_table()
   -- counts of E > 0.2 over img1..3, and sums:
@@ -274,6 +321,51 @@ T.test("effects: the table, progress, noise", function()
   T.ok(#attrs >= 1 and attrs[1].layer >= 1 and attrs[1].layer <= 3)
   local l, ch = G:locate(attrs[1].coord)
   T.eq({attrs[1].layer, attrs[1].channel}, {l, ch})
+end)
+
+T.test("the discriminator filter", function()
+  sx.manual_seed(7)
+  local cfg = {resolution = 8, n_classes = 2, z_dim = 6, w_dim = 5, mapping_layers = 2, channels = {4, 3}}
+  local G, D = sx.models.Generator(cfg), sx.models.Discriminator(cfg)
+  local C = sx.models.Classifier{n_classes = 2, resolution = 8, channels = {4}, convs_per_block = 1, hidden = 8,
+                                 dropout = 0}
+  local tab = sx.attfind.effects(G, C, sx.randn{6, 7})
+  local labels = attfind.labels(tab)
+  local a = attfind.subset_selection(tab, {class = 0, k = 1, max_image_effect = 100})[1]
+  T.ok(a ~= nil)
+  -- by hand, with images = 1: the first image not of class 0 whose class-0
+  -- probability the attribute raises, moved at strength 2
+  local d = a.direction == "to-min" and 1 or 2
+  local first
+  for i = 1, 6 do
+    if labels[i] ~= 0 and not first then
+      local base = tab.base_logits:narrow(1, i, 1)
+      local moved = base + tab.effect:narrow(1, i, 1):narrow(2, d, 1):narrow(3, a.coord, 1):reshape{1, 2}
+      if sx.softmax(moved, 2):totable()[1][1] > sx.softmax(base, 2):totable()[1][1] then first = i end
+    end
+  end
+  T.ok(first ~= nil)
+  local x0 = attfind.apply_attributes(G, tab, {}, {images = {first}, strength = 0})
+  local x1 = attfind.apply_attributes(G, tab, {a}, {images = {first}, strength = 2})
+  local function disc(x) return D:discriminate(x, sx.softmax(C:logits(x), 2)):item() end
+  local want = math.abs(disc(x1) - disc(x0))
+  local ok, worst = attfind.discriminator_check(G, D, C, tab, a, {images = 1, effect_threshold = 0, threshold = 1e9})
+  T.ok(ok and math.abs(worst - want) < 1e-5)
+  local ok2, worst2 = attfind.discriminator_check(G, D, C, tab, a, {images = 1, effect_threshold = 0,
+    threshold = want / 2})
+  T.eq({ok2, math.abs(worst2 - want) < 1e-5}, {false, true})
+  -- no image changes by more than 1 in probability: nothing to check
+  T.eq({attfind.discriminator_check(G, D, C, tab, a, {effect_threshold = 1})}, {true, 0})
+  -- in the subset selection an `accept` that refuses everything leaves nothing
+  T.eq(attfind.subset_selection(tab, {class = 0, k = 2, accept = function() return false end}), {})
+  local seen = 0
+  local kept = attfind.subset_selection(tab, {class = 0, k = 2, max_image_effect = 100, accept = function()
+    seen = seen + 1
+    return seen ~= 1
+  end})
+  T.eq({#kept, kept[1].passed_over, kept[2].passed_over}, {2, 1, 1})
+  T.ok(kept[1].coord ~= a.coord or kept[1].direction ~= a.direction)
+  T.raises("opts.accept must be a function", attfind.subset_selection, tab, {class = 0, accept = true})
 end)
 
 T.test("effects: progress errors and stopping", function()

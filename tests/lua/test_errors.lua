@@ -139,7 +139,11 @@ local function pair(wrong)
 end
 local arith = { kinds = { "tensor_or_number", "tensor_or_number" }, valid = function() return { X(), X() } end,
   wrong = function() return { { X(), sx.ones{4} }, { 1, 2 } } end }
-local filled = { kinds = { "shape" }, valid = function() return { { 2, 3 } } end }
+local filled = { kinds = { "sizes" }, valid = function() return { { 2, 3 } } end }
+-- a shape as a table or, as in Torch7, as numbers: sx.zeros(2, 3)
+BAD.sizes = with(NIL, common, BOOL, SHAPES, { { d = "a negative number", v = -5 }, { d = "a fractional number", v = 1.5 },
+  { d = "the number 1e12", v = 1e12 } })
+for i = #BAD.sizes, 1, -1 do if BAD.sizes[i].v == 5 then table.remove(BAD.sizes, i) end end
 
 local SPEC = {
   -- module
@@ -153,13 +157,14 @@ local SPEC = {
   -- creation
   tensor = { kinds = { "value" }, valid = function() return { { { 1, 2 }, { 3, 4 } } } end },
   zeros = filled, ones = filled, rand = filled, randn = filled,
-  full = { kinds = { "shape", "number" }, valid = function() return { { 2 }, 1 } end },
+  full = { kinds = { "sizes", "number" }, valid = function() return { { 2 }, 1 } end,
+    wrong = function() return { { 2 }, { { 2 } } } end },
   arange = { kinds = { "count" }, valid = function() return { 3 } end },
   zeros_like = unary(), ones_like = unary(),
   -- queries, copies, lifetime
   shape = unary(), dim = unary(), numel = unary(), is_contiguous = unary(), totable = unary(), clone = unary(),
   op_name = unary(), zero_grad = unary(), detach = unary(), contiguous = unary(),
-  size = { kinds = { "tensor", "dim" }, valid = function() return { X(), 2 } end },
+  size = { kinds = { "tensor", "dim?" }, valid = function() return { X(), 2 } end },
   item = { kinds = { "tensor" }, valid = function() return { sx.ones{1} } end,
     wrong = function() return { { X() }, { sx.zeros{0} } } end },
   fill = { kinds = { "tensor", "number" }, valid = function() return { X(), 2 } end },
@@ -195,8 +200,8 @@ local SPEC = {
   mean = { kinds = { "tensor", "dims?", "bool?" }, valid = function() return { X(), { 1, 2 } } end },
   max = { kinds = { "tensor", "dim?", "bool?" }, valid = function() return { X(), 2, true } end,
     wrong = function() return { { sx.zeros{0} }, { sx.zeros{2, 0}, 2 } } end },
-  argmax = { kinds = { "tensor", "dim" }, valid = function() return { X(), 2 } end,
-    wrong = function() return { { sx.zeros{2, 0}, 2 } } end },
+  argmax = { kinds = { "tensor", "dim?" }, valid = function() return { X(), 2 } end,
+    wrong = function() return { { sx.zeros{2, 0}, 2 }, { sx.zeros{0} } } end },
   sum_to = { kinds = { "tensor", "shape" }, valid = function() return { X(), { 1, 3 } } end,
     wrong = function() return { { X(), { 4 } }, { X(), { 1, 2, 3 } } } end },
   softmax = { kinds = { "tensor", "dim?" }, valid = function() return { X(), 1 } end,
@@ -265,6 +270,45 @@ local SPEC = {
   kl_div = pair(), l1_loss = pair(), mse_loss = pair(),
 }
 
+-- the Torch7 / PyTorch names (issue 17)
+local function tracked() return sx.ones{2, 3}:requires_grad(true) end
+local function made() return tracked() * 2 end
+local compare = { kinds = { "tensor", "tensor_or_number" }, valid = function() return { X(), 1 } end,
+  wrong = function() return { { X(), sx.ones{4} } } end }
+SPEC.sin, SPEC.cos = unary(), unary()
+SPEC.lt, SPEC.le, SPEC.gt, SPEC.ge, SPEC.eq, SPEC.ne = compare, compare, compare, compare, compare, compare
+SPEC.clamp = { kinds = { "tensor", "number?", "number?" }, valid = function() return { X(), 0, 1 } end,
+  wrong = function() return { { X(), 2, 1 }, { X() }, { X(), NAN, 1 } } end }
+SPEC.where = { kinds = { "tensor", "tensor_or_number", "tensor_or_number" }, valid = function() return { X(), X(), 0 } end,
+  wrong = function() return { { X(), sx.ones{4}, 0 }, { sx.ones{4}, X(), X() } } end }
+SPEC.min = SPEC.max
+SPEC.argmin = SPEC.argmax
+SPEC.std = { kinds = { "tensor", "dims?", "bool?", "bool?" }, valid = function() return { X(), 2, false, true } end }
+SPEC.var = SPEC.std
+SPEC.view = { kinds = { "tensor", "shape" }, valid = function() return { X(), { 3, 2 } } end,
+  wrong = function() return { { X():transpose(1, 2), { 6 } }, { X(), { 5 } }, { X(), 2, 2 } } end }
+SPEC.unsqueeze = { kinds = { "tensor", "dim" }, valid = function() return { X(), 3 } end,
+  wrong = function() return { { sx.ones{1, 1, 1, 1, 1, 1, 1, 1}, 1 } } end }
+SPEC.squeeze = { kinds = { "tensor", "dim?" }, valid = function() return { sx.ones{2, 1}, 2 } end }
+SPEC.flatten = { kinds = { "tensor", "dim?", "dim?" }, valid = function() return { sx.ones{2, 3, 4}, 2, 3 } end,
+  wrong = function() return { { sx.ones{2, 3, 4}, 3, 2 } } end }
+SPEC.select = { kinds = { "tensor", "dim", "int" }, valid = function() return { X(), 2, 3 } end,
+  wrong = function() return { { X(), 2, 4 }, { X(), 2, 0 }, { X(), 2, -1 } } end }
+SPEC.max_pool2d = { kinds = { "tensor", "int" }, valid = function() return { sx.ones{1, 1, 4, 4}, 2 } end,
+  wrong = function() return { { sx.ones{1, 1, 5, 5}, 2 }, { sx.ones{4, 4}, 2 }, { sx.ones{1, 1, 4, 4}, 0 } } end }
+SPEC.avg_pool2d = SPEC.max_pool2d
+SPEC.dropout = { kinds = { "tensor", "number" }, valid = function() return { X(), 0.5 } end,
+  wrong = function() return { { X(), 1 }, { X(), -0.1 }, { X(), NAN } } end }
+local inplace_wrong = function() return { { tracked(), 1 }, { made(), 1 }, { X(), sx.ones{4} }, { X(), sx.ones{2, 2, 3} } } end
+SPEC.add_ = { kinds = { "tensor", "tensor_or_number", "number?" }, valid = function() return { X(), X(), 2 } end,
+  wrong = inplace_wrong }
+SPEC.mul_ = { kinds = { "tensor", "tensor_or_number" }, valid = function() return { X(), 2 } end, wrong = inplace_wrong }
+SPEC.zero_ = unary(function() return { { tracked() }, { made() } } end)
+SPEC.fill_ = { kinds = { "tensor", "number" }, valid = function() return { X(), 2 } end,
+  wrong = function() return { { tracked(), 1 }, { made(), 1 } } end }
+SPEC.copy_ = { kinds = { "tensor", "tensor_like" }, valid = function() return { X(), { 1, 2, 3 } } end,
+  wrong = function() return { { tracked(), X() }, { made(), X() }, { X(), sx.ones{4} }, { X(), sx.ones{2, 2, 3} } } end }
+
 -- metamethods, called directly
 local META = {
   __add = arith, __sub = arith, __mul = arith, __div = arith,
@@ -278,6 +322,11 @@ local META = {
     words = { "index", "grad" } },
 }
 BAD.string_key = {}
+META.__newindex = { kinds = { "udata", "index_key", "value" }, valid = function() return { X(), 1, 0 } end,
+  wrong = function() return { { tracked(), 1, 0 }, { made(), 1, 0 }, { X(), 1, { 1, 2 } }, { sx.tensor(1), 1, 0 } } end,
+  words = { "index", "newindex", "tensor" } }
+BAD.index_key = { { d = "index 0", v = 0 }, { d = "index 3", v = 3 }, { d = "index -3", v = -3 }, { d = "a fraction", v = 1.5 },
+  { d = "a string key", v = "grad" }, { d = "a boolean key", v = true } }
 
 -- sub-tables of sx (filled by lib/lua/io.c): "table.name" -> spec
 local tmp = os.tmpname()
@@ -311,6 +360,11 @@ local SUB = {
   ["sx.image.load"] = { kinds = { "path" }, valid = function() sx.image.save(sx.zeros{1, 4, 4}, tmp) return { tmp } end },
   ["sx.image.save"] = { kinds = { "tensor", "path" }, valid = function() return { sx.zeros{1, 4, 4}, tmp } end },
   ["sx.io.read_idx"] = { kinds = { "path" }, valid = function() return { "/nonexistent/file.idx" } end },
+  ["sx.mkdir"] = { kinds = { "path" }, valid = function() return { "/dev/null/dir" } end },
+  ["sx.remove_tree"] = { kinds = { "path" }, valid = function() return { "/nonexistent/dir" } end },
+  ["sx.remove_stale_temporaries"] = { kinds = { "path" }, valid = function() return { "/nonexistent/file" } end },
+  ["sx.replace_dir"] = { kinds = { "path", "path" }, valid = function() return { "/nonexistent/a", "/nonexistent/b" } end },
+  ["sx.getpid"] = { kinds = {}, valid = function() return {} end },
   ["sx.shapes.sample"] = { kinds = { "int", "int", "int", "number", "number" },
     valid = function() return { 1, 0, 2, 0.5, 0.5 } end },
   ["sx.shapes.render"] = { kinds = { "tensor" }, valid = function() return { sx.shapes.sample(1, 0, 2, 0.5, 0.5) } end },
@@ -410,6 +464,26 @@ SUB["sx.nn.Module.type"] = self_only("module", lin)
 SUB["sx.nn.Module.num_params"] = self_only("module", lin)
 SUB["sx.nn.Module.children"] = self_only("module", lin)
 SUB["sx.nn.Module.free"] = self_only("module", lin)
+SUB["sx.nn.Module.eval"] = self_only("module", lin)
+SUB["sx.nn.Module.is_training"] = self_only("module", lin)
+SUB["sx.nn.Module.train"] = { kinds = { "module", "bool?" }, valid = function() return { lin(), false } end }
+-- torch.nn's small layers (lib/nn/basic_layers.c)
+BAD.channels = with(NIL, common, BOOL, TABLE, INTEGERS, { { d = "0 channels", v = 0 }, { d = "2^30 channels", v = 2 ^ 30 } })
+BAD["bn_opts?"] = with(common, BOOL, NUMBER, { { d = "eps 0", v = { eps = 0 } }, { d = "momentum 2", v = { momentum = 2 } },
+  { d = "a NaN eps", v = { eps = NAN } }, { d = "a string affine", v = { affine = "x" } }, { d = "an unknown option", v = { epsilon = 1 } } })
+BAD.window = with(NIL, common, BOOL, TABLE, INTEGERS, { { d = "window 0", v = 0 }, { d = "window -1", v = -1 } })
+BAD["prob?"] = with(common, BOOL, TABLE, { { d = "p 1", v = 1 }, { d = "p -0.5", v = -0.5 }, { d = "p NaN", v = NAN } })
+BAD["slope?"] = with(common, BOOL, TABLE, { { d = "an infinite slope", v = 1 / 0 } })
+BAD["flat_dim?"] = with(common, BOOL, TABLE, INTEGERS, { { d = "dimension 0", v = 0 }, { d = "dimension 99", v = 99 } })
+SUB["sx.nn.BatchNorm2d"] = { kinds = { "channels", "bn_opts?" }, valid = function() return { 3, { eps = 1e-3, momentum = 0.2 } } end }
+SUB["sx.nn.ReLU"] = { noargs = true }
+SUB["sx.nn.LeakyReLU"] = { kinds = { "slope?" }, valid = function() return { 0.1 } end }
+SUB["sx.nn.MaxPool2d"] = { kinds = { "window" }, valid = function() return { 2 } end }
+SUB["sx.nn.AvgPool2d"] = { kinds = { "window" }, valid = function() return { 2 } end }
+SUB["sx.nn.Dropout"] = { kinds = { "prob?" }, valid = function() return { 0.5 } end }
+SUB["sx.nn.train"] = { kinds = { "walkable", "bool?" }, valid = function() return { { lin(), { lin() } }, false } end }
+SUB["sx.nn.eval"] = { kinds = { "walkable" }, valid = function() return { { a = lin() } } end }
+SUB["sx.nn.Flatten"] = { kinds = { "flat_dim?", "flat_dim?" }, valid = function() return { 2, -1 } end }
 SUB["sx.nn.Module.child"] = { kinds = { "module", "name" }, valid = function() return { lin(), "x" } end }
 SUB["sx.nn.Module.load_state_dict"] = { kinds = { "module", "tensor_table", "bool?" },
   valid = function() return { lin(), { weight = sx.ones{2, 3}, bias = sx.ones{2} } } end,

@@ -1,5 +1,5 @@
--- tests/lua/test_host.lua — the stylex executable (arg table, -e, exit status
--- and traceback on error) and the Lua module loaded by a stock lua5.4 through
+-- tests/lua/test_host.lua — the stylex executable (arg table, -e, exit status,
+-- one-line errors and the traceback of --debug / STYLEX_DEBUG) and the Lua module loaded by a stock lua5.4 through
 -- package.cpath, with the embedded stylex.* modules found without lua/ on
 -- package.path.
 local T = dofile("tests/lua/harness.lua")
@@ -42,7 +42,19 @@ T.test("host: -e, errors, exit status", function()
   T.eq(out, "2\n")
   out, code = run(host .. " -e 'local sx = require \"stylex\" local function f() return sx.zeros{-1} end f()'")
   T.eq(code, 1, "a Lua error exits with status 1")
-  T.ok(out:find("zeros", 1, true) and out:find("stack traceback", 1, true), "message and traceback: " .. out)
+  T.ok(out:find("zeros", 1, true) and not out:find("stack traceback", 1, true), "message, no traceback: " .. out)
+  T.eq(select(2, out:gsub("\n", "")), 1, "one line: " .. out)
+  out, code = run("STYLEX_DEBUG=1 " .. host .. " -e 'local sx = require \"stylex\" sx.zeros{-1}'")
+  T.eq(code, 1)
+  T.ok(out:find("zeros", 1, true) and out:find("stack traceback", 1, true), "STYLEX_DEBUG: a traceback: " .. out)
+  local script = os.tmpname()
+  write(script, "local function f() error('deep') end f()")
+  out, code = run(host .. " " .. script .. " --debug")
+  T.eq(code, 1)
+  T.ok(out:find("deep", 1, true) and out:find("stack traceback", 1, true), "--debug: a traceback: " .. out)
+  out = run(host .. " " .. script)
+  T.ok(out:find("deep", 1, true) and not out:find("stack traceback", 1, true), "no --debug: none: " .. out)
+  os.remove(script)
   out, code = run(host .. " -e 'error({})'")
   T.eq(code, 1)
   T.ok(out:find("error object is a table value", 1, true), out)

@@ -183,6 +183,62 @@ T.test("read_idx", function()
   for c = 0, 9 do T.eq(counts[c], 1000, "class " .. c) end
 end)
 
+-- ---------------------------------------------------------------- shapes that overflow
+
+-- [0, 2^32, 2^32] holds no element, but its strides pass 2^63: refused in
+-- sx_shape_check, the one place every shape goes through (also under
+-- UBSan, where computing the strides would abort).
+T.test("shapes whose count or strides overflow are refused", function()
+  T.raises("shape too large", sx.zeros, { 0, 4294967296, 4294967296 })
+  T.raises("shape too large", sx.zeros, { 4294967296, 4294967296 })
+  T.eq(sx.zeros{ 0, 65536, 65536 }:numel(), 0, "a large empty shape within the limit is fine")
+  T.raises("too large", function() return sx.zeros{ 0 }:reshape{ 0, 4294967296, 4294967296 } end)
+  local p = tmp("-huge-idx")
+  write_file(p, string.pack(">I4I4I4I4", 0x0803, 0, 0xffffffff, 0xffffffff))
+  T.raises("absurd shape", sx.io.read_idx, p)
+  local st = tmp("-huge.safetensors")
+  local header = '{"x":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}}'
+  write_file(st, string.pack("<I8", #header) .. header)
+  T.raises("absurd shape", sx.load, st)
+end)
+
+-- ---------------------------------------------------------------- folders
+
+T.test("mkdir, remove_tree, replace_dir, stale temporaries: no shell", function()
+  local root = tmp("-dirs")
+  local odd = root .. "/it's; $(touch PWNED) `x`/b"
+  T.eq(sx.mkdir(odd), true)
+  T.eq(sx.mkdir(odd .. "/"), true, "an existing folder is fine")
+  T.ok(T.exists(odd) and not T.exists("PWNED") and not T.exists(root .. "/PWNED"), "made as named, nothing run")
+  write_file(odd .. "/f", "x")
+  local ok, err = sx.mkdir(odd .. "/f/g")
+  T.eq(ok, nil)
+  T.ok(err and err:find("is not a folder", 1, true), tostring(err))
+  -- replace_dir: the new folder in place of the old, the old gone
+  local a, b = root .. "/report", root .. "/report.tmp-1"
+  assert(sx.mkdir(a) and sx.mkdir(b))
+  write_file(a .. "/old.txt", "old")
+  write_file(b .. "/new.txt", "new")
+  T.eq(sx.replace_dir(b, a), true)
+  T.ok(T.exists(a .. "/new.txt") and not T.exists(a .. "/old.txt") and not T.exists(b), "swapped whole")
+  -- stale temporaries: a dead pid's are removed, this process's are kept
+  local target = root .. "/ck.safetensors"
+  local dead = target .. ".tmp-999999999"
+  local mine = target .. ".tmp-" .. sx.getpid()
+  write_file(dead, "half")
+  write_file(mine, "mine")
+  assert(sx.mkdir(target .. ".tmp-999999998"))
+  write_file(target .. ".tmp-notapid", "x")
+  T.eq(sx.remove_stale_temporaries(target), 2)
+  T.ok(not T.exists(dead) and T.exists(mine) and T.exists(target .. ".tmp-notapid"), "only the dead ones")
+  write_file(dead, "half")
+  assert(sx.save(target, { w = sx.zeros{ 2 } }))
+  T.ok(not T.exists(dead), "a safetensors save removes them too")
+  T.eq(sx.remove_tree(root), true)
+  T.ok(not T.exists(root), "removed")
+  T.eq(sx.remove_tree(root), true, "a missing path is fine")
+end)
+
 -- ---------------------------------------------------------------- independent check
 
 -- A python3 with numpy, or nil.

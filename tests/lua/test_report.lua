@@ -281,6 +281,60 @@ T.test("an unwritable folder returns nil, msg", function()
   T.ok(type(err) == "string" and err:find("report.write:", 1, true), "message: " .. tostring(err))
 end)
 
+T.test("warnings when the figures rest on too little", function()
+  local dir = base .. "_warn"
+  assert(write(dir, make_doc()))
+  local j = cjson.decode(read_file(dir .. "/report.json"))
+  T.eq(#j.warnings, 0, "a trained model on 250 images: no warning")
+  T.ok(not read_file(dir .. "/index.html"):find('class="warnings"', 1, true), "and none on the page")
+  local doc = make_doc()
+  doc.model.step = 40
+  doc.reconstruction.agreement, doc.reconstruction.l1, doc.reconstruction.n = 0.5, 0.61, 3
+  doc.attfind.n_images, doc.sufficiency.n = 12, 12
+  assert(write(dir, doc))
+  j = cjson.decode(read_file(dir .. "/report.json"))
+  local all = table.concat(j.warnings, "\n")
+  T.eq(#j.warnings, 6, "steps, agreement, L1, reconstruction N, AttFind N, sufficiency N: " .. all)
+  for _, s in ipairs{ "only 40 steps", "only 50% of 3 images", "mean L1 0.610", "only 12 images" } do
+    T.ok(all:find(s, 1, true), "says " .. s .. ": " .. all)
+  end
+  local html = read_file(dir .. "/index.html")
+  local at, first_h2 = html:find('class="warnings"', 1, true), html:find("<h2", 1, true)
+  T.ok(at and first_h2 and at < first_h2, "the warnings come before the first section")
+  T.ok(html:find("only 40 steps", 1, true), "on the page")
+  rm_rf(dir)
+end)
+
+T.test("a write that fails part way leaves the old report as it was", function()
+  local dir = base .. "_swap"
+  local first = assert(write(dir, make_doc()))
+  local before = {}
+  for _, f in ipairs(first) do before[f] = read_file(dir .. "/" .. f) end
+  T.ok(#first > 10 and before["index.html"] and before["img/recon_grid.png"], "the first report")
+  -- the second write fails at its fourth PNG
+  local save, n = sx.image.save, 0
+  sx.image.save = function(...)
+    n = n + 1
+    if n >= 4 then return nil, "png: disk full" end
+    return save(...)
+  end
+  local doc = make_doc()
+  doc.title = "the second report"
+  doc.reconstruction.originals = doc.reconstruction.originals * 0 -- other bytes in the first PNGs
+  local files, err = write(dir, doc)
+  sx.image.save = save
+  T.eq(files, nil)
+  T.ok(err and err:find("disk full", 1, true) and not err:find(".tmp-", 1, true), "the message: " .. tostring(err))
+  for f, bytes in pairs(before) do T.ok(read_file(dir .. "/" .. f) == bytes, f .. " unchanged") end
+  T.ok(not exists(dir .. ".tmp-" .. sx.getpid()), "no temporary folder left")
+  -- a killed writer's temporary folder is removed by the next write
+  assert(sx.mkdir(dir .. ".tmp-999999999/img"))
+  assert(write(dir, doc))
+  T.ok(not exists(dir .. ".tmp-999999999"), "the dead writer's folder is gone")
+  T.ok(read_file(dir .. "/index.html"):find("the second report", 1, true), "the new report is in place")
+  rm_rf(dir)
+end)
+
 local keep = os.getenv("STYLEX_REPORT_KEEP")
 if keep and keep ~= "" then
   local files, err = report.write(keep, make_doc())

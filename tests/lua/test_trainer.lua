@@ -146,6 +146,31 @@ T.test("latent regression: only the encoder learns from it, and it falls", funct
   T.ok(out and type(out.latent) == "number", "step returns loss latent")
 end)
 
+T.test("class dropout: some encoder-path class inputs become uniform", function()
+  local C = tiny_classifier()
+  local p = sx.softmax(sx.randn{ 64, 2 }, 2)
+  local S0 = trainer.new(tiny_config(), C)
+  local rng = sx.rng_get_state()
+  T.ok(trainer.encoder_class_input(S0, p) == p, "q = 0: the input itself")
+  T.eq(sx.rng_get_state(), rng, "q = 0 draws no random number")
+  T.eq(trainer.encoder_class_input(S0, nil), nil, "the baseline has no class input")
+  local S1 = trainer.new(tiny_config{ class_dropout = 1 }, C)
+  for _, row in ipairs(trainer.encoder_class_input(S1, p):totable()) do T.eq(row, { 0.5, 0.5 }) end
+  local S = trainer.new(tiny_config{ class_dropout = 0.5 }, C)
+  local got, want = trainer.encoder_class_input(S, p):totable(), p:totable()
+  local kept, dropped = 0, 0
+  for i = 1, 64 do
+    if got[i][1] == 0.5 and got[i][2] == 0.5 then dropped = dropped + 1
+    else
+      T.ok(math.abs(got[i][1] - want[i][1]) < 1e-7 and math.abs(got[i][2] - want[i][2]) < 1e-7, "row " .. i)
+      kept = kept + 1
+    end
+  end
+  T.ok(kept > 16 and dropped > 16, string.format("q = 0.5: %d kept, %d dropped of 64", kept, dropped))
+  local out = trainer.step(S, rectangles(8))
+  T.ok(out and type(out.kl) == "number", "a step with class dropout runs")
+end)
+
 T.test("encoder fit: E alone learns to invert a frozen G", function()
   local C = tiny_classifier()
   local S = trainer.new(tiny_config(), C)
@@ -368,9 +393,9 @@ T.test("evaluate: a tiny model, all six fields in range", function()
     local w = sx.randn{ 4, 16 }:requires_grad(true)
     local rec = x:narrow(1, 1, 4)
     local g = sx.grad(trainer.w_reconstruction(M, rec, w), w, { allow_unused = true })
-    return g and g:abs():sum():item()
+    return g:abs():sum():item()
   end
-  T.eq(w_grad(B), nil, "detached: no gradient reaches E(x)")
+  T.eq(w_grad(B), 0, "detached: no gradient reaches E(x) (allow_unused gives zeros)")
   T.ok(w_grad(S) > 0, "not detached: E(x) gets a gradient")
   -- the encoder's spread: positive for a working encoder, 0 for one whose
   -- output ignores the image; the global RNG is untouched
@@ -435,6 +460,19 @@ T.test("loaders: shipped model and training checkpoint", function()
     T.eq(E:encode(x):totable(), want_w, "the checkpoint's E")
   end
   T.eq(sx.rng_get_state(), rng, "loading leaves the RNG alone")
+  -- the discriminator: in the checkpoint and in trainer.export's model, not in a model without D.*
+  local with_d = os.tmpname()
+  trainer.export(S, with_d, {classifier = "some/classifier.safetensors", classes = "[7, 9]"})
+  local want_d = S.D:discriminate(x, p):totable()
+  for _, f in ipairs{ckpt, with_d} do
+    local D = assert(stylex.evaluate.load_discriminator(f))
+    T.eq(D:discriminate(x, p):totable(), want_d, "the run's D from " .. f)
+    T.eq(D:parameters()[1]:requires_grad(), false, "frozen")
+  end
+  T.eq(sx.rng_get_state(), rng, "loading D leaves the RNG alone")
+  local none, why = stylex.evaluate.load_discriminator(model)
+  T.ok(none == nil and why:find("holds no discriminator", 1, true), why)
+  os.remove(with_d)
   -- the library's loaders underneath: the metadata alone, the networks, the classifier
   local head = assert(sx.load_metadata(model))
   T.eq(head.format, "stylex-model-1")
