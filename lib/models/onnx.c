@@ -59,6 +59,10 @@ static const char *const op_names[OP_COUNT] = {
 _Static_assert(sizeof op_names / sizeof *op_names == OP_COUNT, "one name per op");
 
 enum { MAX_IN = 64, MAX_DIM = 8 };
+/* Bounds that keep a hostile or broken graph from asking for absurd work:
+ * the input side (StyleGAN's largest resolution) and the elements one value
+ * may have per image (32 Mi floats, 40x ResNet-50's largest map at 224). */
+enum { MAX_SIDE = 1024, MAX_PER_IMAGE = 1 << 25 };
 
 typedef struct slot {
     char *name;
@@ -135,6 +139,12 @@ static bool step(sx_tensor **t, sx_tensor *next)
  * negative pad crops. */
 static sx_tensor *pad_nd(sx_tensor *x, const int64_t *begin, const int64_t *end, float value)
 {
+    for (int d = 0; d < x->ndim; d++)
+        if (begin[d] > 16 * MAX_SIDE || end[d] > 16 * MAX_SIDE || begin[d] < -x->shape[d] || end[d] < -x->shape[d]) {
+            sx_fail(SX_EINVAL, "pad: pads (%" PRId64 ", %" PRId64 ") of dimension %d (size %" PRId64 ") out of range",
+                    begin[d], end[d], d, x->shape[d]);
+            return NULL;
+        }
     sx_tensor *h = sx_tensor_retain(x);
     bool ok = true;
     for (int d = 0; d < x->ndim && ok; d++) {
@@ -563,6 +573,10 @@ static sx_tensor *run_resize(const onnx_graph *g, const node *n, sx_tensor **v)
         sx_tensor_copy_to(sc, f);
         for (int d = 0; d < 4; d++) {
             scale[d] = f[d];
+            if (!(scale[d] > 0 && scale[d] <= 16 * MAX_SIDE)) {
+                node_fail(n, "scale %g is not in (0, %d]", scale[d], 16 * MAX_SIDE);
+                return NULL;
+            }
             size[d] = (int64_t)floor(x->shape[d] * scale[d]);
         }
     } else if (has_sizes) {
@@ -570,9 +584,19 @@ static sx_tensor *run_resize(const onnx_graph *g, const node *n, sx_tensor **v)
             if (!strstr(sx_last_error(), "onnx: node")) node_fail(n, "sizes must have 4 entries");
             return NULL;
         }
-        for (int d = 0; d < 4; d++) scale[d] = (double)size[d] / (double)x->shape[d];
+        for (int d = 0; d < 4; d++) {
+            if (size[d] < 1 || size[d] > 16 * MAX_SIDE) {
+                node_fail(n, "size %" PRId64 " is not in 1..%d", size[d], 16 * MAX_SIDE);
+                return NULL;
+            }
+            scale[d] = (double)size[d] / (double)x->shape[d];
+        }
     } else {
         node_fail(n, "needs scales or sizes");
+        return NULL;
+    }
+    if (size[2] > 16 * MAX_SIDE || size[3] > 16 * MAX_SIDE) {
+        node_fail(n, "resize to %" PRId64 "x%" PRId64 " is too large", size[2], size[3]);
         return NULL;
     }
     if (size[0] != x->shape[0] || size[1] != x->shape[1] || size[2] < 1 || size[3] < 1) {
@@ -717,11 +741,13 @@ static sx_tensor *run_constant_of_shape(const node *n, sx_tensor **v)
     int64_t shape[MAX_DIM];
     int m = read_ints(n, v, 0, "shape", shape, MAX_DIM);
     if (m < 0) return NULL;
-    for (int d = 0; d < m; d++)
-        if (shape[d] < 0 || shape[d] > (1 << 24)) {
-            node_fail(n, "shape entry %" PRId64, shape[d]);
+    int64_t total = 1;
+    for (int d = 0; d < m; d++) {
+        if (shape[d] < 0 || shape[d] > MAX_PER_IMAGE || (total *= shape[d]) > MAX_PER_IMAGE) {
+            node_fail(n, "shape entry %" PRId64 " (too large or negative)", shape[d]);
             return NULL;
         }
+    }
     return sx_tensor_full(m, shape, n->fill);
 }
 
@@ -895,6 +921,12 @@ static sx_status run_graph(const onnx_graph *g, sx_tensor *x, sx_tensor **vals, 
             return node_fail(n, "%s", msg);
         }
         vals[n->out] = y;
+        int64_t batch = x->shape[0] > 0 ? x->shape[0] : 1;
+        if (sx_tensor_numel(y) / batch > MAX_PER_IMAGE) {
+            char sh[96];
+            return node_fail(n, "its result %s is too large (over %d values per image)", sx_shape_str(y, sh, sizeof sh),
+                             MAX_PER_IMAGE);
+        }
         for (int i = 0; keep && i < n->n_in; i++) {
             int q = n->in[i];
             if (q >= 0 && g->slots[q].last_use == k && !keep[q] && !g->slots[q].value) {
@@ -1176,8 +1208,13 @@ static bool read_attrs(loader *L, const Onnx__NodeProto *p, node *n)
         return lfail(L, "node '%s' (%s): auto_pad '%s' is not supported", n->name, op_names[n->op], n->auto_pad);
     if ((n->op == OP_MAX_POOL || n->op == OP_AVG_POOL) && (n->kernel[0] < 1 || n->kernel[1] < 1))
         return lfail(L, "node '%s' (%s): needs a 2-d kernel_shape", n->name, op_names[n->op]);
-    if (n->strides[0] < 1 || n->strides[1] < 1 || n->group < 1)
-        return lfail(L, "node '%s' (%s): strides and group must be positive", n->name, op_names[n->op]);
+    if (n->strides[0] < 1 || n->strides[1] < 1 || n->group < 1 || n->strides[0] > MAX_SIDE || n->strides[1] > MAX_SIDE ||
+        n->group > MAX_PER_IMAGE || n->kernel[0] > MAX_SIDE || n->kernel[1] > MAX_SIDE)
+        return lfail(L, "node '%s' (%s): strides, kernel and group must be positive and at most %d", n->name,
+                     op_names[n->op], MAX_SIDE);
+    for (int q = 0; q < 4; q++)
+        if (n->pads[q] < 0 || n->pads[q] > MAX_SIDE)
+            return lfail(L, "node '%s' (%s): pads must be in 0..%d", n->name, op_names[n->op], MAX_SIDE);
     return true;
 }
 
@@ -1316,7 +1353,9 @@ static bool load_input(loader *L, const Onnx__GraphProto *gp)
     }
     if (dim[1] != 1 && dim[1] != 3)
         return lfail(L, "input '%s' has %" PRId64 " channels, expected 1 (grey) or 3 (RGB)", str(in->name), dim[1]);
-    if (dim[2] > 4096 || dim[3] > 4096) return lfail(L, "input '%s' is larger than 4096 pixels", str(in->name));
+    if (dim[2] > MAX_SIDE || dim[3] > MAX_SIDE)
+        return lfail(L, "input '%s' is %" PRId64 "x%" PRId64 ", larger than %d pixels a side", str(in->name), dim[2], dim[3],
+                     MAX_SIDE);
     g->channels = (int)dim[1];
     g->height = (int)dim[2];
     g->width = (int)dim[3];
