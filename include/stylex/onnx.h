@@ -8,7 +8,8 @@
  * gradients through it. The weights are constants (they require no grad).
  *
  * What is accepted: opsets 11 to 17 of the default domain; one float input
- * [N, C, H, W] with C, H, W fixed (N may be symbolic); the first output
+ * [N, C, H, W] with C (1 or 3), H, W fixed and at most 1024 (N may be
+ * symbolic); no value larger than 32 Mi floats per image; the first output
  * [N, K], the logits, K >= 2. Operators: Conv (groups, strides, pads,
  * auto_pad; dilation 1), Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu,
  * Sigmoid, Tanh, Clip, MaxPool, AveragePool, GlobalAveragePool,
