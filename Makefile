@@ -30,6 +30,26 @@ LUA_SRC  := $(sort $(wildcard lua/stylex/*.lua))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 BIND_OBJ := $(BIND_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lua_embedded.o
 HOST_OBJ := $(BUILD)/obj/lib/host/main.o
+# ---- ONNX import (issue 12). protoc-c compiles the ONNX schema that Debian's
+# libonnx-dev ships into build/gen/onnx.pb-c.[ch]; lib/models/onnx.c reads
+# models with it (libprotobuf-c at run time). Kept here, before the rules that
+# list CORE_OBJ as prerequisites.
+.DEFAULT_GOAL := all
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+ONNX_GEN   := $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
+CORE_OBJ   += $(BUILD)/obj/gen/onnx.pb-c.o
+LIBS       += -lprotobuf-c
+$(BUILD)/gen/onnx.pb-c.h: $(BUILD)/gen/onnx.pb-c.c
+$(BUILD)/gen/onnx.pb-c.c: $(ONNX_PROTO)
+	@mkdir -p $(dir $@)
+	protoc-c --c_out=$(BUILD)/gen -I$(dir $(ONNX_PROTO)) $(ONNX_PROTO)
+$(BUILD)/obj/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Wshadow -Wextra,$(CFLAGS)) -I$(BUILD)/gen -c $< -o $@
+$(BUILD)/obj/lib/models/onnx.o: CFLAGS += -I$(BUILD)/gen
+$(BUILD)/obj/lib/models/onnx.o: $(BUILD)/gen/onnx.pb-c.h
+# ---- end of the ONNX block
+
 CTEST_SRC := $(wildcard tests/c/test_*.c)
 CTEST_BIN := $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
@@ -144,7 +164,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -ffp-contract=off -Iinclude \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_LIB_OBJ := $(CORE_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_LIB_OBJ := $(CORE_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/onnx.pb-c.o
 
 fuzz:
 	@STYLEX_EXTRA_PKGS=clang sh scripts/deps.sh
@@ -163,12 +183,18 @@ fuzz:
 build/fuzz/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	@clang $(FUZZ_CFLAGS:-fsanitize=fuzzer,%=-fsanitize=fuzzer-no-link,%) -c $< -o $@
+# the ONNX importer's generated parser (the ONNX block above)
+build/fuzz/obj/lib/models/onnx.o: $(BUILD)/gen/onnx.pb-c.h
+build/fuzz/obj/lib/models/onnx.o: FUZZ_CFLAGS += -I$(BUILD)/gen
+build/fuzz/obj/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	@clang $(FUZZ_CFLAGS:-fsanitize=fuzzer,%=-fsanitize=fuzzer-no-link,%) -I$(BUILD)/gen -c $< -o $@
 build/fuzz/libstylex.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	@ar rcs $@ $^
 build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h build/fuzz/libstylex.a
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) $< build/fuzz/libstylex.a -o $@ -lopenblas -lpng -lz -lm -lpthread
+	clang $(FUZZ_CFLAGS) $< build/fuzz/libstylex.a -o $@ -lopenblas -lpng -lz -lprotobuf-c -lm -lpthread
 # ---------------------------------------------------------------- install, pkg-config, LuaRocks
 #
 #   make install PREFIX=/usr/local [DESTDIR=]   the libraries, headers, the Lua module,

@@ -3,7 +3,8 @@
 -- builds build/stylex.so with the project's Makefile (the Lua half,
 -- lua/stylex/*.lua, is compiled into it) and installs it as the module
 -- `stylex`. It needs the Debian packages of scripts/deps.sh (OpenBLAS,
--- libpng, zlib; lua-cjson for the Lua half's reports).
+-- libpng, zlib, protobuf-c and libonnx-dev's schema for the ONNX import;
+-- lua-cjson for the Lua half's reports).
 rockspec_format = "3.0"
 package = "stylex"
 version = "0.1.0-1"

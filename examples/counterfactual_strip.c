@@ -5,7 +5,7 @@
  * strengths, every frame is classified, and the strip is written as a PNG.
  *
  *   1. load the generator + encoder (models/fmnist-shoes/stylex.safetensors)
- *      and the classifier its metadata names (sx_stylex_load, sx_classifier_load);
+ *      and the classifier its metadata names (sx_stylex_load, sx_cnn_load);
  *   2. read the test set (sx_idx_read), pad 28 -> 32 with the background and
  *      scale to [-1, 1] as lua/stylex/data.lua does; keep the first
  *      BATCH test images of the model's classes;
@@ -84,18 +84,18 @@ static int parse_classes(const char *json, int *labels, int max)
 }
 
 /* The classifier: the path in the model's metadata, else the file beside the model. */
-static sx_status load_classifier(const char *model, const sx_model_meta *meta, sx_module **C)
+static sx_status load_classifier(const char *model, const sx_model_meta *meta, sx_classifier **C)
 {
     const char *named = sx_model_meta_get(meta, "classifier");
-    if (named && access(named, R_OK) == 0) return sx_classifier_load(named, C, NULL);
+    if (named && access(named, R_OK) == 0) return sx_classifier_load(named, NULL, C, NULL);
     char path[4096];
     const char *slash = strrchr(model, '/');
     snprintf(path, sizeof path, "%.*sclassifier.safetensors", slash ? (int)(slash - model + 1) : 0, model);
-    return sx_classifier_load(path, C, NULL);
+    return sx_classifier_load(path, NULL, C, NULL);
 }
 
 /* Class probabilities [n, K] of images [n, C, R, R], copied into probs. */
-static sx_status classify(sx_module *C, sx_tensor *img, float *probs)
+static sx_status classify(sx_classifier *C, sx_tensor *img, float *probs)
 {
     sx_tensor *logits = sx_classifier_logits(C, img);
     sx_tensor *p = logits ? sx_softmax(logits, 1) : NULL;
@@ -110,7 +110,8 @@ int main(int argc, char **argv)
     int rc = 1;
     const char *dir = argc > 1 ? argv[1] : ".";
     const char *model = argc > 3 ? argv[3] : DEFAULT_MODEL;
-    sx_module *G = NULL, *E = NULL, *C = NULL;
+    sx_module *G = NULL, *E = NULL;
+    sx_classifier *C = NULL;
     sx_model_meta meta = {0};
     sx_tensor *raw = NULL, *lab = NULL, *x = NULL, *w = NULL, *logits = NULL, *p = NULL, *lat = NULL;
     sx_tensor *flat = NULL, *lat0 = NULL, *p0 = NULL, *values = NULL, *frames = NULL, *strip = NULL;
@@ -128,9 +129,10 @@ int main(int argc, char **argv)
     CHECK(sx_stylex_load(model, &G, &E, &meta) == SX_OK);
     CHECK(load_classifier(model, &meta, &C) == SX_OK);
     const sx_stylegan_config *gc = sx_stylegan_config_of(G);
-    const sx_classifier_config *cc = sx_classifier_config_of(C);
+    const sx_classifier_info *cc = sx_classifier_info_of(C);
     int K = cc->n_classes, R = gc->resolution;
-    if (cc->resolution != R || cc->img_channels != 1 || gc->img_channels != 1 || K > MAX_CLASSES ||
+    if (sx_classifier_accepts(C, "counterfactual_strip", "the generator's", 1, R, R) != SX_OK || gc->img_channels != 1 ||
+        K > MAX_CLASSES ||
         (gc->n_classes != 0 && gc->n_classes != K)) {
         fprintf(stderr, "counterfactual_strip: %s and its classifier do not fit together (or are not grey %dx%d)\n",
                 model, R, R);
@@ -341,6 +343,6 @@ out:
     sx_model_meta_clear(&meta);
     sx_module_free(G);
     sx_module_free(E);
-    sx_module_free(C);
+    sx_classifier_free(C);
     return rc;
 }

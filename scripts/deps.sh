@@ -1,9 +1,11 @@
 #!/bin/sh
 # Installs the Debian packages stylex needs, if any is missing. As root it runs
 # apt-get; otherwise it prints the exact command and fails. python3-numpy is
-# for scripts/check_safetensors.py, which the tests run.
+# for scripts/check_safetensors.py, which the tests run. protobuf-c-compiler,
+# libprotobuf-c-dev and libonnx-dev build the ONNX importer (protoc-c compiles
+# libonnx-dev's onnx.proto).
 set -e
-PKGS="build-essential lua5.4 liblua5.4-dev libopenblas-dev libpng-dev lua-cjson zlib1g-dev dataset-fashion-mnist python3-numpy"
+PKGS="build-essential lua5.4 liblua5.4-dev libopenblas-dev libpng-dev lua-cjson zlib1g-dev dataset-fashion-mnist python3-numpy protobuf-c-compiler libprotobuf-c-dev libonnx-dev"
 # a target that needs more (make fuzz: clang) names it in STYLEX_EXTRA_PKGS
 PKGS="$PKGS ${STYLEX_EXTRA_PKGS:-}"
 missing=""

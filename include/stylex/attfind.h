@@ -26,6 +26,7 @@
 #ifndef STYLEX_ATTFIND_H
 #define STYLEX_ATTFIND_H
 
+#include "stylex/classifier.h"
 #include "stylex/stylegan.h"
 
 #ifdef __cplusplus
@@ -65,7 +66,7 @@ typedef struct sx_attfind_result {
  *   progress: NULL, or called as described at sx_attfind_progress_fn;
  *   out: overwritten; on failure it holds nothing.
  */
-sx_status sx_attfind_effects(sx_module *G, sx_module *C, sx_tensor *latents, sx_tensor *const *noise,
+sx_status sx_attfind_effects(sx_module *G, sx_classifier *C, sx_tensor *latents, sx_tensor *const *noise,
                              const sx_attfind_opts *opts, sx_attfind_progress_fn progress, void *ctx,
                              sx_attfind_result *out);
 void sx_attfind_result_clear(sx_attfind_result *r);

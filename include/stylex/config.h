@@ -1,7 +1,7 @@
 /*
  * stylex/config.h — model configs described once, as a table of fields.
  *
- * Each model config struct (sx_classifier_config, sx_stylegan_config) has a
+ * Each model config struct (sx_cnn_config, sx_stylegan_config) has a
  * descriptor: its fields (key, offset, type, bounds), its defaults and its
  * check. Everything that reads a config from outside walks the descriptor:
  * the JSON configs of the model files (lib/models/model_file.c) and the Lua
@@ -9,7 +9,7 @@
  * sx_config_finish, so a key, its type and its rules are written in one
  * place, and the messages are the same from C, JSON and Lua. A config is
  * checked in one place, sx_config_check: every field's bounds, then the
- * descriptor's rules between fields (sx_classifier_config_check and
+ * descriptor's rules between fields (sx_cnn_config_check and
  * sx_stylegan_config_check are that call).
  *
  * Lists are numbered from 1 in messages ("'channels[2]' = 0"), as in JSON
@@ -64,7 +64,7 @@ typedef struct sx_config_desc {
     sx_status (*rules)(const void *cfg);
 } sx_config_desc;
 
-extern const sx_config_desc sx_classifier_config_desc;
+extern const sx_config_desc sx_cnn_config_desc;
 extern const sx_config_desc sx_stylegan_config_desc;
 
 /* Reading a config from outside: sx_config_begin, then one sx_config_set_*

@@ -40,6 +40,8 @@ int sx_json_peek(sx_json_reader *r);
 bool sx_json_string(sx_json_reader *r, char **out, size_t *n);
 /* A non-negative integer without fraction or exponent, fitting in 64 bits. */
 bool sx_json_u64(sx_json_reader *r, uint64_t *out);
+/* A JSON number (sign, fraction, exponent), as a double. */
+bool sx_json_number(sx_json_reader *r, double *out);
 /* Any value (validated, discarded). */
 bool sx_json_skip(sx_json_reader *r);
 /* Only white space remains. */

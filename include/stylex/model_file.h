@@ -37,7 +37,8 @@
 #ifndef STYLEX_MODEL_FILE_H
 #define STYLEX_MODEL_FILE_H
 
-#include "stylex/classifier.h"
+#include "stylex/cnn.h"
+#include "stylex/onnx.h"
 #include "stylex/stylegan.h"
 
 #ifdef __cplusplus
@@ -64,22 +65,32 @@ void sx_model_meta_clear(sx_model_meta *meta);
 /* The classifier config of a "config" JSON object (the keys of
  * sx.models.Classifier: n_classes (required), resolution, img_channels,
  * channels, n_blocks, convs_per_block, hidden, dropout; absent keys take
- * sx_classifier_default_config's values; an unknown key is an error); the
- * result passed sx_classifier_config_check. SX_EINVAL with the reason
+ * sx_cnn_default_config's values; an unknown key is an error); the
+ * result passed sx_cnn_config_check. SX_EINVAL with the reason
  * ("at byte 12: ...", "'n_classes' = 1, expected an integer in 2..100000"). */
-sx_status sx_classifier_config_from_json(const char *json, sx_classifier_config *out);
+sx_status sx_cnn_config_from_json(const char *json, sx_cnn_config *out);
 /* The network config of a StylEx training "config" JSON object (see above);
  * the result passed sx_stylegan_config_check. SX_EINVAL with the reason. */
 sx_status sx_stylex_config_from_json(const char *json, sx_stylegan_config *out);
 
 /*
  * Reads a classifier file (format "stylex-classifier-1") into *out, a new
- * Classifier module whose parameters require grad (as sx_classifier_new's
+ * Classifier module whose parameters require grad (as sx_cnn_new's
  * do: turn grad mode off for inference, or their flags off to freeze it).
  * meta: NULL, or filled with the file's metadata (dataset, classes,
  * class_names, test_accuracy, ...).
  */
-sx_status sx_classifier_load(const char *path, sx_module **out, sx_model_meta *meta);
+sx_status sx_cnn_load(const char *path, sx_module **out, sx_model_meta *meta);
+
+/*
+ * Any classifier file, as the classifier interface (stylex/classifier.h):
+ * a path ending in ".onnx" goes to sx_onnx_load (opts: its options, may be
+ * NULL; meta gets nothing), anything else is a built-in CNN file
+ * (sx_cnn_load; opts must be NULL or {0}), wrapped with the class names of
+ * its metadata (the JSON list in "class_names"). The CNN's parameters are
+ * frozen (requires_grad off); gradients still reach the images.
+ */
+sx_status sx_classifier_load(const char *path, const sx_onnx_opts *opts, sx_classifier **out, sx_model_meta *meta);
 
 /*
  * Reads a StylEx model file (format "stylex-model-1", or a training

@@ -390,6 +390,25 @@ static bool skip_number(sx_json_reader *r)
     return true;
 }
 
+/* A number: validated by skip_number, converted by strtod on a copy (the
+ * text is not NUL-terminated). */
+bool sx_json_number(sx_json_reader *r, double *out)
+{
+    skip_ws(r);
+    size_t start = r->pos;
+    if (!skip_number(r)) return false;
+    char buf[64];
+    size_t n = r->pos - start;
+    if (n >= sizeof buf) {
+        r->pos = start;
+        return fail(r, "number too long");
+    }
+    memcpy(buf, r->text + start, n);
+    buf[n] = 0;
+    *out = strtod(buf, NULL);
+    return true;
+}
+
 static bool skip_value(sx_json_reader *r, int depth)
 {
     if (depth > JSON_MAX_DEPTH) return fail(r, "nested too deeply");

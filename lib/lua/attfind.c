@@ -124,7 +124,7 @@ static int l_effects(lua_State *L)
     const char *fn = "effects";
     sx_module *G = lsx_check_module(L, 1);
     sx_style_layout lay = check_layout(L, 1);
-    sx_module *C = lsx_check_module(L, 2);
+    sx_classifier *C = lsx_check_classifier(L, 2);
     sx_tensor *lat = lsx_check_tensor(L, 3);
     static const char *const keys[] = {"noise", "batch", "progress", "style_min", "style_max", NULL};
     lsx_check_opts(L, 4, keys);

@@ -39,7 +39,7 @@ void lsx_read_config(lua_State *L, int idx, const char *fn, const sx_config_desc
         } else if (type != LUA_TNIL) {
             if (type != LUA_TTABLE)
                 lsx_arg_fail(L, idx, fn, "'%s' must be a list of integers, got %s", f->key, luaL_typename(L, -1));
-            double v[SX_STYLEGAN_MAX_LEVELS + SX_CLASSIFIER_MAX_BLOCKS];
+            double v[SX_STYLEGAN_MAX_LEVELS + SX_CNN_MAX_BLOCKS];
             int n;
             read_list(L, idx, fn, f->key, v, (int)(sizeof v / sizeof *v), &n);
             st = sx_config_set_list(&b, i, v, n);

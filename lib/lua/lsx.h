@@ -118,6 +118,16 @@ void lsx_read_config(lua_State *L, int idx, const char *fn, const sx_config_desc
 /* Pushes cfg as a table of its fields (those not implied by another). */
 void lsx_push_config(lua_State *L, const sx_config_desc *d, const void *cfg);
 
+/* A classifier userdata (metatable "stylex.Classifier", lib/lua/classifier.c)
+ * holds one reference to an sx_classifier; user value 1 is the CNN module
+ * userdata behind it, or nil. */
+#define LSX_CLASSIFIER "stylex.Classifier"
+/* The classifier at idx: a classifier userdata or a CNN module (wrapped once,
+ * the wrapper cached while the module lives); raises a bad-argument error. */
+sx_classifier *lsx_check_classifier(lua_State *L, int idx);
+/* Pushes a classifier userdata owning c; raises "fn: <error>" if c is NULL. */
+void lsx_push_classifier(lua_State *L, sx_classifier *c, const char *fn);
+
 void lsx_open_tensor(lua_State *L);
 void lsx_open_ops(lua_State *L);
 void lsx_open_autograd(lua_State *L);

@@ -138,7 +138,7 @@ static bool report(effects_run *r, int64_t passes)
 }
 
 /* Classifies img [n <= batch, ...] and copies the logits [n, K] into r->logits. */
-static bool classify(effects_run *r, sx_module *C, sx_tensor *img)
+static bool classify(effects_run *r, sx_classifier *C, sx_tensor *img)
 {
     sx_tensor *lg = img ? sx_classifier_logits(C, img) : NULL;
     if (lg) sx_tensor_copy_to(lg, r->logits);
@@ -147,7 +147,7 @@ static bool classify(effects_run *r, sx_module *C, sx_tensor *img)
 }
 
 /* Image i: the base pass (cache kept) and every layer's shifted copies. */
-static bool effects_image(effects_run *r, sx_module *G, sx_module *C, sx_tensor *const *noise, int64_t i)
+static bool effects_image(effects_run *r, sx_module *G, sx_classifier *C, sx_tensor *const *noise, int64_t i)
 {
     const sx_style_layout *lay = &r->lay;
     const int64_t S = lay->n_coords, K = r->K;
@@ -230,7 +230,7 @@ static bool effects_extremes(effects_run *r, const sx_attfind_opts *o, const cha
     return true;
 }
 
-sx_status sx_attfind_effects(sx_module *G, sx_module *C, sx_tensor *latents, sx_tensor *const *noise,
+sx_status sx_attfind_effects(sx_module *G, sx_classifier *C, sx_tensor *latents, sx_tensor *const *noise,
                              const sx_attfind_opts *opts, sx_attfind_progress_fn progress, void *ctx,
                              sx_attfind_result *out)
 {
@@ -240,14 +240,11 @@ sx_status sx_attfind_effects(sx_module *G, sx_module *C, sx_tensor *latents, sx_
     effects_run r = {.progress = progress, .ctx = ctx};
     if (sx_style_layout_of(G, &r.lay) != SX_OK) return prefix_error(fn);
     const sx_stylegan_config *gc = sx_stylegan_config_of(G);
-    const sx_classifier_config *cc = sx_classifier_config_of(C);
+    const sx_classifier_info *cc = sx_classifier_info_of(C);
     if (!gc) return sx_last_status();
     if (!cc) return prefix_error(fn);
-    if (cc->resolution != gc->resolution || cc->img_channels != gc->img_channels)
-        return sx_fail(SX_EINVAL,
-                       "%s: the classifier takes [N, %d, %d, %d] images, the generator makes [N, %d, %d, %d]", fn,
-                       cc->img_channels, cc->resolution, cc->resolution, gc->img_channels, gc->resolution,
-                       gc->resolution);
+    if (sx_classifier_accepts(C, fn, "the generator's", gc->img_channels, gc->resolution, gc->resolution) != SX_OK)
+        return SX_EINVAL;
     if (!check_latents(fn, gc, latents)) return SX_EINVAL;
     r.N = latents->shape[0];
     r.K = cc->n_classes;

@@ -121,7 +121,7 @@ static bool cfg_bool(cfg_json *j, const char *key, bool *out)
 static bool cfg_field(cfg_json *j, sx_config_build *b, int i)
 {
     const sx_config_field *f = &b->desc->fields[i];
-    double v[SX_STYLEGAN_MAX_LEVELS + SX_CLASSIFIER_MAX_BLOCKS];
+    double v[SX_STYLEGAN_MAX_LEVELS + SX_CNN_MAX_BLOCKS];
     int n = 0, max = (int)(sizeof v / sizeof *v);
     if (f->type != SX_FIELD_INT_LIST) {
         if (!cfg_number(j, f->key, &v[0])) return false;
@@ -199,7 +199,7 @@ static bool cfg_fields(cfg_json *j, sx_config_build *b, bool skip_other, bool *b
 static bool parse_classifier(cfg_json *j, void *c)
 {
     sx_config_build b;
-    sx_config_begin(&b, &sx_classifier_config_desc, c);
+    sx_config_begin(&b, &sx_cnn_config_desc, c);
     if (!cfg_fields(j, &b, false, NULL)) return false;
     return sx_config_finish(&b) == SX_OK || cfg_fail(j, "%s", sx_last_error());
 }
@@ -225,7 +225,7 @@ static sx_status from_json(const char *fn, const char *json, bool (*parse)(cfg_j
     return SX_OK;
 }
 
-sx_status sx_classifier_config_from_json(const char *json, sx_classifier_config *out)
+sx_status sx_cnn_config_from_json(const char *json, sx_cnn_config *out)
 {
     return from_json("classifier_config_from_json", json, parse_classifier, out);
 }
@@ -328,7 +328,7 @@ static sx_status set_trainable(sx_module *m, bool on)
     return s;
 }
 
-sx_status sx_classifier_load(const char *path, sx_module **out, sx_model_meta *meta)
+sx_status sx_cnn_load(const char *path, sx_module **out, sx_model_meta *meta)
 {
     static const char fn[] = "classifier_load";
     if (meta) memset(meta, 0, sizeof *meta);
@@ -339,13 +339,13 @@ sx_status sx_classifier_load(const char *path, sx_module **out, sx_model_meta *m
     static const char *const formats[] = {SX_CLASSIFIER_FORMAT};
     int which;
     sx_safetensors *st = NULL;
-    sx_classifier_config cfg;
+    sx_cnn_config cfg;
     sx_status s = open_model(fn, path, 1, formats, &which, parse_classifier, &cfg, &st);
     if (s != SX_OK) return s;
     sx_module *m = NULL;
     uint64_t rng[4];
     sx_rng_get_state(rng); /* the weights drawn here are overwritten */
-    m = sx_classifier_new(&cfg);
+    m = sx_cnn_new(&cfg);
     sx_rng_set_state(rng);
     if (!m) {
         s = refail(SX_EFORMAT, fn, path);
@@ -402,5 +402,56 @@ done:
     }
     if (G) *G = g;
     if (E) *E = e;
+    return SX_OK;
+}
+
+/* The JSON list of strings in text, as n new strings (NULL on any error). */
+static char **string_list(const char *text, int n)
+{
+    if (!text) return NULL;
+    sx_json_reader r;
+    sx_json_init(&r, text, strlen(text));
+    char **v = calloc((size_t)n, sizeof *v);
+    int got = 0;
+    bool ok = v && sx_json_expect(&r, '[');
+    while (ok && got < n) {
+        size_t len;
+        ok = sx_json_string(&r, &v[got], &len);
+        if (ok) got++;
+        if (ok && got < n) ok = sx_json_expect(&r, ',');
+    }
+    ok = ok && sx_json_expect(&r, ']') && sx_json_end(&r);
+    if (!ok) {
+        for (int i = 0; v && i < got; i++) free(v[i]);
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+sx_status sx_classifier_load(const char *path, const sx_onnx_opts *opts, sx_classifier **out, sx_model_meta *meta)
+{
+    if (meta) memset(meta, 0, sizeof *meta);
+    if (!out || !path) return sx_fail(SX_EINVAL, "classifier_load: path and out are required");
+    *out = NULL;
+    size_t n = strlen(path);
+    if (n > 5 && strcmp(path + n - 5, ".onnx") == 0) return sx_onnx_load(path, opts, out);
+    sx_model_meta own = {0};
+    sx_module *m = NULL;
+    sx_status s = sx_cnn_load(path, &m, &own);
+    if (s != SX_OK) return s;
+    const sx_cnn_config *cfg = sx_cnn_config_of(m);
+    char **names = string_list(sx_model_meta_get(&own, "class_names"), cfg->n_classes);
+    set_trainable(m, false);
+    *out = sx_classifier_from_cnn(m, (const char *const *)names);
+    for (int i = 0; names && i < cfg->n_classes; i++) free(names[i]);
+    free(names);
+    sx_module_free(m);
+    if (!*out) {
+        sx_model_meta_clear(&own);
+        return sx_last_status();
+    }
+    if (meta) *meta = own;
+    else sx_model_meta_clear(&own);
     return SX_OK;
 }

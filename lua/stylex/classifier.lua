@@ -1,7 +1,7 @@
 -- stylex.classifier — loading a trained classifier and measuring it.
 --
 --   local classifier = require "stylex.classifier"
---   local model, meta = classifier.load("models/fmnist-shoes/classifier.safetensors")
+--   local model, meta = classifier.load("models/fmnist-shoes/classifier.safetensors") -- or a .onnx
 --   local ds = classifier.test_set(meta)          -- the held-out split it was trained for
 --   local acc, confusion = classifier.evaluate(model, ds)
 local sx = require "stylex"
@@ -10,10 +10,16 @@ local cjson = require "cjson"
 
 local classifier = {}
 
--- The model (weights loaded) and the checkpoint's metadata table.
-function classifier.load(path)
-  local model, meta = sx.models.load_classifier(path)
+-- The classifier (sx.models.load_classifier: a built-in CNN .safetensors or a
+-- .onnx file, opts for the latter) and the file's metadata table. A file
+-- without metadata of its own (ONNX) gets class_names (JSON, as the CNN
+-- files have them) and format = "onnx" from the classifier itself.
+function classifier.load(path, opts)
+  local model, meta = sx.models.load_classifier(path, opts)
   if not model then error("classifier.load: " .. tostring(meta), 2) end
+  local info = model:info()
+  if not meta.class_names then meta.class_names = cjson.encode(info.class_names) end
+  if not meta.format then meta.format = info.kind end
   return model, meta
 end
 
@@ -28,6 +34,7 @@ end
 -- Accuracy (0-1) and confusion matrix (rows: true class, columns: predicted;
 -- 1-based) of model on ds, in eval mode.
 function classifier.evaluate(model, ds, batch)
+  model = require("stylex.util").as_classifier(model)
   local k = ds.n_classes
   local confusion = {}
   for i = 1, k do

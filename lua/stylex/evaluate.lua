@@ -132,7 +132,7 @@ function evaluate.stylex(model, classifier, dataset, opts)
   for k in pairs(opts) do
     if not EVAL_OPTS[k] then error("bad argument #4 to 'stylex' (unknown option '" .. tostring(k) .. "')", 2) end
   end
-  local G, E, C = model.G_ema or model.G, model.E, classifier
+  local G, E, C = model.G_ema or model.G, model.E, require("stylex.util").as_classifier(classifier)
   local n = math.min(positive_integer(opts.n or 1000, "n"), dataset:size())
   local batch = positive_integer(opts.batch or 100, "batch")
   local seed = positive_integer(opts.seed or 1234, "seed")

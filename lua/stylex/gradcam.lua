@@ -7,11 +7,12 @@
 --   local maps = gradcam.maps(C, x, {0, 1, 1, 0}, {layer = 2})
 --   local maps = gradcam.maps(C, frames, 1, {scale = "common"}) -- one scale for a strip
 --
--- For image i, class c and the feature map A [K, h, w] of a classifier block
--- (the block's last ReLU output, before its max-pool; the last block unless
--- opts.layer says otherwise):
+-- For image i, class c and the feature map A [K, h, w] of a classifier layer
+-- (for the built-in CNN a block's last ReLU output, before its max-pool; the
+-- classifier's Grad-CAM layer unless opts.layer says otherwise, see
+-- include/stylex/classifier.h):
 --   weights   alpha_k = mean over the h x w positions of d logit_c / d A_k
---   map       relu(sum_k alpha_k A_k), resized to R x R (bilinear, pixel
+--   map       relu(sum_k alpha_k A_k), resized to the images' H x W (bilinear, pixel
 --             centres aligned: sx.image.resize), divided by its maximum so
 --             that it lies in [0, 1] (a map that is 0 everywhere stays 0);
 --             with opts.scale = "common" by the largest value of all N maps.
@@ -33,25 +34,30 @@ local function describe(v)
   return is_tensor(v) and "a tensor" or "a " .. type(v)
 end
 
--- The classifier's config, or an error naming argument 1.
+-- The classifier (a CNN module is wrapped: sx.models.classifier) and its
+-- info, or an error naming argument 1.
 local function check_classifier(C)
   local ok, ty = pcall(function() return C:type() end)
   if not ok or ty ~= "Classifier" then
-    bad(1, "classifier expected (sx.models.Classifier), got " .. (ok and "a " .. tostring(ty) .. " module" or type(C)))
+    bad(1, "classifier expected (sx.models.load_classifier or sx.models.Classifier), got " ..
+      (ok and "a " .. tostring(ty) .. " module" or type(C)))
   end
-  return C:config()
+  if not C.info then C = sx.models.classifier(C) end
+  return C, C:info()
 end
 
--- x's batch size, after checking x is a live [N, C, R, R] tensor for cfg.
-local function check_images(x, cfg)
+-- x's batch size and size, after checking x is a live [N, C, H, W] tensor the classifier takes.
+local function check_images(x, info)
   if not is_tensor(x) then bad(2, "tensor expected, got " .. describe(x)) end
   local ok, s = pcall(x.shape, x)
   if not ok then bad(2, "tensor has been freed") end
-  if #s ~= 4 or s[1] < 1 or s[2] ~= cfg.img_channels or s[3] ~= cfg.resolution or s[4] ~= cfg.resolution then
-    bad(2, string.format("images [N, %d, %d, %d] expected, got [%s]", cfg.img_channels, cfg.resolution,
-      cfg.resolution, table.concat(s, ", ")))
+  local size_ok = #s == 4 and (info.resize or (s[3] == info.height and s[4] == info.width))
+  local ch_ok = #s == 4 and (s[2] == info.channels or s[2] == 1 or (s[2] == 3 and info.channels == 1))
+  if #s ~= 4 or s[1] < 1 or not size_ok or not ch_ok then
+    bad(2, string.format("images [N, %d, %d, %d] expected, got [%s]", info.channels, info.height, info.width,
+      table.concat(s, ", ")))
   end
-  return s[1]
+  return s[1], s[3], s[4]
 end
 
 -- A list of N 0-based class ids from a number, a list or a tensor [N].
@@ -87,10 +93,11 @@ local function check_classes(class, N, K)
   return out
 end
 
--- The block (1-based) whose features are used, and the scale ("each" or "common").
-local function check_opts(opts, n_blocks)
-  if opts == nil then return n_blocks, "each" end
-  if type(opts) ~= "table" then bad(4, "options table expected, got " .. describe(opts)) end
+-- The layer whose features are used (its name) and the scale ("each" or "common").
+-- A number picks one of the perceptual layers (for the built-in CNN: its blocks).
+local function check_opts(opts, info)
+  if opts ~= nil and type(opts) ~= "table" then bad(4, "options table expected, got " .. describe(opts)) end
+  opts = opts or {}
   for k in pairs(opts) do
     if k ~= "layer" and k ~= "scale" then bad(4, "unknown option '" .. tostring(k) .. "'") end
   end
@@ -99,24 +106,33 @@ local function check_opts(opts, n_blocks)
     bad(4, "option 'scale' must be \"each\" or \"common\", got " .. tostring(opts.scale))
   end
   local layer = opts.layer
-  if layer == nil then return n_blocks, scale end
-  local l = type(layer) == "number" and math.tointeger(layer)
-  if not l or l == 0 or l > n_blocks or l < -n_blocks then
-    bad(4, string.format("option 'layer' must be a block in 1..%d (or -%d..-1 from the end), got %s", n_blocks,
-      n_blocks, tostring(layer)))
+  if layer == nil then return info.gradcam_layer, scale end
+  if type(layer) == "string" then
+    for _, name in ipairs(info.layers) do
+      if name == layer then return layer, scale end
+    end
+    bad(4, string.format("option 'layer': the classifier has no layer '%s' (%s)", layer,
+      table.concat(info.layers, ", ")))
   end
-  return l > 0 and l or n_blocks + 1 + l, scale
+  local n = #info.perceptual
+  local l = type(layer) == "number" and math.tointeger(layer)
+  if not l or l == 0 or l > n or l < -n then
+    bad(4, string.format("option 'layer' must be a block in 1..%d (or -%d..-1 from the end) or a layer name, got %s",
+      n, n, tostring(layer)))
+  end
+  return info.perceptual[l > 0 and l or n + 1 + l], scale
 end
 
 -- The computation, with grad mode on.
-local function compute(C, x, classes, layer, scale, cfg)
-  local N, K, R = #classes, cfg.n_classes, cfg.resolution
-  -- a leaf copy of x that requires grad, so that the block features carry a
+local function compute(C, x, classes, layer, scale, K, H, W)
+  local N = #classes
+  -- a leaf copy of x that requires grad, so that the layer's features carry a
   -- graph even when the frozen classifier's parameters do not require grad
   local xin = x:detach():requires_grad(true)
-  local logits, _, features = C:classify(xin, {features = true})
-  local A = features[layer]                       -- [N, Ck, h, w]
+  local maps, logits = C:features(xin, {layer})
+  local A = maps[1]                               -- [N, Ck, h, w]
   local s = A:shape()
+  if #s ~= 4 then error(string.format("gradcam: layer '%s' is not a feature map [N, C, h, w]", layer), 0) end
   local onehot = {}
   for i = 1, N do
     local row = {}
@@ -128,28 +144,32 @@ local function compute(C, x, classes, layer, scale, cfg)
   local g = sx.grad(logits, A, {grad_outputs = sx.tensor(onehot)})
   local weights = g:mean({3, 4})                  -- [N, Ck]
   local cam = (A:detach() * weights:reshape{N, s[2], 1, 1}):sum(2, true):relu() -- [N, 1, h, w]
-  if s[3] ~= R or s[4] ~= R then cam = sx.image.resize(cam, {R, R}) end
-  local peak = scale == "common" and cam:max():reshape{1, 1} or cam:reshape{N, R * R}:max(2, true) -- [N or 1, 1]
+  if s[3] ~= H or s[4] ~= W then cam = sx.image.resize(cam, {H, W}) end
+  local peak = scale == "common" and cam:max():reshape{1, 1} or cam:reshape{N, H * W}:max(2, true) -- [N or 1, 1]
   local denom = peak + (1 - peak:gt_scalar(0))    -- the peak, or 1 for an all-zero map
   return cam / denom:reshape{peak:size(1), 1, 1, 1}, weights
 end
 
--- Grad-CAM maps [N, 1, R, R] in [0, 1] of classifier C on images x [N, C, R,
--- R] for class `class` (a 0-based id for every image, or a list / tensor of N
--- ids), and the channel weights alpha [N, Ck] of the block used.
---   opts.layer: the classifier block (1-based; negative counts from the end;
---               default the last)
+-- Grad-CAM maps [N, 1, H, W] in [0, 1] of classifier C (sx.models.load_classifier's,
+-- or a CNN module) on images x [N, C, H, W] for class `class` (a 0-based id for
+-- every image, or a list / tensor of N ids), and the channel weights alpha
+-- [N, Ck] of the layer used.
+--   opts.layer: a layer name (C:info().layers), or a number: one of the
+--               perceptual layers, 1-based, negative from the end (the
+--               built-in CNN's blocks); default C:info().gradcam_layer (the
+--               CNN's last block)
 --   opts.scale: "each" (the default, as the paper: every map divided by its
 --               own peak) or "common" (all N maps divided by their one
 --               largest value, so that a map with little evidence for its
 --               class stays faint beside one with much)
 function gradcam.maps(C, x, class, opts)
-  local cfg = check_classifier(C)
-  local N = check_images(x, cfg)
-  local classes = check_classes(class, N, cfg.n_classes)
-  local layer, scale = check_opts(opts, #cfg.channels)
+  local info
+  C, info = check_classifier(C)
+  local N, H, W = check_images(x, info)
+  local classes = check_classes(class, N, info.n_classes)
+  local layer, scale = check_opts(opts, info)
   local prev = sx.set_grad_enabled(true)
-  local ok, maps, weights = pcall(compute, C, x, classes, layer, scale, cfg)
+  local ok, maps, weights = pcall(compute, C, x, classes, layer, scale, info.n_classes, H, W)
   sx.set_grad_enabled(prev)
   if not ok then error(maps, 0) end
   return maps, weights

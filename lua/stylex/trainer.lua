@@ -73,8 +73,10 @@ local function set_requires_grad(module, on)
   for _, p in ipairs(module:parameters()) do p:requires_grad(on) end
 end
 
--- A fresh training state. C: the frozen classifier (a module).
+-- A fresh training state. C: the frozen classifier (sx.models.load_classifier's,
+-- or a CNN module; used through the classifier interface either way).
 function trainer.new(cfg, C)
+  C = require("stylex.util").as_classifier(C)
   if not cfg.n_classes then cfg.n_classes = C:config().n_classes end
   sx.manual_seed(cfg.seed)
   local net = network_config(cfg)

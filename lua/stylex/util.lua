@@ -91,6 +91,15 @@ function util.correlation(a, b)
 end
 
 -- JSON null as lua-cjson decodes it.
+-- A classifier as the interface (include/stylex/classifier.h): C itself if it
+-- is one (sx.models.load_classifier's), else a built-in CNN module wrapped by
+-- sx.models.classifier, so training, evaluation and Grad-CAM call every
+-- classifier the same way.
+function util.as_classifier(C)
+  if type(C) == "userdata" and C.info then return C end
+  return require("stylex").models.classifier(C)
+end
+
 util.NULL = require("cjson").null
 
 return util

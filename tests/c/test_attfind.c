@@ -24,9 +24,10 @@ static sx_module *tiny_generator(unsigned seed)
 }
 
 /* 8x8x1 images, 3 classes, one block of 4 channels, hidden 8. */
-static sx_module *tiny_classifier(unsigned seed, int resolution)
+/* The built-in CNN, through the classifier interface. */
+static sx_classifier *tiny_classifier(unsigned seed, int resolution)
 {
-    sx_classifier_config c = sx_classifier_default_config(3);
+    sx_cnn_config c = sx_cnn_default_config(3);
     c.resolution = resolution;
     c.n_blocks = 1;
     c.channels[0] = 4;
@@ -34,7 +35,10 @@ static sx_module *tiny_classifier(unsigned seed, int resolution)
     c.hidden = 8;
     c.dropout = 0;
     sx_manual_seed(seed);
-    return sx_classifier_new(&c);
+    sx_module *m = sx_cnn_new(&c);
+    sx_classifier *C = m ? sx_classifier_from_cnn(m, NULL) : NULL;
+    sx_module_free(m);
+    return C;
 }
 
 enum { N = 3, S = 11, K = 3, L = 3, LAT = 7 };
@@ -48,7 +52,7 @@ static float at2(const sx_tensor *t, int64_t a, int64_t b) { return sx_tensor_ge
 
 /* Logits [N, K] of the images of flat styles [N, S] (toRGB styles from st),
  * full synthesis from layer 0, no cache. */
-static sx_tensor *logits_of_flat(sx_module *G, sx_module *C, const sx_styles *st, sx_tensor *flat,
+static sx_tensor *logits_of_flat(sx_module *G, sx_classifier *C, const sx_styles *st, sx_tensor *flat,
                                  sx_tensor *const *noise)
 {
     sx_styles sh;
@@ -67,7 +71,7 @@ static sx_tensor *logits_of_flat(sx_module *G, sx_module *C, const sx_styles *st
  * direction d, column j of all N images set to the extreme (rows are
  * independent, so row i is image i with only s_ij changed). Returns the
  * largest difference. */
-static double brute_force_error(sx_module *G, sx_module *C, sx_tensor *lat, sx_tensor *const *noise,
+static double brute_force_error(sx_module *G, sx_classifier *C, sx_tensor *lat, sx_tensor *const *noise,
                                 const sx_attfind_result *r)
 {
     sx_styles st;
@@ -97,7 +101,8 @@ static double brute_force_error(sx_module *G, sx_module *C, sx_tensor *lat, sx_t
 
 static void test_effects_equal_brute_force(void)
 {
-    sx_module *G = tiny_generator(1), *C = tiny_classifier(2, 8);
+    sx_module *G = tiny_generator(1);
+    sx_classifier *C = tiny_classifier(2, 8);
     sx_tensor *lat = RANDN(3, N, LAT);
     sx_tensor *noise[L], *noise1[L];
     sx_manual_seed(4);
@@ -176,13 +181,14 @@ static void test_effects_equal_brute_force(void)
     sx_attfind_result_clear(&r1);
     sx_attfind_result_clear(&rb);
     sx_module_free(G);
-    sx_module_free(C);
+    sx_classifier_free(C);
 }
 
 /* Extremes given by the caller are the values shifted to. */
 static void test_given_extremes(void)
 {
-    sx_module *G = tiny_generator(5), *C = tiny_classifier(6, 8);
+    sx_module *G = tiny_generator(5);
+    sx_classifier *C = tiny_classifier(6, 8);
     sx_tensor *lat = RANDN(7, N, LAT), *noise[L];
     CHECK_OK(sx_synthesis_noise(G, 1, noise));
     sx_attfind_result r, g;
@@ -200,7 +206,7 @@ static void test_given_extremes(void)
     sx_attfind_result_clear(&r);
     sx_attfind_result_clear(&g);
     sx_module_free(G);
-    sx_module_free(C);
+    sx_classifier_free(C);
 }
 
 /* ---------------------------------------------------------------- progress, grad mode */
@@ -224,7 +230,8 @@ static bool on_progress(void *ctx, int64_t done, int64_t total)
 
 static void test_progress_and_grad_mode(void)
 {
-    sx_module *G = tiny_generator(8), *C = tiny_classifier(9, 8);
+    sx_module *G = tiny_generator(8);
+    sx_classifier *C = tiny_classifier(9, 8);
     sx_tensor *lat = RANDN(10, N, LAT), *noise[L];
     CHECK_OK(sx_synthesis_noise(G, N, noise));
     struct progress_log p = {.monotonic = true};
@@ -252,14 +259,15 @@ static void test_progress_and_grad_mode(void)
     sx_tensor_free(lat);
     free_all(L, noise);
     sx_module_free(G);
-    sx_module_free(C);
+    sx_classifier_free(C);
 }
 
 /* ---------------------------------------------------------------- apply */
 
 static void test_apply(void)
 {
-    sx_module *G = tiny_generator(11), *C = tiny_classifier(12, 8);
+    sx_module *G = tiny_generator(11);
+    sx_classifier *C = tiny_classifier(12, 8);
     sx_tensor *lat = RANDN(13, N, LAT), *noise[L], *noise1[L];
     CHECK_OK(sx_synthesis_noise(G, N, noise));
     CHECK_OK(sx_synthesis_noise(G, 1, noise1));
@@ -332,7 +340,7 @@ static void test_apply(void)
     free_all(L, noise);
     free_all(L, noise1);
     sx_module_free(G);
-    sx_module_free(C);
+    sx_classifier_free(C);
 }
 
 /* ---------------------------------------------------------------- bad arguments */
@@ -354,7 +362,8 @@ static void test_apply(void)
 
 static void test_bad_arguments(void)
 {
-    sx_module *G = tiny_generator(14), *C = tiny_classifier(15, 8), *C16 = tiny_classifier(15, 16);
+    sx_module *G = tiny_generator(14);
+    sx_classifier *C = tiny_classifier(15, 8), *C16 = tiny_classifier(15, 16);
     sx_stylegan_config dc = sx_stylegan_default_config(8, 1, 2);
     sx_module *D = sx_discriminator_new(&dc);
     sx_tensor *lat = RANDN(16, N, LAT), *lat6 = RANDN(17, N, 6), *noise[L], *noise2[L], *bad[L];
@@ -367,9 +376,9 @@ static void test_bad_arguments(void)
 
     EXPECT_STATUS(sx_attfind_effects(G, C, lat, noise, NULL, NULL, NULL, NULL), "NULL result");
     EXPECT_STATUS(sx_attfind_effects(D, C, lat, noise, NULL, NULL, NULL, &r), "attfind_effects");
-    EXPECT_STATUS(sx_attfind_effects(G, G, lat, noise, NULL, NULL, NULL, &r), "not a Classifier");
+    EXPECT_STATUS(sx_attfind_effects(G, NULL, lat, noise, NULL, NULL, NULL, &r), "classifier: NULL");
     EXPECT_STATUS(sx_attfind_effects(G, C16, lat, noise, NULL, NULL, NULL, &r),
-                  "classifier takes [N, 1, 16, 16] images, the generator makes [N, 1, 8, 8]");
+                  "the generator's are [N, 1, 8, 8], expected [N, 1, 16, 16]");
     EXPECT_STATUS(sx_attfind_effects(G, C, lat6, noise, NULL, NULL, NULL, &r), "latents [3, 6], expected [N, 7]");
     EXPECT_STATUS(sx_attfind_effects(G, C, NULL, noise, NULL, NULL, NULL, &r), "latents are NULL");
     EXPECT_STATUS(sx_attfind_effects(G, C, lat, NULL, NULL, NULL, NULL, &r), "noise is required");
@@ -397,8 +406,8 @@ static void test_bad_arguments(void)
     free_all(L, noise);
     free_all(L, noise2);
     sx_module_free(G);
-    sx_module_free(C);
-    sx_module_free(C16);
+    sx_classifier_free(C);
+    sx_classifier_free(C16);
     sx_module_free(D);
 }
 

@@ -51,16 +51,16 @@ static void bounds_of(const sx_config_desc *d, void *cfg)
 
 static void test_bounds_of_every_field(void)
 {
-    sx_classifier_config c;
+    sx_cnn_config c;
     sx_stylegan_config s;
-    bounds_of(&sx_classifier_config_desc, &c);
+    bounds_of(&sx_cnn_config_desc, &c);
     bounds_of(&sx_stylegan_config_desc, &s);
 }
 
 static void test_builder(void)
 {
-    const sx_config_desc *d = &sx_classifier_config_desc;
-    sx_classifier_config c;
+    const sx_config_desc *d = &sx_cnn_config_desc;
+    sx_cnn_config c;
     sx_config_build b;
     CHECK(sx_config_field_index(d, "hidden") >= 0 && sx_config_field_index(d, "colour") == -1);
     int hidden = sx_config_field_index(d, "hidden"), channels = sx_config_field_index(d, "channels");
@@ -100,15 +100,15 @@ static void test_builder(void)
 /* The JSON reader goes through the builder: the same words. */
 static void test_json_says_the_same(void)
 {
-    sx_classifier_config c;
-    CHECK(sx_classifier_config_from_json("{\"n_classes\":2,\"hidden\":0}", &c) == SX_EINVAL);
+    sx_cnn_config c;
+    CHECK(sx_cnn_config_from_json("{\"n_classes\":2,\"hidden\":0}", &c) == SX_EINVAL);
     CHECK_MSG(has(sx_last_error(), "classifier: 'hidden' = 0, expected an integer in 1..65536"), "%s",
               sx_last_error());
     sx_stylegan_config s;
     CHECK(sx_stylex_config_from_json("{\"mbstd_group\":2000}", &s) == SX_EINVAL);
     CHECK_MSG(has(sx_last_error(), "stylegan config: 'mbstd_group' = 2000, expected an integer in 0..1024"), "%s",
               sx_last_error());
-    CHECK(sx_classifier_config_check(NULL) == SX_EINVAL && sx_stylegan_config_check(NULL) == SX_EINVAL);
+    CHECK(sx_cnn_config_check(NULL) == SX_EINVAL && sx_stylegan_config_check(NULL) == SX_EINVAL);
 }
 
 int main(void)

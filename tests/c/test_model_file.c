@@ -76,7 +76,7 @@ static const char CLS_CONFIG[] = "{\"hidden\":8,\"dropout\":0.25,\"channels\":[4
 
 static sx_module *tiny_classifier(void)
 {
-    sx_classifier_config c = sx_classifier_default_config(3);
+    sx_cnn_config c = sx_cnn_default_config(3);
     c.resolution = 8;
     c.n_blocks = 2;
     c.channels[0] = 4;
@@ -85,20 +85,20 @@ static sx_module *tiny_classifier(void)
     c.hidden = 8;
     c.dropout = 0.25f;
     sx_manual_seed(7);
-    return sx_classifier_new(&c);
+    return sx_cnn_new(&c);
 }
 
 static void test_classifier_config_json(void)
 {
-    sx_classifier_config c;
-    CHECK_OK(sx_classifier_config_from_json(CLS_CONFIG, &c));
+    sx_cnn_config c;
+    CHECK_OK(sx_cnn_config_from_json(CLS_CONFIG, &c));
     CHECK(c.n_classes == 3 && c.resolution == 8 && c.img_channels == 1 && c.n_blocks == 2);
     CHECK(c.channels[0] == 4 && c.channels[1] == 6 && c.convs_per_block == 1 && c.hidden == 8);
     CHECK_NEAR(c.dropout, 0.25, 0);
 
-    /* absent keys: sx_classifier_default_config's values */
-    CHECK_OK(sx_classifier_config_from_json(" { \"n_classes\" : 10 } ", &c));
-    sx_classifier_config d = sx_classifier_default_config(10);
+    /* absent keys: sx_cnn_default_config's values */
+    CHECK_OK(sx_cnn_config_from_json(" { \"n_classes\" : 10 } ", &c));
+    sx_cnn_config d = sx_cnn_default_config(10);
     CHECK(c.n_classes == 10 && c.resolution == d.resolution && c.n_blocks == d.n_blocks &&
           c.channels[2] == d.channels[2] && c.hidden == d.hidden);
 
@@ -121,11 +121,11 @@ static void test_classifier_config_json(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         sx_clear_error();
-        CHECK_MSG(sx_classifier_config_from_json(bad[i].json, &c) == SX_EINVAL, "%s", bad[i].json);
+        CHECK_MSG(sx_cnn_config_from_json(bad[i].json, &c) == SX_EINVAL, "%s", bad[i].json);
         CHECK_MSG(has(sx_last_error(), bad[i].msg) && has(sx_last_error(), "classifier_config_from_json"),
                   "%s -> %s", bad[i].json, sx_last_error());
     }
-    CHECK(sx_classifier_config_from_json(NULL, &c) == SX_EINVAL);
+    CHECK(sx_cnn_config_from_json(NULL, &c) == SX_EINVAL);
 }
 
 static void test_classifier_roundtrip(void)
@@ -142,17 +142,17 @@ static void test_classifier_roundtrip(void)
     uint64_t before[4], after[4];
     sx_rng_get_state(before);
     sx_model_meta meta;
-    CHECK_OK(sx_classifier_load(path, &back, &meta));
+    CHECK_OK(sx_cnn_load(path, &back, &meta));
     sx_rng_get_state(after);
     CHECK_MSG(memcmp(before, after, sizeof before) == 0, "loading changed the global random stream");
     if (back) {
-        const sx_classifier_config *c = sx_classifier_config_of(back);
+        const sx_cnn_config *c = sx_cnn_config_of(back);
         CHECK(c && c->n_classes == 3 && c->n_blocks == 2 && c->channels[1] == 6 && c->hidden == 8);
         sx_tensor *x = RANDN(3, 5, 1, 8, 8);
-        sx_tensor *a = sx_classifier_logits(m, x), *b = sx_classifier_logits(back, x);
+        sx_tensor *a = sx_cnn_logits(m, x), *b = sx_cnn_logits(back, x);
         CHECK(a && b && a->shape[1] == 3);
         CHECK_MSG(max_abs_diff(a, b) == 0, "logits differ by %g", max_abs_diff(a, b));
-        /* the loaded parameters are live leaves requiring grad, as sx_classifier_new's */
+        /* the loaded parameters are live leaves requiring grad, as sx_cnn_new's */
         sx_param *p = sx_module_find_param(back, "block1.conv0.weight");
         CHECK(p && p->tensor->requires_grad);
         sx_tensor_free(x);
@@ -169,7 +169,7 @@ static void test_classifier_roundtrip(void)
     back = NULL;
 
     /* meta may be NULL */
-    CHECK_OK(sx_classifier_load(path, &back, NULL));
+    CHECK_OK(sx_cnn_load(path, &back, NULL));
     sx_module_free(back);
     entries_clear(&e);
     sx_module_free(m);
@@ -187,29 +187,29 @@ static void test_classifier_bad_files(void)
 
     /* the other format: a StylEx model handed to the classifier loader */
     save(p, &e, (const char *[]){"format", "stylex-model-1", "config", CLS_CONFIG, NULL});
-    CHECK(sx_classifier_load(p, &back, &meta) == SX_EFORMAT);
+    CHECK(sx_cnn_load(p, &back, &meta) == SX_EFORMAT);
     CHECK(back == NULL && meta.n == 0);
     CHECK_MSG(has(sx_last_error(), "classifier_load") && has(sx_last_error(), p) &&
               has(sx_last_error(), "format 'stylex-model-1', expected 'stylex-classifier-1'"), "%s", sx_last_error());
 
     /* no metadata at all: a plain safetensors file */
     save(p, &e, NULL);
-    CHECK(sx_classifier_load(p, &back, NULL) == SX_EFORMAT);
+    CHECK(sx_cnn_load(p, &back, NULL) == SX_EFORMAT);
     CHECK_MSG(has(sx_last_error(), "no 'format' metadata"), "%s", sx_last_error());
 
     /* the right format without a config */
     save(p, &e, (const char *[]){"format", "stylex-classifier-1", NULL});
-    CHECK(sx_classifier_load(p, &back, NULL) == SX_EFORMAT);
+    CHECK(sx_cnn_load(p, &back, NULL) == SX_EFORMAT);
     CHECK_MSG(has(sx_last_error(), "no 'config' metadata"), "%s", sx_last_error());
 
     /* a config the library cannot build */
     save(p, &e, (const char *[]){"format", "stylex-classifier-1", "config", "{\"n_classes\":3,\"resolution\":7}", NULL});
-    CHECK(sx_classifier_load(p, &back, NULL) == SX_EFORMAT);
+    CHECK(sx_cnn_load(p, &back, NULL) == SX_EFORMAT);
     CHECK_MSG(has(sx_last_error(), "classifier_load") && has(sx_last_error(), p), "%s", sx_last_error());
 
     /* a config that does not parse */
     save(p, &e, (const char *[]){"format", "stylex-classifier-1", "config", "{\"n_classes\":", NULL});
-    CHECK(sx_classifier_load(p, &back, NULL) == SX_EFORMAT);
+    CHECK(sx_cnn_load(p, &back, NULL) == SX_EFORMAT);
     CHECK_MSG(has(sx_last_error(), "config: at byte"), "%s", sx_last_error());
 
     /* a missing tensor */
@@ -217,7 +217,7 @@ static void test_classifier_bad_files(void)
     entries f = {0};
     add_state(&f, m, "", "out.bias");
     save(p, &f, kv);
-    CHECK(sx_classifier_load(p, &back, &meta) == SX_EFORMAT);
+    CHECK(sx_cnn_load(p, &back, &meta) == SX_EFORMAT);
     CHECK(back == NULL && meta.n == 0);
     CHECK_MSG(has(sx_last_error(), "missing entry 'out.bias'") && has(sx_last_error(), p), "%s", sx_last_error());
     entries_clear(&f);
@@ -226,7 +226,7 @@ static void test_classifier_bad_files(void)
     add_state(&f, m, "", NULL);
     add_tensor(&f, "block9.conv0.weight", sx_tensor_zeros(1, (int64_t[]){2}));
     save(p, &f, kv);
-    CHECK(sx_classifier_load(p, &back, NULL) == SX_EFORMAT);
+    CHECK(sx_cnn_load(p, &back, NULL) == SX_EFORMAT);
     CHECK_MSG(has(sx_last_error(), "unexpected entry 'block9.conv0.weight'"), "%s", sx_last_error());
     entries_clear(&f);
 
@@ -234,15 +234,15 @@ static void test_classifier_bad_files(void)
     add_state(&f, m, "", "out.bias");
     add_tensor(&f, "out.bias", sx_tensor_zeros(1, (int64_t[]){4}));
     save(p, &f, kv);
-    CHECK(sx_classifier_load(p, &back, NULL) == SX_EFORMAT);
+    CHECK(sx_cnn_load(p, &back, NULL) == SX_EFORMAT);
     CHECK_MSG(has(sx_last_error(), "out.bias") && has(sx_last_error(), "[4]"), "%s", sx_last_error());
     entries_clear(&f);
 
     /* no file; bad arguments */
-    CHECK(sx_classifier_load(tmp_path("absent.safetensors"), &back, &meta) == SX_EIO);
+    CHECK(sx_cnn_load(tmp_path("absent.safetensors"), &back, &meta) == SX_EIO);
     CHECK_MSG(has(sx_last_error(), "absent.safetensors"), "%s", sx_last_error());
-    CHECK(sx_classifier_load(NULL, &back, NULL) == SX_EINVAL && back == NULL);
-    CHECK(sx_classifier_load(p, NULL, NULL) == SX_EINVAL);
+    CHECK(sx_cnn_load(NULL, &back, NULL) == SX_EINVAL && back == NULL);
+    CHECK(sx_cnn_load(p, NULL, NULL) == SX_EINVAL);
     entries_clear(&e);
     sx_module_free(m);
 }
@@ -502,11 +502,11 @@ static void test_shipped_models(void)
     if (access(cls, R_OK) == 0) {
         sx_module *C = NULL;
         sx_model_meta meta;
-        CHECK_OK(sx_classifier_load(cls, &C, &meta));
+        CHECK_OK(sx_cnn_load(cls, &C, &meta));
         const char *fmt = sx_model_meta_get(&meta, "format"), *classes = sx_model_meta_get(&meta, "classes");
         CHECK(fmt && strcmp(fmt, "stylex-classifier-1") == 0 && classes && strcmp(classes, "[7,9]") == 0);
         if (C) {
-            sx_tensor *x = RANDN(31, 2, 1, 32, 32), *y = sx_classifier_logits(C, x);
+            sx_tensor *x = RANDN(31, 2, 1, 32, 32), *y = sx_cnn_logits(C, x);
             CHECK(y && y->ndim == 2 && y->shape[0] == 2 && y->shape[1] == 2);
             sx_tensor_free(x);
             sx_tensor_free(y);

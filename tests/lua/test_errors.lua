@@ -373,6 +373,7 @@ local SUB = {
   ["sx.augment"] = { kinds = { "tensor", "aug_opts?" },
     valid = function() return { sx.zeros{2, 1, 4, 4}, { shift = 1, flip = 0.5, fill = -1 } } end,
     wrong = function() return { { sx.zeros{4, 4} }, { sx.zeros{1, 1, 4, 4}, { flip = 2 } } } end },
+  ["sx.models.classifier"] = { kinds = { "classifier" }, valid = function() return { tiny_classifier() } end },
   ["sx.models.Classifier"] = { kinds = { "classifier_config" },
     valid = function() return { { n_classes = 2, resolution = 8, channels = { 2 }, hidden = 2 } } end },
   ["sx.nn.Classifier.classify"] = { kinds = { "classifier", "tensor", "classify_opts?" },

@@ -126,10 +126,11 @@ T.test("shape, range, grad mode and the classifier left as they were", function(
   T.near(max_abs(by_list:narrow(1, 2, 1) - class0:narrow(1, 2, 1)), 0, 0, "image 2 used class 0")
   -- an error inside (after grad mode was switched on) restores grad mode
   sx.no_grad(function()
+    local real = sx.models.classifier(C)
     local bad_C = setmetatable({}, {__index = function(_, k)
       if k == "type" then return function() return "Classifier" end end
-      if k == "config" then return function() return C:config() end end
-      if k == "classify" then return function() error("boom") end end
+      if k == "info" then return function() return real:info() end end
+      if k == "features" then return function() error("boom") end end
     end})
     T.raises("boom", gradcam.maps, bad_C, x, 0)
     T.eq(sx.is_grad_enabled(), false, "grad mode restored after an error")
