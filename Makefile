@@ -36,7 +36,22 @@ EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 HEADERS  := $(wildcard include/*.h include/stylex/*.h lib/*/*.h)
 
-.PHONY: all demo deps test test-c test-lua test-examples examples asan bench clean
+# ---- MPI: data-parallel training and sharded AttFind (docs/scale-out.md) ----
+# lib/dist talks to Open MPI when its headers are installed (make deps installs
+# libopenmpi-dev and openmpi-bin); without them it builds as a world of one rank.
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null)
+DIST_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard lib/dist/*.c))
+CORE_OBJ   += $(DIST_OBJ)
+ifneq ($(MPI_LIBS),)
+$(DIST_OBJ): CFLAGS += -DSX_HAVE_MPI=1 $(MPI_CFLAGS)
+LIBS       += $(MPI_LIBS)
+endif
+# make test runs the 2-rank tests when mpirun is there
+TEST_DIST  := $(if $(and $(MPI_LIBS),$(shell command -v mpirun 2>/dev/null)),test-dist)
+# ---- end MPI ----
+
+.PHONY: test-dist all demo deps test test-c test-lua test-examples examples asan bench clean
 all: $(BUILD)/libstylex.a $(BUILD)/libstylex.so $(BUILD)/stylex.so $(BUILD)/stylex
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
@@ -93,7 +108,7 @@ demo: deps
 	@echo "the report: report/index.html"
 
 test: deps
-	@$(MAKE) --no-print-directory test-c test-lua test-examples
+	@$(MAKE) --no-print-directory test-c test-lua test-examples $(TEST_DIST)
 
 test-c: $(CTEST_BIN)
 	@sh tests/run_c.sh $(CTEST_BIN)
@@ -119,3 +134,8 @@ bench: deps $(BENCH_BIN) all
 
 clean:
 	rm -rf build
+
+# ---- MPI tests (2 ranks; --allow-run-as-root because CI runs as root) ----
+MPIRUN ?= mpirun -np 2 --oversubscribe --allow-run-as-root
+test-dist: all
+	@sh tests/dist/run.sh $(BUILD)/stylex "$(MPIRUN)"

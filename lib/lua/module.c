@@ -165,5 +165,6 @@ int luaopen_stylex(lua_State *L)
     lsx_open_attfind(L);
     lsx_open_shapes(L);
     preload_embedded(L);
+    lsx_open_dist(L); /* last: under mpirun it wraps sx.attfind.effects (stylex.dist) */
     return 1;
 }

@@ -1,0 +1,20 @@
+#!/bin/sh
+# tests/dist/run.sh HOST "MPIRUN" — the 2-rank tests (make test-dist).
+# Each test's one-process reference runs first without mpirun; then the same
+# script under MPIRUN (e.g. "mpirun -np 2 --oversubscribe --allow-run-as-root")
+# compares against it. Ranks run one thread each (SX_NUM_THREADS=1), so 2
+# ranks on 2 cores do not oversubscribe them.
+set -e
+host=$1
+mpirun=$2
+out=${TMPDIR:-/tmp}/stylex-test-dist.$$
+mkdir -p "$out"
+trap 'rm -rf "$out"' EXIT
+for variant in default options; do
+    echo "== tests/dist/test_train.lua ($variant)"
+    "$host" tests/dist/test_train.lua ref "$out" $variant
+    $mpirun -x SX_NUM_THREADS=1 "$host" tests/dist/test_train.lua dist "$out" $variant
+done
+echo "== tests/dist/test_effects.lua"
+"$host" tests/dist/test_effects.lua ref "$out"
+$mpirun -x SX_NUM_THREADS=1 "$host" tests/dist/test_effects.lua dist "$out"
