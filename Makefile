@@ -5,7 +5,8 @@
 #   make            library, Lua module and host into build/
 #   make test       installs missing Debian packages (as root), builds, runs every test
 #   make asan       the same tests under AddressSanitizer + UBSan (build/asan/)
-#   make bench      kernel and training-step benchmarks
+#   make bench      kernel and training-step benchmarks (and, with Open MPI, bench-dist)
+#   make test-dist  the 2-rank MPI tests (make test runs them when mpirun is there)
 #   make deps       installs the Debian packages stylex needs (or says which)
 #
 # Layers (see docs/architecture.md): lib/core (tensors, autograd, threads) <-
@@ -47,11 +48,12 @@ ifneq ($(MPI_LIBS),)
 $(DIST_OBJ): CFLAGS += -DSX_HAVE_MPI=1 $(MPI_CFLAGS)
 LIBS       += $(MPI_LIBS)
 endif
-# make test runs the 2-rank tests when mpirun is there
+# make test runs the 2-rank tests when mpirun is there (decided in the
+# sub-make that make test starts after make deps, which installs it)
 TEST_DIST  := $(if $(and $(MPI_LIBS),$(shell command -v mpirun 2>/dev/null)),test-dist)
 # ---- end MPI ----
 
-.PHONY: test-dist all demo deps test test-c test-lua test-examples examples asan bench clean
+.PHONY: test-dist test-dist-if-mpi bench-dist all demo deps test test-c test-lua test-examples examples asan bench clean
 all: $(BUILD)/libstylex.a $(BUILD)/libstylex.so $(BUILD)/stylex.so $(BUILD)/stylex
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
@@ -108,7 +110,7 @@ demo: deps
 	@echo "the report: report/index.html"
 
 test: deps
-	@$(MAKE) --no-print-directory test-c test-lua test-examples $(TEST_DIST)
+	@$(MAKE) --no-print-directory test-c test-lua test-examples test-dist-if-mpi
 
 test-c: $(CTEST_BIN)
 	@sh tests/run_c.sh $(CTEST_BIN)
@@ -139,3 +141,10 @@ clean:
 MPIRUN ?= mpirun -np 2 --oversubscribe --allow-run-as-root
 test-dist: all
 	@sh tests/dist/run.sh $(BUILD)/stylex "$(MPIRUN)"
+test-dist-if-mpi: $(TEST_DIST)
+# make bench adds the data-parallel figures: 1 rank x 2 threads against
+# 2 ranks x 1 thread (tests/bench/bench_dist.lua; docs/scale-out.md)
+bench: $(if $(TEST_DIST),bench-dist)
+bench-dist: all
+	@SX_NUM_THREADS=2 $(BUILD)/stylex tests/bench/bench_dist.lua
+	@$(MPIRUN) -x SX_NUM_THREADS=1 $(BUILD)/stylex tests/bench/bench_dist.lua

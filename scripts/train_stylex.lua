@@ -11,6 +11,11 @@
 -- recon_<step>.png grids. At the end (or with
 -- --export-only) it writes the shipped model: models/<preset>/stylex.safetensors
 -- (or baseline.safetensors): EMA generator, encoder, config, steps.
+--
+-- Under mpirun (docs/scale-out.md) every rank trains its shard of each
+-- global batch (stylex.trainer) and rank 0 alone prints, writes the log,
+-- grids, checkpoints and the model; --resume reads the checkpoint on every
+-- rank, so the run folder must be on a file system all ranks see.
 local sx = require "stylex"
 local stylex = require "stylex.all"
 local cjson = require "cjson"
@@ -58,7 +63,9 @@ local ckpt_path = run_dir .. "/checkpoint.safetensors"
 local cls_path = opts.classifier ~= "" and opts.classifier or ("models/" .. name .. "/classifier.safetensors")
 local out_path = opts.out ~= "" and opts.out or
   ("models/" .. name .. "/" .. (opts.baseline and "baseline" or "stylex") .. ".safetensors")
-os.execute("mkdir -p '" .. run_dir .. "'")
+local rank0 = sx.dist.rank() == 0
+local say = rank0 and print or function() end
+if rank0 then os.execute("mkdir -p '" .. run_dir .. "'") end
 
 local C, cmeta = stylex.classifier.load(cls_path)
 local ccfg = C:config()
@@ -77,28 +84,28 @@ if opts.export_only and not io.open(ckpt_path) then
 end
 if (opts.resume or opts.export_only) and io.open(ckpt_path) then
   S = stylex.trainer.load(ckpt_path, C)
-  print(string.format("resumed %s at step %d", ckpt_path, S.step))
+  say(string.format("resumed %s at step %d", ckpt_path, S.step))
 else
-  if opts.resume then print("no checkpoint at " .. ckpt_path .. "; starting fresh") end
+  if opts.resume then say("no checkpoint at " .. ckpt_path .. "; starting fresh") end
   S = stylex.trainer.new(stylex.trainer.config{resolution = ccfg.resolution, img_channels = ccfg.img_channels,
     n_classes = ccfg.n_classes, baseline = opts.baseline, seed = math.tointeger(opts.seed),
     batch = math.tointeger(opts.batch), style_mixing = math.max(opts.style_mixing, 0),
     lr_encoder = opts.lr_encoder > 0 and opts.lr_encoder or nil, wrec_detach = opts.wrec_detach or nil}, C)
 end
 if opts.style_mixing >= 0 and S.cfg.style_mixing ~= opts.style_mixing then
-  print(string.format("style_mixing %g (was %g) from step %d", opts.style_mixing, S.cfg.style_mixing, S.step))
+  say(string.format("style_mixing %g (was %g) from step %d", opts.style_mixing, S.cfg.style_mixing, S.step))
   S.cfg.style_mixing = opts.style_mixing
 end
 if opts.class_l1 >= 0 and S.cfg.w_class_l1 ~= opts.class_l1 then
-  print(string.format("w_class_l1 %g (was %g) from step %d", opts.class_l1, S.cfg.w_class_l1, S.step))
+  say(string.format("w_class_l1 %g (was %g) from step %d", opts.class_l1, S.cfg.w_class_l1, S.step))
   S.cfg.w_class_l1 = opts.class_l1
 end
 if opts.latent_loss >= 0 and S.cfg.w_latent ~= opts.latent_loss then
-  print(string.format("w_latent %g (was %g) from step %d", opts.latent_loss, S.cfg.w_latent, S.step))
+  say(string.format("w_latent %g (was %g) from step %d", opts.latent_loss, S.cfg.w_latent, S.step))
   S.cfg.w_latent = opts.latent_loss
 end
 if opts.class_dropout >= 0 and S.cfg.class_dropout ~= opts.class_dropout then
-  print(string.format("class_dropout %g (was %g) from step %d", opts.class_dropout, S.cfg.class_dropout, S.step))
+  say(string.format("class_dropout %g (was %g) from step %d", opts.class_dropout, S.cfg.class_dropout, S.step))
   S.cfg.class_dropout = opts.class_dropout
 end
 local cfg = S.cfg
@@ -110,7 +117,7 @@ local function export()
   print("wrote " .. out_path)
 end
 if opts.export_only then
-  export()
+  if rank0 then export() end
   return
 end
 
@@ -153,7 +160,7 @@ local spread_x = first_images(128)
 -- after its last checkpoint are dropped, so each step has one row.
 local log_path = run_dir .. "/log.jsonl"
 local kept, dropped = {}, 0
-local old_log = io.open(log_path)
+local old_log = rank0 and io.open(log_path)
 if old_log then
   for line in old_log:lines() do
     local ok, row = pcall(cjson.decode, line)
@@ -173,15 +180,15 @@ if dropped > 0 then
   print(string.format("%s: dropped %d row%s after step %d (written after the last checkpoint)", log_path, dropped,
     dropped == 1 and "" or "s", S.step))
 end
-local log = assert(io.open(log_path, "a"))
+local log = rank0 and assert(io.open(log_path, "a"))
 local n = train_set:size()
 local steps_per_epoch = n // cfg.batch
 local total = math.tointeger(opts.steps)
-local progress = stylex.cli.progress(total, "stylex" .. suffix, 2.0, S.step)
+local progress = rank0 and stylex.cli.progress(total, "stylex" .. suffix, 2.0, S.step) or function() end
 local last_ckpt = stylex.cli.now()
 local ema_losses = {}
-print(string.format("training %s%s: %d images, batch %d, step %d of %d, run folder %s", name, suffix, n,
-  cfg.batch, S.step, total, run_dir))
+say(string.format("training %s%s: %d images, batch %d, step %d of %d, run folder %s%s", name, suffix, n,
+  cfg.batch, S.step, total, run_dir, sx.dist.size() > 1 and string.format(", %d ranks", sx.dist.size()) or ""))
 
 while S.step < total do
   -- the batch of this step is a function of the step alone (exact resume)
@@ -192,12 +199,12 @@ while S.step < total do
   local x = train_set:batch(idx)
   local losses, err = stylex.trainer.step(S, x)
   if not losses then
-    log:close()
-    io.stderr:write("\nstopped: ", err, "; the last checkpoint is ", ckpt_path, " (resume with --resume)\n")
+    if log then log:close() end
+    if rank0 then io.stderr:write("\nstopped: ", err, "; the last checkpoint is ", ckpt_path, " (resume with --resume)\n") end
     os.exit(1)
   end
   losses.step = S.step
-  local grid_step = S.step % math.tointeger(opts.grid_every) == 0
+  local grid_step = rank0 and S.step % math.tointeger(opts.grid_every) == 0
   if grid_step then
     -- encoder collapse shows first here: E(x) alike for every image
     losses.encoder_spread, losses.mapping_spread = stylex.trainer.encoder_spread(S.G_ema, S.E, spread_x)
@@ -207,7 +214,7 @@ while S.step < total do
         losses.encoder_spread, spread_x:shape()[1], losses.mapping_spread))
     end
   end
-  log:write(cjson.encode(losses), "\n")
+  if log then log:write(cjson.encode(losses), "\n") end
   for key, v in pairs(losses) do ema_losses[key] = ema_losses[key] and 0.98 * ema_losses[key] + 0.02 * v or v end
   local line = string.format("D %.3f G %.3f L1 %.3f", (ema_losses.d_fake or 0) + (ema_losses.d_real or 0),
     ema_losses.g_adv or 0, ema_losses.rec_l1 or 0)
@@ -216,12 +223,14 @@ while S.step < total do
   if ema_losses.class_l1 then line = line .. string.format(" class-L1 %.1f", ema_losses.class_l1) end
   progress(S.step, line)
   if grid_step then write_grids() end
-  if stylex.cli.now() - last_ckpt >= opts.checkpoint_minutes * 60 or S.step == total then
+  if rank0 and (stylex.cli.now() - last_ckpt >= opts.checkpoint_minutes * 60 or S.step == total) then
     log:flush()
     stylex.trainer.save(S, ckpt_path)
     last_ckpt = stylex.cli.now()
   end
 end
-log:close()
-write_grids()
-export()
+if rank0 then
+  log:close()
+  write_grids()
+  export()
+end

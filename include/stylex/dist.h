@@ -56,7 +56,8 @@ sx_status sx_dist_broadcast(sx_tensor *const *ts, int n, int root);
 sx_status sx_dist_barrier(void);
 /* The local tensors of all ranks concatenated along dimension 0, in rank
  * order, on every rank (ranks may hold different row counts; the other
- * dimensions must agree). Returns a new tensor or NULL. */
+ * dimensions must agree). Returns a new tensor (in one process a copy of
+ * local) or NULL. */
 sx_tensor *sx_dist_allgather(sx_tensor *local);
 
 /* A 64-bit FNV-1a hash of the n tensors' float bits (shape-independent). */

@@ -186,8 +186,9 @@ sx_tensor *sx_dist_allgather(sx_tensor *local)
 {
     if (!local) { sx_fail(SX_EINVAL, "dist_allgather: NULL tensor"); return NULL; }
     if (local->ndim < 1) { sx_fail(SX_EINVAL, "dist_allgather: a 0-d tensor has no rows"); return NULL; }
+    if (!g_mpi || g_size == 1) return sx_tensor_copy(local);
     sx_tensor *c = sx_contiguous(local);
-    if (!c || !g_mpi || g_size == 1) return c;
+    if (!c) return NULL;
     sx_tensor *out = NULL;
 #if SX_HAVE_MPI
     /* every rank's shape, to check them and size the result */

@@ -10,7 +10,7 @@
  *   sx.dist.hash(tensors) -> "16 hex digits"
  *   sx.dist.check_equal(tensors, what)    error naming the ranks that differ
  *   sx.dist.bytes() -> payload bytes sent; sx.dist.bytes_reset()
- *   sx.dist.built_with_mpi() -> boolean;  sx.dist.abort([code])
+ *   sx.dist.built_with_mpi() -> boolean;  sx.dist.abort()  (ends every rank, exit code 1)
  *
  * `tensors` is one tensor or a list of them. Ranks are 0-based, as in MPI.
  * Opening the module initialises MPI when the process is one of an mpirun
@@ -21,6 +21,9 @@
 #include "stylex/dist.h"
 #include "stylex_lua.h"
 
+/* One tensor or a list of them at idx, as borrowed pointers in an array
+ * that is a new userdata on the top of the stack (read other arguments
+ * first). */
 static sx_tensor **check_tensors(lua_State *L, int idx, int *n)
 {
     if (luaL_testudata(L, idx, LSX_TENSOR)) {
@@ -47,9 +50,9 @@ static int l_size(lua_State *L)
 static int l_allreduce(lua_State *L)
 {
     static const char *const names[] = {"sum", "mean", "max", "min", NULL};
+    int op = luaL_checkoption(L, 2, "sum", names); /* before the list, which pushes a userdata */
     int n;
     sx_tensor **ts = check_tensors(L, 1, &n);
-    int op = luaL_checkoption(L, 2, "sum", names);
     if (sx_dist_allreduce(ts, n, (sx_dist_op)op) != SX_OK) return luaL_error(L, "%s", sx_last_error());
     lua_settop(L, 1);
     return 1;
@@ -57,9 +60,9 @@ static int l_allreduce(lua_State *L)
 
 static int l_broadcast(lua_State *L)
 {
+    int root = (int)lsx_check_integer(L, 2, 0, sx_dist_size() - 1);
     int n;
     sx_tensor **ts = check_tensors(L, 1, &n);
-    int root = (int)lsx_check_integer(L, 2, 0, sx_dist_size() - 1);
     if (sx_dist_broadcast(ts, n, root) != SX_OK) return luaL_error(L, "%s", sx_last_error());
     lua_settop(L, 1);
     return 1;
@@ -90,9 +93,9 @@ static int l_hash(lua_State *L)
 
 static int l_check_equal(lua_State *L)
 {
+    const char *what = luaL_optstring(L, 2, "tensors");
     int n;
     sx_tensor **ts = check_tensors(L, 1, &n);
-    const char *what = luaL_optstring(L, 2, "tensors");
     if (sx_dist_check_equal(ts, n, what) != SX_OK) return luaL_error(L, "%s", sx_last_error());
     return 0;
 }
@@ -117,8 +120,7 @@ static int l_built_with_mpi(lua_State *L)
 
 static int l_abort(lua_State *L)
 {
-    int code = (int)luaL_optinteger(L, 1, 1);
-    sx_dist_abort(code);
+    sx_dist_abort(1);
     return 0;
 }
 

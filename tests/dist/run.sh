@@ -3,7 +3,8 @@
 # Each test's one-process reference runs first without mpirun; then the same
 # script under MPIRUN (e.g. "mpirun -np 2 --oversubscribe --allow-run-as-root")
 # compares against it. Ranks run one thread each (SX_NUM_THREADS=1), so 2
-# ranks on 2 cores do not oversubscribe them.
+# ranks on 2 cores do not oversubscribe them. Last, train_stylex.lua itself
+# under mpirun for 2 steps and a --resume to 3 (tests/dist/check_run.lua).
 set -e
 host=$1
 mpirun=$2
@@ -18,3 +19,8 @@ done
 echo "== tests/dist/test_effects.lua"
 "$host" tests/dist/test_effects.lua ref "$out"
 $mpirun -x SX_NUM_THREADS=1 "$host" tests/dist/test_effects.lua dist "$out"
+echo "== scripts/train_stylex.lua under mpirun, then --resume"
+train="$host scripts/train_stylex.lua --preset fmnist-shoes --run $out/run --out $out/model.safetensors --grid-every 2"
+$mpirun -x SX_NUM_THREADS=1 $train --steps 2 > "$out/train.out" 2>&1 || { cat "$out/train.out"; exit 1; }
+$mpirun -x SX_NUM_THREADS=1 $train --steps 3 --resume >> "$out/train.out" 2>&1 || { cat "$out/train.out"; exit 1; }
+"$host" tests/dist/check_run.lua "$out/run" "$out/model.safetensors" 3 "$out/train.out"
