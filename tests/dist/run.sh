@@ -4,7 +4,9 @@
 # script under MPIRUN (e.g. "mpirun -np 2 --oversubscribe --allow-run-as-root")
 # compares against it. Ranks run one thread each (SX_NUM_THREADS=1), so 2
 # ranks on 2 cores do not oversubscribe them. Last, train_stylex.lua itself
-# under mpirun for 2 steps and a --resume to 3 (tests/dist/check_run.lua).
+# under mpirun for 2 steps and a --resume to 3 (tests/dist/check_run.lua), and
+# scripts/explain.lua in one process and under mpirun: the same report
+# (tests/dist/same_report.lua).
 set -e
 host=$1
 mpirun=$2
@@ -24,3 +26,12 @@ train="$host scripts/train_stylex.lua --preset fmnist-shoes --run $out/run --out
 $mpirun -x SX_NUM_THREADS=1 $train --steps 2 > "$out/train.out" 2>&1 || { cat "$out/train.out"; exit 1; }
 $mpirun -x SX_NUM_THREADS=1 $train --steps 3 --resume >> "$out/train.out" 2>&1 || { cat "$out/train.out"; exit 1; }
 "$host" tests/dist/check_run.lua "$out/run" "$out/model.safetensors" 3 "$out/train.out"
+echo "== scripts/explain.lua in one process and under mpirun"
+mkdir -p "$out/model"
+cp models/fmnist-shoes/stylex.safetensors models/fmnist-shoes/classifier.safetensors "$out/model/"
+explain="scripts/explain.lua --model $out/model --n 8 --k 4 --examples 1 --no-baseline"
+SX_NUM_THREADS=1 "$host" $explain --out "$out/report1" > "$out/explain.out" 2>&1 || { cat "$out/explain.out"; exit 1; }
+rm -f "$out"/model/*.attfind-*.safetensors # the mpirun run must compute its (sharded) table
+$mpirun -x SX_NUM_THREADS=1 "$host" $explain --out "$out/report2" >> "$out/explain.out" 2>&1 || { cat "$out/explain.out"; exit 1; }
+[ -e "$out/model/stylex.attfind-n8.safetensors" ] || { echo "explain under mpirun cached no effect table"; exit 1; }
+"$host" tests/dist/same_report.lua "$out/report1/report.json" "$out/report2/report.json"
