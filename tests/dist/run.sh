@@ -13,6 +13,16 @@ mpirun=$2
 out=${TMPDIR:-/tmp}/stylex-test-dist.$$
 mkdir -p "$out"
 trap 'rm -rf "$out"' EXIT
+echo "== a rank that fails ends the job (no rank waits in a collective)"
+fail='local sx = require "stylex"; if sx.dist.rank() == 1 then error("rank 1 fails on purpose") end; sx.dist.barrier()'
+rc=0
+timeout 60 $mpirun "$host" -e "$fail" > "$out/fail.out" 2>&1 || rc=$?
+[ $rc -ne 0 ] || { echo "a job with a failing rank exited 0"; cat "$out/fail.out"; exit 1; }
+[ $rc -ne 124 ] || { echo "a job with a failing rank hung (killed after 60 s)"; exit 1; }
+grep -q "rank 1 fails on purpose" "$out/fail.out" || { cat "$out/fail.out"; exit 1; }
+echo "the job ended with the failing rank's error"
+echo "== tests/dist/test_collectives.lua"
+$mpirun -x SX_NUM_THREADS=1 "$host" tests/dist/test_collectives.lua
 for variant in default options; do
     echo "== tests/dist/test_train.lua ($variant)"
     "$host" tests/dist/test_train.lua ref "$out" $variant

@@ -10,7 +10,8 @@
 --   the ranks' parameters bit-identical (hash check);
 --   --resume under MPI: 5 steps, trainer.save on rank 0, trainer.load on
 --     every rank, 5 more steps == the 10 straight steps, bit for bit;
---   a parameter changed on one rank makes the hash check fail naming that rank.
+--   a parameter changed on one rank makes the hash check fail naming that
+--     rank, in sx.dist.check_equal and in trainer.step's periodic check.
 -- variant "default" is the default config; "options" adds style mixing, the
 -- class dropout and the latent regression (every sharded random draw).
 local sx = require "stylex"
@@ -91,6 +92,7 @@ end
 
 assert(size == 2, "run under mpirun -np 2 (size is " .. size .. ")")
 local ref = assert(sx.load(ref_path))
+trainer.dist_check_every = 3 -- the periodic hash check runs (and passes) during the comparison
 local log = {}
 local S = run(trainer.new(config(), C), STEPS, log)
 local got = state(S)
@@ -139,6 +141,13 @@ if variant == "default" then
   check(not ok2, "a changed parameter on rank 1 passed the hash check")
   check(ok2 or tostring(err2):find("rank 1", 1, true) and tostring(err2):find("parameters", 1, true),
     "the hash check's message does not name rank 1: " .. tostring(err2))
+  -- ... and the trainer's own check stops training with it
+  trainer.dist_check_every = 1
+  local ok3, err3 = pcall(trainer.step, S, batch(S.step))
+  trainer.dist_check_every = 100
+  check(not ok3 and tostring(err3):find("parameters after step " .. S.step, 1, true) ~= nil
+    and tostring(err3):find("rank 1", 1, true) ~= nil,
+    "trainer.step after a divergence: " .. tostring(ok3) .. " " .. tostring(err3))
 end
 
 local total = sx.tensor{failures}
