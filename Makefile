@@ -5,7 +5,8 @@
 #   make            library, Lua module and host into build/
 #   make test       installs missing Debian packages (as root), builds, runs every test
 #   make asan       the same tests under AddressSanitizer + UBSan (build/asan/)
-#   make bench      kernel and training-step benchmarks
+#   make bench      kernel and training-step benchmarks (and, with Open MPI, bench-dist)
+#   make test-dist  the 2-rank MPI tests (make test runs them when mpirun is there)
 #   make deps       installs the Debian packages stylex needs (or says which)
 #   make faults     kill-and-resume of a tiny training, and the broken-input suite
 #   make fuzz       libFuzzer on every file reader, FUZZ_SECONDS each (installs clang)
@@ -58,7 +59,23 @@ EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 HEADERS  := $(wildcard include/*.h include/stylex/*.h lib/*/*.h)
 
-.PHONY: all demo deps test test-c test-lua test-examples examples asan bench clean
+# ---- MPI: data-parallel training and sharded AttFind (docs/scale-out.md) ----
+# lib/dist talks to Open MPI when its headers are installed (make deps installs
+# libopenmpi-dev and openmpi-bin); without them it builds as a world of one rank.
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null)
+DIST_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard lib/dist/*.c))
+CORE_OBJ   += $(DIST_OBJ)
+ifneq ($(MPI_LIBS),)
+$(DIST_OBJ): CFLAGS += -DSX_HAVE_MPI=1 $(MPI_CFLAGS)
+LIBS       += $(MPI_LIBS)
+endif
+# make test runs the 2-rank tests when mpirun is there (decided in the
+# sub-make that make test starts after make deps, which installs it)
+TEST_DIST  := $(if $(and $(MPI_LIBS),$(shell command -v mpirun 2>/dev/null)),test-dist)
+# ---- end MPI ----
+
+.PHONY: test-dist test-dist-if-mpi bench-dist all demo deps test test-c test-lua test-examples examples asan bench clean
 all: $(BUILD)/libstylex.a $(BUILD)/libstylex.so $(BUILD)/stylex.so $(BUILD)/stylex
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
@@ -115,7 +132,7 @@ demo: deps
 	@echo "the report: report/index.html"
 
 test: deps
-	@$(MAKE) --no-print-directory test-c test-lua test-examples
+	@$(MAKE) --no-print-directory test-c test-lua test-examples test-dist-if-mpi
 
 test-c: $(CTEST_BIN)
 	@sh tests/run_c.sh $(CTEST_BIN)
@@ -235,3 +252,14 @@ test-install: all
 	@BUILD=$(BUILD) MAKE="$(MAKE)" sh tests/install/test_install.sh
 
 test: test-install
+# ---- MPI tests (2 ranks; --allow-run-as-root because CI runs as root) ----
+MPIRUN ?= mpirun -np 2 --oversubscribe --allow-run-as-root
+test-dist: all
+	@sh tests/dist/run.sh $(BUILD)/stylex "$(MPIRUN)"
+test-dist-if-mpi: $(TEST_DIST)
+# make bench adds the data-parallel figures: 1 rank x 2 threads against
+# 2 ranks x 1 thread (tests/bench/bench_dist.lua; docs/scale-out.md)
+bench: $(if $(TEST_DIST),bench-dist)
+bench-dist: all
+	@SX_NUM_THREADS=2 $(BUILD)/stylex tests/bench/bench_dist.lua
+	@$(MPIRUN) -x SX_NUM_THREADS=1 $(BUILD)/stylex tests/bench/bench_dist.lua

@@ -22,5 +22,6 @@
 #include "stylex/metrics.h"
 #include "stylex/model_file.h"
 #include "stylex/shapes.h"
+#include "stylex/dist.h"
 
 #endif

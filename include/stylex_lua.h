@@ -28,6 +28,10 @@ int luaopen_stylex(lua_State *L);
 /* Puts "stylex" and the embedded "stylex.*" modules into package.preload,
  * so a script can require any of them first. */
 void lsx_preload(lua_State *L);
+/* Ends an mpirun job's MPI after the Lua state is closed: finalises when
+ * ok, else aborts every rank (so none waits forever on a failed one).
+ * Does nothing in a process started without mpirun. */
+void lsx_dist_exit(int ok);
 
 #ifdef __cplusplus
 }

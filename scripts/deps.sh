@@ -3,9 +3,10 @@
 # apt-get; otherwise it prints the exact command and fails. python3-numpy is
 # for scripts/check_safetensors.py, which the tests run. protobuf-c-compiler,
 # libprotobuf-c-dev and libonnx-dev build the ONNX importer (protoc-c compiles
-# libonnx-dev's onnx.proto).
+# libonnx-dev's onnx.proto); libopenmpi-dev and openmpi-bin (Open MPI) for
+# data-parallel training and make test-dist.
 set -e
-PKGS="build-essential lua5.4 liblua5.4-dev libopenblas-dev libpng-dev lua-cjson zlib1g-dev dataset-fashion-mnist python3-numpy protobuf-c-compiler libprotobuf-c-dev libonnx-dev"
+PKGS="build-essential lua5.4 liblua5.4-dev libopenblas-dev libpng-dev lua-cjson zlib1g-dev dataset-fashion-mnist python3-numpy protobuf-c-compiler libprotobuf-c-dev libonnx-dev libopenmpi-dev openmpi-bin"
 # a target that needs more (make fuzz: clang) names it in STYLEX_EXTRA_PKGS
 PKGS="$PKGS ${STYLEX_EXTRA_PKGS:-}"
 missing=""

@@ -11,6 +11,11 @@
 -- recon_<step>.png grids. At the end (or with
 -- --export-only) it writes the shipped model: models/<preset>/stylex.safetensors
 -- (or baseline.safetensors): EMA generator, encoder, config, steps.
+--
+-- Under mpirun (docs/scale-out.md) every rank trains its shard of each
+-- global batch (stylex.trainer) and rank 0 alone prints, writes the log,
+-- grids, checkpoints and the model; --resume reads the checkpoint on every
+-- rank, so the run folder must be on a file system all ranks see.
 local sx = require "stylex"
 local stylex = require "stylex.all"
 local cjson = require "cjson"
@@ -71,6 +76,8 @@ local cls_path = opts.classifier
 opts.out = opts.out ~= "" and opts.out or
   ("models/" .. name .. "/" .. (opts.baseline and "baseline" or "stylex") .. ".safetensors")
 local out_path = opts.out
+local rank0 = sx.dist.rank() == 0
+local say = rank0 and print or function() end
 cli.check(opts, "classifier", "file")
 if opts.export_only and cli.kind_of(ckpt_path) ~= "file" then
   cli.usage_error("--export-only: no checkpoint at " .. ckpt_path)
@@ -80,7 +87,7 @@ cli.check(opts, "run", "outdir")
 cli.check(opts, "out", "outfile")
 -- a run killed inside a checkpoint write left checkpoint.safetensors.tmp-<pid>
 -- (the next save removes it too, but a resumed run may have no step left to save)
-sx.remove_stale_temporaries(ckpt_path)
+if rank0 then sx.remove_stale_temporaries(ckpt_path) end
 
 local C, cmeta = stylex.classifier.load(cls_path)
 local ccfg = C:config()
@@ -102,9 +109,9 @@ end
 local S
 if (opts.resume or opts.export_only) and cli.kind_of(ckpt_path) == "file" then
   S = stylex.trainer.load(ckpt_path, C)
-  print(string.format("resumed %s at step %d", ckpt_path, S.step))
+  say(string.format("resumed %s at step %d", ckpt_path, S.step))
 else
-  if opts.resume then print("no checkpoint at " .. ckpt_path .. "; starting fresh") end
+  if opts.resume then say("no checkpoint at " .. ckpt_path .. "; starting fresh") end
   S = stylex.trainer.new(stylex.trainer.config{resolution = ccfg.resolution, img_channels = ccfg.img_channels,
     n_classes = ccfg.n_classes, baseline = opts.baseline, seed = opts.seed,
     batch = opts.batch, style_mixing = math.max(opts.style_mixing, 0),
@@ -115,19 +122,19 @@ if S.cfg.batch > train_set:size() then
     S.cfg.batch, train_set:size()))
 end
 if given.style_mixing and S.cfg.style_mixing ~= opts.style_mixing then
-  print(string.format("style_mixing %g (was %g) from step %d", opts.style_mixing, S.cfg.style_mixing, S.step))
+  say(string.format("style_mixing %g (was %g) from step %d", opts.style_mixing, S.cfg.style_mixing, S.step))
   S.cfg.style_mixing = opts.style_mixing
 end
 if given.class_l1 and S.cfg.w_class_l1 ~= opts.class_l1 then
-  print(string.format("w_class_l1 %g (was %g) from step %d", opts.class_l1, S.cfg.w_class_l1, S.step))
+  say(string.format("w_class_l1 %g (was %g) from step %d", opts.class_l1, S.cfg.w_class_l1, S.step))
   S.cfg.w_class_l1 = opts.class_l1
 end
 if given.latent_loss and S.cfg.w_latent ~= opts.latent_loss then
-  print(string.format("w_latent %g (was %g) from step %d", opts.latent_loss, S.cfg.w_latent, S.step))
+  say(string.format("w_latent %g (was %g) from step %d", opts.latent_loss, S.cfg.w_latent, S.step))
   S.cfg.w_latent = opts.latent_loss
 end
-if opts.class_dropout >= 0 and S.cfg.class_dropout ~= opts.class_dropout then
-  print(string.format("class_dropout %g (was %g) from step %d", opts.class_dropout, S.cfg.class_dropout, S.step))
+if given.class_dropout and S.cfg.class_dropout ~= opts.class_dropout then
+  say(string.format("class_dropout %g (was %g) from step %d", opts.class_dropout, S.cfg.class_dropout, S.step))
   S.cfg.class_dropout = opts.class_dropout
 end
 local cfg = S.cfg
@@ -139,7 +146,7 @@ local function export()
   print("wrote " .. out_path)
 end
 if opts.export_only then
-  export()
+  if rank0 then export() end
   return
 end
 
@@ -182,7 +189,7 @@ local spread_x = first_images(128)
 -- after its last checkpoint are dropped, so each step has one row.
 local log_path = run_dir .. "/log.jsonl"
 local kept, dropped = {}, 0
-local old_log = io.open(log_path)
+local old_log = rank0 and io.open(log_path)
 if old_log then
   for line in old_log:lines() do
     local ok, row = pcall(cjson.decode, line)
@@ -202,16 +209,20 @@ if dropped > 0 then
   print(string.format("%s: dropped %d row%s after step %d (written after the last checkpoint)", log_path, dropped,
     dropped == 1 and "" or "s", S.step))
 end
-local log, log_err = io.open(log_path, "a")
-if not log then cli.die(tostring(log_err)) end
+local log
+if rank0 then
+  local log_err
+  log, log_err = io.open(log_path, "a")
+  if not log then cli.die(tostring(log_err)) end
+end
 local n = train_set:size()
 local steps_per_epoch = n // cfg.batch
 local total = opts.steps
-local progress = stylex.cli.progress(total, "stylex" .. suffix, 2.0, S.step)
+local progress = rank0 and stylex.cli.progress(total, "stylex" .. suffix, 2.0, S.step) or function() end
 local last_ckpt = stylex.cli.now()
 local ema_losses = {}
-print(string.format("training %s%s: %d images, batch %d, step %d of %d, run folder %s", name, suffix, n,
-  cfg.batch, S.step, total, run_dir))
+say(string.format("training %s%s: %d images, batch %d, step %d of %d, run folder %s%s", name, suffix, n,
+  cfg.batch, S.step, total, run_dir, sx.dist.size() > 1 and string.format(", %d ranks", sx.dist.size()) or ""))
 
 while S.step < total do
   -- the batch of this step is a function of the step alone (exact resume)
@@ -222,12 +233,12 @@ while S.step < total do
   local x = train_set:batch(idx)
   local losses, err = stylex.trainer.step(S, x)
   if not losses then
-    log:close()
-    io.stderr:write("\nstopped: ", err, "; the last checkpoint is ", ckpt_path, " (resume with --resume)\n")
+    if log then log:close() end
+    if rank0 then io.stderr:write("\nstopped: ", err, "; the last checkpoint is ", ckpt_path, " (resume with --resume)\n") end
     os.exit(1)
   end
   losses.step = S.step
-  local grid_step = S.step % opts.grid_every == 0
+  local grid_step = rank0 and S.step % opts.grid_every == 0
   if grid_step then
     -- encoder collapse shows first here: E(x) alike for every image
     losses.encoder_spread, losses.mapping_spread = stylex.trainer.encoder_spread(S.G_ema, S.E, spread_x)
@@ -237,7 +248,7 @@ while S.step < total do
         losses.encoder_spread, spread_x:shape()[1], losses.mapping_spread))
     end
   end
-  log:write(require("stylex.util").encode_sorted(losses), "\n")
+  if log then log:write(require("stylex.util").encode_sorted(losses), "\n") end
   for key, v in pairs(losses) do ema_losses[key] = ema_losses[key] and 0.98 * ema_losses[key] + 0.02 * v or v end
   local line = string.format("D %.3f G %.3f L1 %.3f", (ema_losses.d_fake or 0) + (ema_losses.d_real or 0),
     ema_losses.g_adv or 0, ema_losses.rec_l1 or 0)
@@ -246,12 +257,14 @@ while S.step < total do
   if ema_losses.class_l1 then line = line .. string.format(" class-L1 %.1f", ema_losses.class_l1) end
   progress(S.step, line)
   if grid_step then write_grids() end
-  if stylex.cli.now() - last_ckpt >= opts.checkpoint_minutes * 60 or S.step == total then
+  if rank0 and (stylex.cli.now() - last_ckpt >= opts.checkpoint_minutes * 60 or S.step == total) then
     log:flush()
     stylex.trainer.save(S, ckpt_path)
     last_ckpt = stylex.cli.now()
   end
 end
-log:close()
-write_grids()
-export()
+if rank0 then
+  log:close()
+  write_grids()
+  export()
+end

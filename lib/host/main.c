@@ -209,5 +209,6 @@ int main(int argc, char **argv)
     bool ok = st == LUA_OK && lua_toboolean(L, -1);
     if (st != LUA_OK) fprintf(stderr, "%s: %s\n", progname, lua_tostring(L, -1));
     lua_close(L);
+    lsx_dist_exit(ok);
     return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }

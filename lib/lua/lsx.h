@@ -140,6 +140,7 @@ void lsx_open_attfind(lua_State *L);    /* sx.attfind (lib/lua/attfind.c) */
 void lsx_open_shapes(lua_State *L);     /* sx.shapes (lib/lua/shapes.c) */
 void lsx_open_metrics(lua_State *L);    /* sx.metrics */
 void lsx_open_model_file(lua_State *L); /* sx.models.load_stylex, load_classifier */
+void lsx_open_dist(lua_State *L);       /* sx.dist (lib/lua/dist.c) */
 
 /* A file function's failure (lib/lua/io.c): SX_EIO returns nil, message (as
  * io.open does); anything else raises the message. */

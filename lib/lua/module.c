@@ -188,5 +188,6 @@ int luaopen_stylex(lua_State *L)
     lsx_open_shapes(L);
     preload_embedded(L);
     run_embedded(L, "stylex.nn_modules"); /* sx.nn.Sequential, written in Lua */
+    lsx_open_dist(L); /* last: under mpirun it wraps sx.attfind.effects (stylex.dist) */
     return 1;
 }

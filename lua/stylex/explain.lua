@@ -60,7 +60,11 @@ explain.defaults = {
   log = nil,              -- function(msg) for progress messages (default: io.stderr)
 }
 
+-- Under mpirun every rank runs the pipeline (the effect table is sharded and
+-- gathered, the rest is the same on every rank) and rank 0 alone speaks and
+-- writes the cache and the report.
 local function say(opts, fmt, ...)
+  if sx.dist.rank() ~= 0 then return end
   local msg = string.format(fmt, ...)
   if opts.log then opts.log(msg) else io.stderr:write(msg, "\n") end
 end
@@ -131,9 +135,10 @@ function explain.effect_table(which, G, E, C, x, ids, opts)
   local timing = {seconds = seconds, passes = passes, passes_per_s = passes / seconds, cached = false, path = path}
   say(opts, "%s: effect table of %d images in %.1f s (%.0f generator + classifier passes/s)", which, N, seconds,
     timing.passes_per_s)
-  local ok, err = attfind.save(path, tab, {generator = key.generator, encoder = key.encoder, images = key.images,
+  local ok, err = true, nil
+  if sx.dist.rank() == 0 then ok, err = attfind.save(path, tab, {generator = key.generator, encoder = key.encoder, images = key.images,
     noise_seed = key.noise_seed, seconds = string.format("%.1f", seconds), passes = tostring(passes),
-    passes_per_s = string.format("%.1f", timing.passes_per_s), threads = tostring(sx.num_threads and sx.num_threads() or "")})
+    passes_per_s = string.format("%.1f", timing.passes_per_s), threads = tostring(sx.num_threads and sx.num_threads() or "")}) end
   if not ok then say(opts, "warning: could not cache the effect table at %s: %s", path, tostring(err)) end
   return tab, timing
 end
@@ -486,7 +491,8 @@ function explain.run(opts)
   end
 
   doc.seconds = cli.now() - t_start
-  local ok, err = report.write(opts.out, doc)
+  local ok, err = true, nil
+  if sx.dist.rank() == 0 then ok, err = report.write(opts.out, doc) end
   if not ok then error("explain.run: " .. tostring(err), 2) end
   say(opts, "wrote %s/index.html and %s/report.json in %.1f s", opts.out, opts.out, doc.seconds)
   return doc

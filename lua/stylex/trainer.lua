@@ -19,6 +19,11 @@
 --     not in the paper, see trainer.latent_regression).
 --   EMA of the generator.
 -- Optional style mixing on the random path (cfg.style_mixing, default 0).
+-- Under mpirun (sx.dist.size() > 1) every rank is given the same global
+-- batch, keeps its shard of each half, draws every random tensor at the
+-- global size and keeps the same rows, and averages the gradients of D, G
+-- and E over the ranks before the same Adam step (see "Data parallelism"
+-- below and docs/scale-out.md).
 -- With cfg.baseline the classifier does not condition G or D and there is no
 -- KL term: the "StyleSpace baseline". The perceptual term, a reconstruction
 -- loss, stays. Two defaults differ for the baseline, because its
@@ -118,8 +123,98 @@ local function split_batch(x, p)
   return x1, x2, p1, p2
 end
 
+-- ---------------------------------------------------------------- data parallelism
+-- With R ranks, rank r keeps of each half-batch (h rows, global order) the
+-- rows m * n_h + r * k + (1 .. k), m = 0 .. g-1, where g is D's minibatch-
+-- stddev group, n_h = h / g and k = n_h / R: D groups row i with rows
+-- i + n_h, i + 2 n_h, ... (of its batch), so these rows, in this order, put
+-- every sample in the same group on its rank as in the one-process batch,
+-- for D's batches of h (G phase) and 2h rows (D phase) alike. Every random
+-- tensor with a batch dimension is drawn at its global size on every rank
+-- (the RNGs stay in step) and cut the same way, so a rank computes exactly
+-- its rows of the one-process step, and the mean of the ranks' gradients is
+-- the one-process gradient up to float summation order.
+-- trainer.dist_check_every: every so many steps the ranks compare a hash of
+-- all parameters and stop with an error naming the ranks that differ.
+trainer.dist_check_every = 100
+
+-- The rank's rows of a global half-batch tensor t (S.dist set: in a step).
+local function shard(S, t)
+  local d = S.dist
+  if not d then return t end
+  local h = t:shape()[1]
+  local g = d.group
+  local n_h = h // g
+  local k = n_h // d.size
+  if h % (g * d.size) ~= 0 then
+    error(string.format("trainer: half-batch of %d rows cannot be split over %d ranks in groups of %d", h, d.size, g), 2)
+  end
+  local parts = {}
+  for m = 0, g - 1 do parts[#parts + 1] = t:narrow(1, m * n_h + d.rank * k + 1, k) end
+  return #parts == 1 and parts[1] or sx.cat(parts, 1)
+end
+trainer.shard = shard
+
+-- n rows (local) of N(0, 1) of width d: the rank's rows of the global draw.
+local function randn_rows(S, n, d)
+  if not S.dist then return sx.randn{n, d} end
+  return shard(S, sx.randn{n * S.dist.size, d})
+end
+
+-- Synthesis noise for n local rows, or nil (G draws its own) in one process.
+local function noise_rows(S, G, n)
+  if not S.dist then return nil end
+  local noise = G:noise(n * S.dist.size)
+  for l = 1, #noise do noise[l] = shard(S, noise[l]) end
+  return noise
+end
+
+local function synthesize(S, G, lat)
+  local noise = noise_rows(S, G, lat:shape()[1])
+  if noise then return G:synthesis(lat, noise) end
+  return G:synthesis(lat)
+end
+
+-- The mean over the ranks of each number of a loss table (keys in sorted
+-- order, the same on every rank): the log and the NaN guard then see the
+-- one-process values, and every rank takes the same branch.
+local function mean_losses(S, out)
+  if not S.dist then return out end
+  local keys = {}
+  for k in pairs(out) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local v = {}
+  for i, k in ipairs(keys) do v[i] = out[k] end
+  local t = sx.dist.allreduce(sx.tensor(v), "mean"):totable()
+  for i, k in ipairs(keys) do out[k] = t[i] end
+  return out
+end
+
+-- Averages the gradients of the modules' parameters over the ranks (one
+-- bucketed allreduce).
+local function mean_grads(S, modules)
+  if not S.dist then return end
+  local grads = {}
+  for _, m in ipairs(modules) do
+    for _, p in ipairs(m:parameters()) do
+      local g = p.grad
+      if g then grads[#grads + 1] = g end
+    end
+  end
+  if #grads > 0 then sx.dist.allreduce(grads, "mean") end
+end
+
+-- Every parameter of the training state (networks, EMA), for the hash check.
+function trainer.all_parameters(S)
+  local list = {}
+  for _, m in ipairs{S.G, S.G_ema, S.D, S.E} do
+    for _, p in ipairs(m:parameters()) do list[#list + 1] = p end
+  end
+  return list
+end
+
 local function random_latent(S, G, n, p)
-  local z = sx.randn{n, S.cfg.z_dim}
+  local z = randn_rows(S, n, S.cfg.z_dim)
   return G:latent(G:mapping(z), p)
 end
 
@@ -130,13 +225,15 @@ end
 -- 0 no extra random number is drawn, so runs without it are unaffected.
 local function random_images(S, G, n, p)
   local lat = random_latent(S, G, n, p)
-  if S.cfg.style_mixing <= 0 or sx.rand{1}:item() >= S.cfg.style_mixing then return G:synthesis(lat) end
+  if S.cfg.style_mixing <= 0 or sx.rand{1}:item() >= S.cfg.style_mixing then return synthesize(S, G, lat) end
   local a, b = G:styles(lat), G:styles(random_latent(S, G, n, p))
   local L = #a.conv
   local cutoff = math.min(L - 1, math.floor(sx.rand{1}:item() * (L - 1)) + 1)
   local mixed = {conv = {}, rgb = {}}
   for l = 1, L do mixed.conv[l] = l - 1 >= cutoff and b.conv[l] or a.conv[l] end
   for k = 1, #a.rgb do mixed.rgb[k] = 2 * k - 1 >= cutoff and b.rgb[k] or a.rgb[k] end
+  local noise = noise_rows(S, G, n)
+  if noise then return G:from_styles(mixed, {noise = noise}) end
   return G:from_styles(mixed)
 end
 
@@ -152,7 +249,7 @@ function trainer.encoder_class_input(S, p)
   local q = S.cfg.class_dropout or 0
   if not p or q <= 0 then return p end
   local n, K = p:shape()[1], p:shape()[2]
-  local r = sx.rand{n}:totable()
+  local r = (S.dist and shard(S, sx.rand{n * S.dist.size}) or sx.rand{n}):totable()
   local keep, drop = {}, {}
   for i = 1, n do
     local d = r[i] < q
@@ -164,7 +261,7 @@ end
 -- The encoder path: x' = G(E(x), p) and the w it used.
 function trainer.reconstruct(S, G, x, p)
   local w = S.E:encode(x)
-  return G:synthesis(G:latent(w, p)), w
+  return synthesize(S, G, G:latent(w, p)), w
 end
 
 local function softplus_mean(t) return sx.softplus(t):mean() end
@@ -203,8 +300,8 @@ end
 -- for it: a pull against the collapse of E (docs/method.md).
 function trainer.latent_regression(S, G, n, p)
   local w, img = sx.no_grad(function()
-    local w = G:mapping(sx.randn{n, S.cfg.z_dim})
-    return w, G:synthesis(G:latent(w, p))
+    local w = G:mapping(randn_rows(S, n, S.cfg.z_dim))
+    return w, synthesize(S, G, G:latent(w, p))
   end)
   return sx.l1_loss(S.E:encode(img), w)
 end
@@ -274,9 +371,11 @@ function trainer.d_step(S, x, p)
     loss = loss + r1
     out.r1 = r1:item() / cfg.r1_interval
   end
+  mean_losses(S, out)
   if not finite(out) then return out end -- the NaN guard: no update from a bad loss
   S.opt_D:zero_grad()
   loss:backward()
+  mean_grads(S, {S.D})
   S.opt_D:step()
   return out
 end
@@ -314,10 +413,12 @@ function trainer.g_step(S, x, p)
     loss = loss + kl * cfg.w_kl
     out.kl = kl:item()
   end
+  mean_losses(S, out)
   if not finite(out) then return out end
   S.opt_G:zero_grad()
   S.opt_E:zero_grad()
   loss:backward()
+  mean_grads(S, {S.G, S.E})
   S.opt_G:step()
   S.opt_E:step()
   return out
@@ -331,17 +432,29 @@ local function ema_update(S)
   sx.nn.ema_update(S.G_ema, S.G, beta)
 end
 
--- One training step on the real batch x. Returns the losses, or nil and a
--- message when a loss is not finite (the NaN guard: the phase that saw the
--- bad value updates nothing, and the caller stops or reloads).
+-- One training step on the real batch x (the global batch: under mpirun each
+-- rank is given all of it and keeps its shard). Returns the losses, or nil
+-- and a message when a loss is not finite (the NaN guard: the phase that saw
+-- the bad value updates nothing, and the caller stops or reloads).
 function trainer.step(S, x)
+  local R = sx.dist.size()
+  if R > 1 then
+    local group = S.D:config().mbstd_group or 0
+    S.dist = {rank = sx.dist.rank(), size = R, group = group > 0 and group or 1}
+    local x1, x2 = halves(x)
+    x = sx.cat({shard(S, x1), shard(S, x2)}, 1)
+  end
   local p = probs(S, x)
   local d = trainer.d_step(S, x, p)
-  if not finite(d) then return nil, "non-finite discriminator loss at step " .. S.step end
+  if not finite(d) then S.dist = nil; return nil, "non-finite discriminator loss at step " .. S.step end
   local g = trainer.g_step(S, x, p)
+  S.dist = nil
   if not finite(g) then return nil, "non-finite generator loss at step " .. S.step end
   ema_update(S)
   S.step = S.step + 1
+  if R > 1 and S.step % trainer.dist_check_every == 0 then
+    sx.dist.check_equal(trainer.all_parameters(S), "parameters after step " .. S.step)
+  end
   for k, v in pairs(d) do g[k] = v end
   return g
 end

@@ -707,6 +707,17 @@ BAD.values = with(NIL, common, BOOL, { { d = "3 values for 2 coordinates", v = {
 BAD["apply_opts?"] = with(common, BOOL, NUMBER, { { d = "an unknown option", v = { mode = "add" } },
   { d = "a number add", v = { add = 1 } }, { d = "a string noise", v = { noise = "x" } },
   { d = "noise of batch 3", f = function() return { noise = SGc:noise(3) } end } })
+-- sx.dist (lib/lua/dist.c); one process here, so the collectives leave their tensors as they are
+for _, name in ipairs{"rank", "size", "barrier", "bytes", "bytes_reset", "built_with_mpi", "abort"} do
+  SUB["sx.dist." .. name] = { noargs = true }
+end
+SUB["sx.dist.allreduce"] = { kinds = { "tensor_or_list" }, valid = function() return { { X(), X() } } end }
+SUB["sx.dist.broadcast"] = { kinds = { "tensor_or_list", "int" }, valid = function() return { X(), 0 } end,
+  wrong = function() return { { X(), 1 }, { X(), -1 } } end }
+SUB["sx.dist.allgather"] = { kinds = { "tensor" }, valid = function() return { X() } end,
+  wrong = function() return { { sx.tensor(3) } } end }
+SUB["sx.dist.hash"] = { kinds = { "tensor_or_list" }, valid = function() return { { X() } } end }
+SUB["sx.dist.check_equal"] = { kinds = { "tensor_or_list" }, valid = function() return { { X() } } end }
 SUB["sx.attfind.effects"] = sg_fn({ "generator", "classifier", "tensor", "attfind_opts?" },
   function() return { SGc, tiny_classifier(), sx.randn{2, 10}, af_opts() } end,
   function()
