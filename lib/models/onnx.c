@@ -775,6 +775,11 @@ static sx_tensor *run_slice(const node *n, sx_tensor **v, sx_tensor *x)
             return NULL;
         }
         int64_t dim = x->shape[a], s0 = st[i], e0 = en[i];
+        /* a step longer than the axis takes one element, as a step of the
+         * axis' length does; clamping keeps -step and the counts in range */
+        int64_t far = dim > 0 ? dim : 1;
+        if (sp[i] > far) sp[i] = far;
+        if (sp[i] < -far) sp[i] = -far;
         if (s0 < 0 && s0 != INT64_MIN) s0 += dim;
         if (e0 < 0 && e0 != INT64_MIN) e0 += dim;
         if (sp[i] > 0) {
