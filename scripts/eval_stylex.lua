@@ -25,7 +25,9 @@ usage: stylex scripts/eval_stylex.lua --checkpoint FILE [options]
   --seed N            seed of the latents and noise (default 1234)
   --classifier FILE   the classifier (default: the model's metadata, or for
                       runs/<preset>[-baseline]/ models/<preset>/classifier.safetensors)
-  --data DIR --labels CSV   evaluate on an image folder (classifiers not trained on Fashion-MNIST)
+  --data DIR          evaluate on a folder of PNGs (default: the held-out images of the folder
+                      the model was trained on, as its metadata records, else the classifier's test split)
+  --labels CSV        its file,label list (default DIR/labels.csv)
   --oracles FILE      shapes: the factor oracles (default models/shapes/oracles.safetensors)
   --record            also store the figures in the shipped model file's metadata
                       (key "eval", the JSON line below; the file is rewritten atomically)]]
@@ -33,8 +35,8 @@ usage: stylex scripts/eval_stylex.lua --checkpoint FILE [options]
 local opts = stylex.cli.parse(arg, {checkpoint = "", n = 1000, batch = 100, seed = 1234, classifier = "", data = "",
   labels = "", record = false, oracles = "models/shapes/oracles.safetensors"}, usage,
   {required = {"checkpoint"}, positive_integers = {"n", "batch", "seed"},
-   options = {checkpoint = "file", classifier = "file", data = "dir", labels = "file", oracles = "file"}})
-if opts.labels ~= "" and opts.data == "" then stylex.cli.usage_error("--labels needs --data DIR") end
+   options = {checkpoint = "file", classifier = "file", oracles = "file"}})
+local folder = stylex.cli.check_data(opts)
 
 local G, E, meta = stylex.evaluate.load(opts.checkpoint)
 local cls_path = opts.classifier
@@ -48,10 +50,14 @@ stylex.cli.check({classifier = cls_path}, "classifier", "file", "the classifier 
 local C, cmeta = stylex.classifier.load(cls_path)
 local ccfg = C:config()
 
+local gcfg = G:config()
 local ds
-if opts.data ~= "" then
-  ds = stylex.data.image_folder{dir = opts.data, labels = opts.labels ~= "" and opts.labels or nil,
-    size = ccfg.resolution, channels = ccfg.img_channels}
+if folder then
+  ds = stylex.data.image_folder{dir = opts.data, labels = opts.labels, size = gcfg.resolution,
+    channels = gcfg.img_channels, classes = stylex.data.label_map_of(meta.data and meta or cmeta,
+    cjson.decode(meta.class_names or cmeta.class_names))}
+elseif meta.data then
+  ds = stylex.classifier.test_set(meta, gcfg.resolution, gcfg.img_channels)
 else
   ds = stylex.classifier.test_set(cmeta)
 end

@@ -4,6 +4,11 @@
 -- StyleSpace baseline, reconstructions; see stylex.explain.
 --
 --   build/stylex scripts/explain.lua --model models/fmnist-shoes --out report/
+--   build/stylex scripts/explain.lua --model models/custom --data DIR [--labels CSV]
+--
+-- The held-out images: the folder the model was trained on, as its metadata
+-- records it (train_stylex.lua --data; its held-out split), else the
+-- classifier's test split, else --data/--labels.
 --
 -- Writes <out>/index.html (open it in a browser; no network needed),
 -- <out>/report.json and the PNGs beside them. The effect tables are cached in
@@ -13,7 +18,11 @@ local stylex = require "stylex.all"
 
 local usage = [[
 usage: stylex scripts/explain.lua --model DIR [options]
-  --model DIR          model folder: stylex.safetensors (+ baseline.safetensors, optional)
+  --model DIR          model folder: stylex.safetensors (+ baseline.safetensors, optional); the
+                       classifier is the one its metadata names
+  --data DIR           held-out images from a folder of PNGs (default: the held-out split of the
+                       folder the model was trained on, else the classifier's test split)
+  --labels CSV         its file,label list (default DIR/labels.csv)
   --out DIR            report folder (default report)
   --n N                held-out images for AttFind and sufficiency (default 250)
   --k N                attributes shown per class (default 8)
@@ -37,7 +46,7 @@ local d = stylex.explain.defaults
 local opts = stylex.cli.parse(arg, {model = "", out = d.out, n = d.n, k = d.k, sufficiency_k = d.sufficiency_k,
   policy = d.policy, space = d.space, max_image_effect = "", max_corr = "", unstable_filter = false,
   discriminator_filter = false, discriminator_threshold = d.discriminator_threshold, examples = d.examples, batch = d.batch, seed = d.seed,
-  no_baseline = false, recompute = false}, usage,
+  no_baseline = false, recompute = false, data = "", labels = ""}, usage,
   {required = {"model"}, positive_integers = {"n", "k", "sufficiency_k", "examples", "batch", "seed"},
    options = {model = "dir", policy = {"subset", "independent"}, space = {"prob", "logit"},
      discriminator_threshold = ">=0"}})
@@ -55,10 +64,9 @@ if opts.max_corr ~= "" then
     stylex.cli.usage_error("--max-corr must be a number in [-1, 1], got " .. opts.max_corr)
   end
 end
-for _, f in ipairs{"stylex.safetensors", "classifier.safetensors"} do
-  local path = opts.model:gsub("/+$", "") .. "/" .. f
-  if stylex.cli.kind_of(path) ~= "file" then stylex.cli.usage_error("--model: no " .. path) end
-end
+local folder = stylex.cli.check_data(opts)
+local model_file = opts.model:gsub("/+$", "") .. "/stylex.safetensors"
+if stylex.cli.kind_of(model_file) ~= "file" then stylex.cli.usage_error("--model: no " .. model_file) end
 -- The report is written to <out>.tmp-<pid> beside it and swapped in whole:
 -- its parent folder must be writable.
 opts.out = opts.out:gsub("/+$", "")
@@ -71,7 +79,7 @@ local run = {model = opts.model:gsub("/+$", ""), out = opts.out:gsub("/+$", ""),
   max_corr = max_corr, unstable_filter = opts.unstable_filter, discriminator_filter = opts.discriminator_filter,
   discriminator_threshold = opts.discriminator_threshold,
   examples = opts.examples, batch = opts.batch, seed = opts.seed, baseline = not opts.no_baseline,
-  recompute = opts.recompute, command = "build/stylex scripts/explain.lua " .. table.concat(arg, " ")}
+  recompute = opts.recompute, data = folder and {dir = opts.data, labels = opts.labels} or nil, command = "build/stylex scripts/explain.lua " .. table.concat(arg, " ")}
 if opts.debug then return stylex.explain.run(run) end -- the host prints a traceback
 local ok, err = pcall(stylex.explain.run, run)
 if not ok then stylex.cli.die(tostring(err)) end

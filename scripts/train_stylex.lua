@@ -43,8 +43,20 @@ usage: stylex scripts/train_stylex.lua --preset NAME [options]
                            baseline; new runs only)
   --seed N                 random seed (default 1)
   --batch N                batch size, half random / half encoder path (default 32)
-  --data DIR --labels CSV  train on an image folder instead (needs --classifier)
-  --classifier FILE        classifier checkpoint (default models/<preset>/classifier.safetensors)
+  --data DIR               train on a folder of PNGs instead (docs/your-data.md); without it, a
+                           classifier trained on a folder (train_classifier.lua --data) brings
+                           its own, and the images it held out stay held out
+  --labels CSV             its file,label list (default DIR/labels.csv)
+  --test X                 images of --data held out for explain.lua: a count, or a fraction below 1
+                           (default 0.2; the classifier's own split when it was trained on this folder)
+  --test-labels CSV        a second CSV of held-out images instead of --test
+  --classifier FILE        the classifier: .safetensors (stylex's CNN) or .onnx (default
+                           models/<preset>/classifier.safetensors)
+  --resolution N           the GAN's image side, a power of two >= 8 (default: the classifier's
+                           input; an ONNX classifier resizes the GAN's images itself, so give it
+                           when its input is not a power of two)
+  --channels N             the GAN's image channels, 1 | 3 (default: the classifier's; for an ONNX
+                           classifier, the folder's)
   --out FILE               shipped model file (default models/<preset>/stylex.safetensors)
   --export-only            write the shipped model from the run's checkpoint and stop]]
 
@@ -55,17 +67,27 @@ local PRESETS = {"fmnist-shoes", "fmnist-tops", "fmnist-10", "shapes"}
 local opts, given = cli.parse(arg, {preset = "", baseline = false, steps = 10000, resume = false, run = "",
   checkpoint_minutes = 5, grid_every = 1000, seed = 1, batch = 32, data = "", labels = "", classifier = "",
   out = "", export_only = false, style_mixing = -1, class_l1 = -1, latent_loss = -1, class_dropout = -1, lr_encoder = 0,
-  wrec_detach = false}, usage,
+  wrec_detach = false, test = 0.2, test_labels = "", resolution = 0, channels = 0}, usage,
   {options = {preset = PRESETS, steps = "int>=1", checkpoint_minutes = ">=0", grid_every = "int>=1", seed = "int>=0",
     batch = "int>=1", style_mixing = "[0,1]", class_l1 = ">=0", latent_loss = ">=0", class_dropout = "[0,1]",
-    lr_encoder = ">0", data = "dir", labels = "file", classifier = "file"}})
-if opts.preset == "" and opts.data == "" then cli.usage_error("missing --preset (or --data/--labels/--classifier)") end
+    lr_encoder = ">0", classifier = "file", test_labels = "file", resolution = "int>=1", channels = {1, 3}}})
+if opts.preset == "" and opts.data == "" and opts.classifier == "" then
+  cli.usage_error("missing --preset (or --classifier FILE, with --data DIR)")
+end
 if opts.batch < 4 or opts.batch % 2 ~= 0 then
   cli.usage_error("--batch must be an even integer >= 4 (half random path, half encoder path), got " .. opts.batch)
 end
-if opts.data ~= "" and opts.labels == "" then cli.usage_error("--data needs --labels CSV") end
-if opts.labels ~= "" and opts.data == "" then cli.usage_error("--labels needs --data DIR") end
-if opts.data ~= "" and opts.classifier == "" then cli.usage_error("--data needs --classifier FILE") end
+local folder = cli.check_data(opts)
+if folder and opts.classifier == "" then cli.usage_error("--data needs --classifier FILE") end
+if given.test and given.test_labels then cli.usage_error("give --test or --test-labels, not both") end
+if (given.test or given.test_labels) and not folder then cli.usage_error("--test and --test-labels need --data DIR") end
+cli.check_share(opts, "test")
+if given.resolution then
+  local r = opts.resolution
+  if r < 8 or r > 1024 or r & (r - 1) ~= 0 then
+    cli.usage_error("--resolution must be a power of two from 8 to 1024, got " .. r)
+  end
+end
 local name = opts.preset ~= "" and opts.preset or "custom"
 local suffix = opts.baseline and "-baseline" or ""
 opts.run = opts.run ~= "" and opts.run or ("runs/" .. name .. suffix)
@@ -91,16 +113,50 @@ if rank0 then sx.remove_stale_temporaries(ckpt_path) end
 
 local C, cmeta = stylex.classifier.load(cls_path)
 local ccfg = C:config()
-local train_set
-if opts.data ~= "" then
-  train_set = stylex.data.image_folder{dir = opts.data, labels = opts.labels, size = ccfg.resolution,
-    channels = ccfg.img_channels}
+local onnx = C:info().kind == "onnx"
+-- The GAN's images: the classifier's input for the built-in CNN; an ONNX
+-- classifier maps any size and channel count onto its own input.
+local resolution, img_channels = ccfg.resolution, ccfg.img_channels
+if given.resolution then resolution = opts.resolution end
+if given.channels then img_channels = opts.channels elseif onnx then img_channels = nil end
+if not onnx and (resolution ~= ccfg.resolution or (img_channels or ccfg.img_channels) ~= ccfg.img_channels) then
+  cli.usage_error(string.format("--resolution/--channels: the classifier %s takes %dx%dx%d images (only an ONNX "
+    .. "classifier resizes its input)", cls_path, ccfg.resolution, ccfg.resolution, ccfg.img_channels))
+end
+if resolution < 8 or resolution & (resolution - 1) ~= 0 then
+  cli.usage_error(string.format("the classifier %s takes %dx%d images: give the GAN's --resolution (a power of "
+    .. "two >= 8)", cls_path, resolution, resolution))
+end
+local train_set, record
+local crec = cmeta.data and cjson.decode(cmeta.data) or nil
+if folder then
+  local dir, labels = stylex.data.absolute(opts.data), stylex.data.absolute(opts.labels)
+  if crec and crec.dir == dir and crec.labels == labels and not given.test and not given.test_labels then
+    record = crec -- the classifier's own folder: its held-out images stay held out
+  else
+    record = {dir = dir, labels = labels, seed = opts.seed,
+      label_map = stylex.data.label_map_of(cmeta, cjson.decode(cmeta.class_names))}
+    if opts.test_labels ~= "" then record.test_labels = stylex.data.absolute(opts.test_labels)
+    else record.test = opts.test end
+  end
+elseif crec then
+  record = crec
+end
+if record then
+  record.size, record.channels = resolution, img_channels
+  train_set = stylex.data.folder_splits(record)
+  record.channels = train_set.channels
+  img_channels = train_set.channels
 else
+  if onnx then
+    cli.usage_error(cls_path .. " is an ONNX classifier: give the images with --data DIR")
+  end
   if not cmeta.dataset or not cmeta.classes then
     cli.die(cls_path .. ": no dataset/classes in its metadata (not a stylex classifier?); give --data and --labels")
   end
   train_set = stylex.data.named(cmeta.dataset, "train", cjson.decode(cmeta.classes))
 end
+img_channels = img_channels or ccfg.img_channels
 if train_set:size() < opts.batch then
   cli.usage_error(string.format("--batch %d is more than the %d training images%s", opts.batch, train_set:size(),
     opts.data ~= "" and " readable in " .. opts.data or ""))
@@ -112,7 +168,7 @@ if (opts.resume or opts.export_only) and cli.kind_of(ckpt_path) == "file" then
   say(string.format("resumed %s at step %d", ckpt_path, S.step))
 else
   if opts.resume then say("no checkpoint at " .. ckpt_path .. "; starting fresh") end
-  S = stylex.trainer.new(stylex.trainer.config{resolution = ccfg.resolution, img_channels = ccfg.img_channels,
+  S = stylex.trainer.new(stylex.trainer.config{resolution = resolution, img_channels = img_channels,
     n_classes = ccfg.n_classes, baseline = opts.baseline, seed = opts.seed,
     batch = opts.batch, style_mixing = math.max(opts.style_mixing, 0),
     lr_encoder = opts.lr_encoder > 0 and opts.lr_encoder or nil, wrec_detach = opts.wrec_detach or nil}, C)
@@ -142,7 +198,8 @@ local cfg = S.cfg
 -- The shipped model: EMA generator and encoder, with config and step.
 local function export()
   stylex.trainer.export(S, out_path, {classifier = cls_path, classes = cmeta.classes, class_names = cmeta.class_names,
-    dataset = cmeta.dataset, command = "build/stylex scripts/train_stylex.lua " .. table.concat(arg, " ")})
+    dataset = record and "folder" or cmeta.dataset, data = record and require("stylex.util").encode_sorted(record),
+    command = "build/stylex scripts/train_stylex.lua " .. table.concat(arg, " ")})
   print("wrote " .. out_path)
 end
 if opts.export_only then

@@ -23,10 +23,22 @@ function classifier.load(path, opts)
   return model, meta
 end
 
--- The held-out test split of the data set the classifier was trained on.
-function classifier.test_set(meta)
+-- The held-out test split of the data set the classifier (or a StylEx model:
+-- meta is either's metadata) was trained on: Fashion-MNIST, shapes, or an
+-- image folder recorded under meta.data (data.folder_splits; size and
+-- channels override the record's, for a GAN of another size than the
+-- classifier's input).
+function classifier.test_set(meta, size, channels)
+  if meta.data then
+    local _, test = data.folder_splits(meta.data, size, channels)
+    return test
+  end
+  if meta.dataset == "folder" then
+    error("classifier.test_set: the metadata records no image folder (key data); give --data DIR", 2)
+  end
   if meta.dataset ~= "fashion-mnist" and meta.dataset ~= "shapes" then
-    error("classifier.test_set: unknown data set '" .. tostring(meta.dataset) .. "'", 2)
+    error("classifier.test_set: unknown data set '" .. tostring(meta.dataset) .. "'" ..
+      (meta.format == "onnx" and " (an ONNX file records none; give --data DIR)" or ""), 2)
   end
   return data.named(meta.dataset, "test", cjson.decode(meta.classes))
 end

@@ -123,6 +123,34 @@ function cli.check(opts, name, kind, label)
   return opts[name]
 end
 
+-- --data DIR [--labels CSV] of a script (both options string-valued, ""
+-- when not given): checks the folder and the CSV, --labels defaulting to
+-- DIR/labels.csv; --labels without --data is a usage error. Returns true
+-- when a folder was given.
+function cli.check_data(opts)
+  if opts.labels ~= "" and opts.data == "" then cli.usage_error("--labels needs --data DIR") end
+  if opts.data == "" then return false end
+  cli.check(opts, "data", "dir")
+  if opts.labels == "" then
+    opts.labels = opts.data:gsub("/+$", "") .. "/labels.csv"
+    cli.check(opts, "labels", "file", "--labels (default " .. opts.labels .. ")")
+  else
+    cli.check(opts, "labels", "file")
+  end
+  return true
+end
+
+-- A held-out share given as a count (an integer >= 1) or a fraction (0 < x < 1).
+function cli.check_share(opts, name)
+  local v = opts[name]
+  if type(v) ~= "number" or not (v > 0) or (v >= 1 and math.tointeger(v) == nil) or v == math.huge then
+    cli.usage_error(string.format("%s must be a count >= 1 or a fraction between 0 and 1, got %s", flag(name),
+      tostring(v)))
+  end
+  opts[name] = math.tointeger(v) or v
+  return opts[name]
+end
+
 function cli.parse(argv, defaults, usage, checks)
   local opts = {}
   for k, v in pairs(defaults) do opts[k] = v end

@@ -9,6 +9,7 @@
 --   ds:subset(indices)             a data set of those samples
 -- plus fields: classes (names), n_classes, channels, resolution, name.
 local sx = require "stylex"
+local cjson = require "cjson"
 
 local data = {}
 
@@ -265,27 +266,34 @@ local function read_label_csv(path)
   return rows
 end
 
-local IMAGE_FOLDER_OPTS = { dir = true, labels = true, size = true, channels = true, name = true }
+local IMAGE_FOLDER_OPTS = { dir = true, labels = true, size = true, channels = true, name = true, classes = true }
 
 -- A user's own images: PNG files (grey or RGB, any size) listed in a CSV.
 --   dir       the folder holding the images (required)
 --   labels    the CSV (default dir .. "/labels.csv"): a header `file,label`,
 --             (further columns are allowed and ignored, as in the shapes
 --             benchmark's labels.csv), then one row per image. `file` is relative to dir (or
---             absolute); `label` is a class index 0, 1, ... when every label
---             is a non-negative integer, else a class name, names being
---             numbered 0.. in sorted order. Blank lines are ignored, CRLF line
+--             absolute); `label` is an integer or a name. The distinct labels,
+--             sorted (as numbers when every label is an integer, else as
+--             strings), are the classes 0..K-1: labels 3 and 8 make 2 classes,
+--             3 -> 0 and 8 -> 1. Blank lines are ignored, CRLF line
 --             ends accepted, fields may be quoted if they hold no quote.
+--   classes   a mapping to use instead (the label_map of another split or of a
+--             model's metadata): a list of labels, class k-1 being classes[k];
+--             a label not in it is an error naming the label and the line
 --   size      side of the square images (default 32): a non-square image is
 --             centre-cropped to a square, then resized with sx.image.resize
 --   channels  1 or 3 (default: 3 if any image is RGB, else 1); grey is
 --             repeated into RGB, RGB becomes 0.299 R + 0.587 G + 0.114 B
 --   name      the data set's name (default "folder:" .. dir)
 -- Returns a data set like data.fashion_mnist's (images [N, C, size, size] in
--- [-1, 1], labels [N]); ds.classes names the classes (the labels as strings
--- for integer labels). A missing or corrupt PNG is reported on stderr with
--- its name and skipped, with a count at the end; ds.skipped lists them as
--- {file=, reason=}. No readable image at all is an error.
+-- [-1, 1], labels [N] of 0-based classes); ds.label_map lists the original
+-- labels (strings) in class order, ds.classes names the classes (the same).
+-- A file the CSV names that does not exist is an error (one line, the count
+-- and the first names): a CSV that does not match its folder is refused, not
+-- half read. A corrupt PNG is reported on stderr with its name and skipped,
+-- with a count at the end; ds.skipped lists them as {file=, reason=}. No
+-- readable image at all is an error.
 function data.image_folder(opts)
   if type(opts) ~= "table" then
     error("bad argument #1 to 'image_folder' (table of options expected, got " .. type(opts) .. ")", 2)
@@ -293,7 +301,7 @@ function data.image_folder(opts)
   for k in pairs(opts) do
     if not IMAGE_FOLDER_OPTS[k] then
       error("bad argument #1 to 'image_folder' (unknown option '" .. tostring(k) ..
-        "' (options: dir, labels, size, channels, name))", 2)
+        "' (options: dir, labels, classes, size, channels, name))", 2)
     end
   end
   local dir = opts.dir
@@ -312,43 +320,78 @@ function data.image_folder(opts)
   if channels ~= nil and channels ~= 1 and channels ~= 3 then
     error("bad argument #1 to 'image_folder' (option 'channels' must be 1 or 3)", 2)
   end
+  local given = opts.classes
+  if given ~= nil then
+    if type(given) ~= "table" or #given == 0 then
+      error("bad argument #1 to 'image_folder' (option 'classes' must be a non-empty list of labels)", 2)
+    end
+  end
 
   local rows = read_label_csv(csv)
   if #rows == 0 then error("image_folder: " .. csv .. " lists no images", 2) end
 
-  -- labels: integers when all are, else names in sorted order
-  local all_int = true
-  for _, r in ipairs(rows) do
-    if not r.label:match("^%d+$") then all_int = false end
-  end
   local classes, index = {}, {}
-  if all_int then
-    local max = 0
-    for _, r in ipairs(rows) do
-      r.y = math.tointeger(tonumber(r.label))
-      if not r.y then error(string.format("image_folder: %s: line %d: label %s is too large", csv, r.line, r.label), 2) end
-      if r.y > max then max = r.y end
+  if given then
+    for k, c in ipairs(given) do
+      classes[k] = tostring(c)
+      index[classes[k]] = k - 1
     end
-    if max >= 100000 then error(string.format("image_folder: %s: label %d: at most 100000 classes", csv, max), 2) end
-    for c = 0, max do classes[c + 1] = tostring(c) end
-  else
     for _, r in ipairs(rows) do
-      if not index[r.label] then
-        index[r.label] = true
-        classes[#classes + 1] = r.label
+      r.y = index[r.label]
+      if not r.y and r.label:match("^%d+$") then r.y = index[tostring(math.tointeger(tonumber(r.label)))] end
+      if not r.y then
+        error(string.format("image_folder: %s: line %d: label '%s' is not one of the model's classes (%s)", csv,
+          r.line, r.label, table.concat(classes, ", ")), 2)
       end
     end
-    table.sort(classes)
+  else
+    -- the distinct labels, sorted (numerically when every label is an integer)
+    local all_int = true
+    for _, r in ipairs(rows) do
+      if not r.label:match("^%d+$") or #r.label > 15 then all_int = false end
+    end
+    for _, r in ipairs(rows) do
+      local key = all_int and tostring(math.tointeger(tonumber(r.label))) or r.label
+      r.key = key
+      if not index[key] then
+        index[key] = true
+        classes[#classes + 1] = key
+      end
+    end
+    if #classes > 100000 then error(string.format("image_folder: %s: %d labels: at most 100000 classes", csv,
+      #classes), 2) end
+    if all_int then
+      table.sort(classes, function(a, b) return tonumber(a) < tonumber(b) end)
+    else
+      table.sort(classes)
+    end
     for k, c in ipairs(classes) do index[c] = k - 1 end
-    for _, r in ipairs(rows) do r.y = index[r.label] end
+    for _, r in ipairs(rows) do r.y = index[r.key] end
+  end
+
+  -- files the CSV names that are not there: the CSV does not match the folder
+  local missing = {}
+  for _, r in ipairs(rows) do
+    r.path = r.file:sub(1, 1) == "/" and r.file or (dir .. "/" .. r.file)
+    local f, err = io.open(r.path, "rb")
+    if f then
+      f:close()
+    elseif err and err:find("No such file", 1, true) then
+      missing[#missing + 1] = string.format("%s (line %d)", r.file, r.line)
+    end
+  end
+  if #missing > 0 then
+    local shown = {}
+    for i = 1, math.min(3, #missing) do shown[i] = missing[i] end
+    error(string.format("image_folder: %s names %d file%s not in %s: %s%s", csv, #missing,
+      #missing == 1 and "" or "s", dir, table.concat(shown, ", "), #missing > 3 and ", ..." or ""), 2)
   end
 
   -- images: load, crop to a square, resize; bad files are skipped
   local images, labels, skipped = {}, {}, {}
   local any_rgb = false
   for _, r in ipairs(rows) do
-    local path = r.file:sub(1, 1) == "/" and r.file or (dir .. "/" .. r.file)
-    local ok, img, msg = pcall(sx.image.load, path)
+    local ok, img, msg = pcall(sx.image.load, r.path)
     if ok and img then
       local shape = img:shape()
       local h, w = shape[2], shape[3]
@@ -389,11 +432,94 @@ function data.image_folder(opts)
     images = sx.stack(images, 1) * 2 - 1,
     labels = sx.tensor(labels),
     classes = classes,
+    label_map = classes,
     n_classes = #classes,
     channels = channels,
     resolution = size,
     skipped = skipped,
   }
+end
+
+-- ------------------------------------------- a folder's splits, as a model records them
+
+-- path made absolute against the working folder ($PWD), so that a model's
+-- record of its data still finds it from another folder.
+function data.absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  local pwd = os.getenv("PWD")
+  if not pwd or pwd:sub(1, 1) ~= "/" then return path end
+  path = path:gsub("^%./", "")
+  return (pwd:gsub("/+$", "")) .. "/" .. path
+end
+
+local RECORD_KEYS = { dir = "string", labels = "string", test_labels = "string", test = "number",
+  seed = "number", size = "number", channels = "number", label_map = "table" }
+
+-- The record of an image folder and its held-out split that a model's
+-- metadata keeps (key "data", JSON; docs/your-data.md):
+--   dir, labels        the folder and its CSV (absolute paths)
+--   test_labels        a second CSV listing the held-out images, or
+--   test, seed         the count (or, below 1, the fraction) held out of `labels`,
+--                      drawn with data.permutation(seed)
+--   size, channels     the side and channel count the images are read at
+--   label_map          the original labels in class order (class k-1 = label_map[k])
+-- data.folder_splits(rec [, size, channels]) reads the folder back: the
+-- images used for training (everything not held out) and the held-out
+-- ones, with the recorded label map; size and channels override the record's.
+function data.folder_splits(rec, size, channels)
+  if type(rec) == "string" then
+    local ok, t = pcall(cjson.decode, rec)
+    if not ok or type(t) ~= "table" then error("data.folder_splits: the data record is not JSON", 2) end
+    rec = t
+  end
+  if type(rec) ~= "table" then error("data.folder_splits: a data record (table or JSON) expected", 2) end
+  for k, kind in pairs(RECORD_KEYS) do
+    if rec[k] ~= nil and type(rec[k]) ~= kind then
+      error(string.format("data.folder_splits: the data record's '%s' is a %s, expected a %s", k, type(rec[k]),
+        kind), 2)
+    end
+  end
+  if not rec.dir or not rec.labels then error("data.folder_splits: the data record has no dir or labels", 2) end
+  local base = { dir = rec.dir, labels = rec.labels, size = math.tointeger(size or rec.size),
+    channels = math.tointeger(channels or rec.channels), classes = rec.label_map }
+  local full = data.image_folder(base)
+  if rec.test_labels then
+    base.labels, base.classes, base.channels = rec.test_labels, full.label_map, full.channels
+    return full, data.image_folder(base)
+  end
+  local n_test = rec.test
+  if type(n_test) == "number" and n_test > 0 and n_test < 1 then -- a fraction
+    n_test = math.max(1, math.floor(n_test * full:size() + 0.5))
+  end
+  n_test = math.tointeger(n_test)
+  if not n_test or n_test < 1 or n_test >= full:size() then
+    error(string.format("data.folder_splits: %s: %s held out of %d readable images (expected 1..%d)", rec.labels,
+      tostring(rec.test), full:size(), full:size() - 1), 2)
+  end
+  local train, test = full:split(n_test, math.tointeger(rec.seed) or 1)
+  train.name, test.name = full.name .. " (training split)", full.name .. " (held-out split)"
+  return train, test
+end
+
+-- The labels a folder's CSV is read with for a model whose metadata is meta
+-- (a classifier's or a StylEx model's; class_names: its classes): the
+-- recorded label map of the folder it was trained on, else, for a model of
+-- Fashion-MNIST, its original labels (7, 9 for fmnist-shoes), else the class
+-- names (an ONNX sidecar's).
+function data.label_map_of(meta, class_names)
+  if meta.data then
+    local ok, rec = pcall(cjson.decode, meta.data)
+    if ok and type(rec) == "table" and type(rec.label_map) == "table" then return rec.label_map end
+  end
+  if meta.dataset == "fashion-mnist" and meta.classes then
+    local ok, c = pcall(cjson.decode, meta.classes)
+    if ok and type(c) == "table" then
+      local map = {}
+      for k, v in ipairs(c) do map[k] = tostring(math.tointeger(v) or v) end
+      return map
+    end
+  end
+  return class_names
 end
 
 -- The ground-truth benchmark (docs/benchmark.md; renderer in lib/data/shapes.c):

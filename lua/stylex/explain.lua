@@ -19,6 +19,7 @@ local sx = require "stylex"
 local cjson = require "cjson"
 local attfind = require "stylex.attfind"
 local classifier = require "stylex.classifier"
+local data = require "stylex.data"
 local evaluate = require "stylex.evaluate"
 local gradcam = require "stylex.gradcam"
 local report = require "stylex.report"
@@ -30,7 +31,8 @@ local explain = {}
 explain.defaults = {
   model = nil,            -- model folder (required)
   out = "report",         -- report folder
-  n = 250,                -- held-out images: the first n of the classifier's test split
+  n = 250,                -- held-out images: the first n of the held-out split (the model's
+                          --   recorded image folder's, else the classifier's test split)
   k = 8,                  -- attributes shown per class
   sufficiency_k = 10,     -- attributes applied together for sufficiency
   policy = "subset",      -- "subset" | "independent" | a function(tab, opts)
@@ -55,7 +57,9 @@ explain.defaults = {
   ground_truth = true,    -- the "Ground truth" section, for a classifier of the shapes benchmark
                           --   with oracles.safetensors beside the model (docs/ground-truth.md)
   recompute = false,      -- ignore cached effect tables
-  dataset = nil,          -- a stylex.data set instead of the classifier's test split
+  dataset = nil,          -- a stylex.data set instead of the held-out split
+  data = nil,             -- {dir =, labels =}: an image folder instead of the held-out split, read
+                          --   at the GAN's size with the model's label map (data.label_map_of)
   command = nil,          -- the command line, for the report
   log = nil,              -- function(msg) for progress messages (default: io.stderr)
 }
@@ -336,7 +340,7 @@ end
 
 -- The options whose default is nil (so not keys of explain.defaults).
 local NIL_DEFAULT = {model = true, max_image_effect = true, max_corr = true, dataset = true, command = true,
-  log = true}
+  log = true, data = true}
 
 local function check_opts(opts)
   if type(opts) ~= "table" then error("explain.run: options table expected", 3) end
@@ -373,7 +377,16 @@ function explain.run(opts)
   for _, p in ipairs(C:parameters()) do p:requires_grad(false) end
   local class_names = cjson.decode(meta.class_names or cmeta.class_names)
   local K = #class_names
-  local ds = opts.dataset or classifier.test_set(cmeta)
+  local gcfg = G:config()
+  local ds = opts.dataset
+  if not ds and opts.data then
+    ds = data.image_folder{dir = opts.data.dir, labels = opts.data.labels, size = gcfg.resolution,
+      channels = gcfg.img_channels, classes = data.label_map_of(meta.data and meta or cmeta, class_names)}
+  elseif not ds and meta.data then
+    ds = classifier.test_set(meta, gcfg.resolution, gcfg.img_channels) -- the folder the model was trained on
+  elseif not ds then
+    ds = classifier.test_set(cmeta)
+  end
   local n = math.min(opts.n, ds:size())
   say(opts, "model %s (step %s), classifier %s, %d held-out images of %s", model_path, meta.step, meta.classifier, n,
     ds.name or "the test split")

@@ -525,8 +525,11 @@ function trainer.load(path, C)
   local cfg = trainer.config(saved)
   if C then
     local cc = C:config()
+    -- an ONNX classifier resizes and converts the GAN's images itself
+    local ok, info = pcall(function() return C:info() end)
+    local resizes = ok and type(info) == "table" and info.kind == "onnx"
     for _, k in ipairs{"resolution", "img_channels"} do
-      if cfg[k] ~= cc[k] then
+      if not resizes and cfg[k] ~= cc[k] then
         bad(string.format("made for %s %g, the classifier has %g", k, cfg[k], cc[k]))
       end
     end

@@ -96,9 +96,9 @@ T.test("train_stylex.lua: bad options are usage errors (exit 2) before any work"
   fails(2, "train_stylex.lua", with(folder, "--run", afile .. "/run"), {"--run", "a-file"})
   fails(2, "train_stylex.lua", with(folder, "--out", afile .. "/m.safetensors"), {"--out", "a-file"})
   fails(2, "train_stylex.lua", with(folder, "--out", work), {"--out", "folder"})
-  -- 12 images, batch 16: refused before training, not after it
-  fails(2, "train_stylex.lua", with(folder, "--batch", "16", "--run", work .. "/r-big"), {"--batch", "12"})
-  fails(2, "train_stylex.lua", with(folder, "--batch", "1000", "--run", work .. "/r-big"), {"--batch", "12"})
+  -- 12 images, 2 of them held out (--test 0.2), batch 16: refused before training, not after it
+  fails(2, "train_stylex.lua", with(folder, "--batch", "16", "--run", work .. "/r-big"), {"--batch", "10"})
+  fails(2, "train_stylex.lua", with(folder, "--batch", "1000", "--run", work .. "/r-big"), {"--batch", "10"})
   T.ok(not T.exists(work .. "/r-big/log.jsonl"), "no training started")
 end)
 
@@ -168,6 +168,45 @@ T.test("eval_stylex.lua, explain.lua and the other scripts: one line each", func
   fails(2, "gradcam_check.lua", {"--model", work .. "/none"}, "--model")
   fails(2, "gradcam_check.lua", {"--model", repo .. "/models/shapes", "--patch", "100"}, {"--patch", "32x32"})
   fails(2, "encoder_spread.lua", {"--checkpoint", work .. "/none.safetensors"}, "--checkpoint")
+end)
+
+T.test("image folders: a missing labels file, a CSV naming unknown files, labels a model does not know", function()
+  local nolabels = fx.dir .. "/img" -- a folder of PNGs without labels.csv
+  local unknown = work .. "/unknown.csv"
+  T.write_file(unknown, "file,label\nimg/img01.png,0\nimg/gone.png,1\nimg/img03.png,0\n")
+  local plain = repo .. "/tests/reference/onnx/plain.onnx"
+  -- --data without --labels reads DIR/labels.csv: its absence is a usage error naming it
+  fails(2, "train_classifier.lua", {"--data", nolabels}, {"--labels", nolabels .. "/labels.csv"})
+  fails(2, "train_stylex.lua", {"--data", nolabels, "--classifier", fx.classifier}, nolabels .. "/labels.csv")
+  fails(2, "eval_classifier.lua", {"--checkpoint", fx.classifier, "--data", nolabels}, nolabels .. "/labels.csv")
+  fails(2, "eval_stylex.lua", {"--checkpoint", junk, "--data", nolabels}, nolabels .. "/labels.csv")
+  fails(2, "explain.lua", {"--model", work, "--data", nolabels}, nolabels .. "/labels.csv")
+  fails(2, "train_classifier.lua", {"--labels", fx.labels}, "--labels needs --data")
+  -- a CSV that names files the folder does not have: one line, the count and the names
+  fails(1, "train_classifier.lua", {"--data", fx.data, "--labels", unknown, "--out", work .. "/u"},
+    {"unknown.csv", "names 1 file not in", "img/gone.png (line 3)"})
+  fails(1, "train_stylex.lua", {"--data", fx.data, "--labels", unknown, "--classifier", fx.classifier, "--run",
+    work .. "/ru"}, {"unknown.csv", "img/gone.png (line 3)"})
+  fails(1, "eval_classifier.lua", {"--checkpoint", fx.classifier, "--data", fx.data, "--labels", unknown},
+    "img/gone.png (line 3)")
+  -- the split options
+  fails(2, "train_classifier.lua", {"--data", fx.data, "--test", "1.5"}, "--test")
+  fails(2, "train_classifier.lua", {"--data", fx.data, "--test", "0"}, "--test")
+  fails(2, "train_classifier.lua", {"--data", fx.data, "--test", "2", "--test-labels", fx.labels}, "--test-labels")
+  fails(2, "train_classifier.lua", {"--preset", "shapes", "--test", "2"}, {"--test", "--data"})
+  fails(2, "train_classifier.lua", {"--preset", "shapes", "--data", fx.data}, {"--preset", "--data"})
+  fails(1, "train_classifier.lua", {"--data", fx.data, "--test", "12", "--out", work .. "/u"},
+    {"12 held out of 12", "labels.csv"})
+  -- a classifier file that records no folder, with no --data
+  fails(2, "eval_classifier.lua", {"--checkpoint", fx.classifier}, {"classifier.safetensors", "--data"})
+  -- the GAN's own size: only for a classifier that resizes (ONNX), a power of two
+  fails(2, "train_stylex.lua", {"--data", fx.data, "--classifier", fx.classifier, "--resolution", "16"},
+    {"--resolution", "only an ONNX"})
+  fails(2, "train_stylex.lua", {"--data", fx.data, "--classifier", plain, "--resolution", "12"}, "--resolution")
+  fails(2, "train_stylex.lua", {"--classifier", plain, "--resolution", "8"}, {"ONNX", "--data"})
+  -- labels 0 and 1 against the ONNX classifier's classes a, b, c
+  fails(1, "train_stylex.lua", {"--data", fx.data, "--classifier", plain, "--resolution", "8", "--run", work .. "/ro"},
+    {"label '1' is not one of the model's classes (a, b, c)", "labels.csv"})
 end)
 
 T.test("--debug shows the traceback", function()
