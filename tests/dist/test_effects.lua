@@ -48,13 +48,9 @@ end
 assert(size == 2, "run under mpirun -np 2 (size is " .. size .. ")")
 local ref = assert(sx.load(path))
 local shared, own, total = tables()
-local failures, worst = 0, 0
-local function check(cond, msg)
-  if not cond then
-    failures = failures + 1
-    io.stderr:write(string.format("FAIL (rank %d): %s\n", rank, msg))
-  end
-end
+local worst = 0
+local checks = dofile("tests/dist/checks.lua")
+local check = checks.check
 for name, tab in pairs{shared = shared, own = own} do
   for _, f in ipairs(FIELDS) do
     local r, g = ref[name .. "." .. f], tab[f]
@@ -74,7 +70,4 @@ if rank == 0 then
     4 * (1 + 2 * S)))
   print(string.format("dist effects: %d images on 2 ranks vs 1 process: max |diff| %.3g", N, worst))
 end
-local all = sx.tensor{failures}
-sx.dist.allreduce(all, "sum")
-if all:item() > 0 then error(string.format("%d check(s) failed", math.tointeger(all:item()))) end
-if rank == 0 then print("dist effects: ok") end
+checks.finish("dist effects: ok")

@@ -29,13 +29,8 @@ local STEPS, BATCH = 10, 32
 -- at 2.5e-3 compare the dynamics, not the implementation. At 1e-4 they stay
 -- near rounding (2e-5) while training moves parameters by > 1e-3.
 local LR = 1e-4
-local failures = 0
-local function check(cond, msg)
-  if not cond then
-    failures = failures + 1
-    io.stderr:write(string.format("FAIL (rank %d): %s\n", rank, msg))
-  end
-end
+local checks = dofile("tests/dist/checks.lua")
+local check = checks.check
 
 -- a tiny classifier and 64 images, the same on every rank (fixed seed)
 sx.manual_seed(99)
@@ -151,8 +146,5 @@ if variant == "default" then
     "trainer.step after a divergence: " .. tostring(ok3) .. " " .. tostring(err3))
 end
 
-local total = sx.tensor{failures}
-sx.dist.allreduce(total, "sum")
-if total:item() > 0 then error(string.format("%d check(s) failed", math.tointeger(total:item()))) end
-if rank == 0 then print("dist training: ok") end
+checks.finish("dist training: ok")
 
