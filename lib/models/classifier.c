@@ -3,7 +3,7 @@
  * the refcounted object over an implementation's vtable, the preparation of
  * GAN images for the network (channels, bilinear resize, range, mean/std),
  * the perceptual distance on named layers, and the built-in CNN as one
- * implementation. the ONNX importer (lib/models/onnx*.c) is the other.
+ * implementation. The ONNX importer (lib/models/onnx*.c) is the other.
  */
 #include <math.h>
 #include <stdio.h>
