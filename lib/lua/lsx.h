@@ -73,6 +73,8 @@ bool lsx_opt_bool(lua_State *L, int idx, bool def);
 int lsx_check_dim(lua_State *L, int idx, int ndim);
 /* The same for a value d already read from argument idx (e.g. a table entry). */
 int lsx_dim_value(lua_State *L, int idx, lua_Integer d, int ndim);
+/* An optional dimension: nil/none gives def (already 0-based), else as lsx_check_dim. */
+int lsx_opt_dim(lua_State *L, int idx, int ndim, int def);
 /* The tensor at idx, or for a (nested) table of numbers a new tensor made from
  * it, which replaces the table at idx on the stack (so Lua owns it). */
 sx_tensor *lsx_check_tensor_like(lua_State *L, int idx);
@@ -84,6 +86,9 @@ sx_tensor **lsx_check_tensor_list(lua_State *L, int idx, int *n);
  * the "stylex.Tensor" metatable. The module table must be at -1. */
 void lsx_add_methods(lua_State *L, const luaL_Reg *fns);
 void lsx_add_metamethods(lua_State *L, const luaL_Reg *fns);
+/* The ops of a binding file: tensor_first both as sx.name(t, ...) and as
+ * t:name(...), fns as sx.name(...) only. The module table must be at -1. */
+void lsx_add_tensor_ops(lua_State *L, const luaL_Reg *tensor_first, const luaL_Reg *fns);
 
 
 /* A module userdata (metatable "stylex.Module", lib/lua/nn_module.c) holds one
@@ -130,6 +135,7 @@ void lsx_push_classifier(lua_State *L, sx_classifier *c, const char *fn);
 
 void lsx_open_tensor(lua_State *L);
 void lsx_open_ops(lua_State *L);
+void lsx_open_shape_ops(lua_State *L); /* lib/lua/ops_shape.c */
 void lsx_open_autograd(lua_State *L);
 void lsx_open_io(lua_State *L);
 void lsx_open_image(lua_State *L); /* after lsx_open_io: adds to sx.image */

@@ -176,6 +176,7 @@ int luaopen_stylex(lua_State *L)
     lua_setfield(L, -2, "version");
     lsx_open_tensor(L);
     lsx_open_ops(L);
+    lsx_open_shape_ops(L);
     lsx_open_autograd(L);
     lsx_open_io(L);
     lsx_open_image(L);

@@ -153,6 +153,11 @@ int lsx_check_dim(lua_State *L, int idx, int ndim)
     return lsx_dim_value(L, idx, d, ndim);
 }
 
+int lsx_opt_dim(lua_State *L, int idx, int ndim, int def)
+{
+    return lua_isnoneornil(L, idx) ? def : lsx_check_dim(L, idx, ndim);
+}
+
 int lsx_check_shape(lua_State *L, int idx, int64_t *out, int max)
 {
     if (lua_type(L, idx) != LUA_TTABLE) luaL_typeerror(L, idx, "table of sizes");
@@ -179,6 +184,13 @@ void lsx_add_methods(lua_State *L, const luaL_Reg *fns)
     lua_getfield(L, -1, "Tensor");
     luaL_setfuncs(L, fns, 0);
     lua_pop(L, 1);
+}
+
+void lsx_add_tensor_ops(lua_State *L, const luaL_Reg *tensor_first, const luaL_Reg *fns)
+{
+    luaL_setfuncs(L, tensor_first, 0);
+    luaL_setfuncs(L, fns, 0);
+    lsx_add_methods(L, tensor_first);
 }
 
 void lsx_add_metamethods(lua_State *L, const luaL_Reg *fns)
