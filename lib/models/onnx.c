@@ -15,6 +15,7 @@
  * onnx_info.c finds the layer lists.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -98,7 +99,7 @@ static bool load_tensor(loader *L, const Onnx__TensorProto *t, int s, const char
     }
     if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
         return onnx_lfail(L, "%s '%s' keeps its data in an external file (not supported; save the model with its weights inside)",
-                     what, str(t->name));
+                          what, str(t->name));
     int type = t->has_data_type ? t->data_type : 0;
     size_t raw = t->has_raw_data ? t->raw_data.len : 0;
     const uint8_t *rd = t->has_raw_data ? t->raw_data.data : NULL;
@@ -140,7 +141,7 @@ static bool load_tensor(loader *L, const Onnx__TensorProto *t, int s, const char
     } else {
         free(f);
         return onnx_lfail(L, "%s '%s' has element type %s (float, double, int32 and int64 are supported)", what, str(t->name),
-                     dtype_name(type));
+                          dtype_name(type));
     }
     if (!ok) {
         free(f);
@@ -158,6 +159,34 @@ static op_kind op_of(const char *type)
     for (int k = 0; k < OP_COUNT; k++)
         if (strcmp(onnx_op_names[k], type) == 0) return (op_kind)k;
     return OP_COUNT;
+}
+
+/* The attributes that are one integer or one float, each into its field. */
+static const struct {
+    const char *name;
+    size_t offset;  /* of an int64_t field, or a float one */
+    bool is_float;
+} scalar_attrs[] = {
+    {"group", offsetof(node, group), false},       {"transA", offsetof(node, trans_a), false},
+    {"transB", offsetof(node, trans_b), false},    {"axis", offsetof(node, axis), false},
+    {"ceil_mode", offsetof(node, ceil_mode), false}, {"count_include_pad", offsetof(node, count_include_pad), false},
+    {"allowzero", offsetof(node, allow_zero), false}, {"keepdims", offsetof(node, keepdims), false},
+    {"start", offsetof(node, start), false},       {"end", offsetof(node, end), false},
+    {"alpha", offsetof(node, alpha), true},        {"beta", offsetof(node, beta), true},
+    {"epsilon", offsetof(node, epsilon), true},
+};
+
+/* Reads attribute a named k if it is one of scalar_attrs. */
+static bool read_scalar_attr(node *n, const Onnx__AttributeProto *a, const char *k)
+{
+    for (size_t i = 0; i < sizeof scalar_attrs / sizeof *scalar_attrs; i++) {
+        if (strcmp(k, scalar_attrs[i].name) != 0) continue;
+        char *field = (char *)n + scalar_attrs[i].offset;
+        if (scalar_attrs[i].is_float) *(float *)field = a->f;
+        else *(int64_t *)field = a->i;
+        return true;
+    }
+    return false;
 }
 
 /* The attributes this importer reads, per op; any other attribute with a
@@ -181,6 +210,7 @@ static bool read_attrs(loader *L, const Onnx__NodeProto *p, node *n)
         const Onnx__AttributeProto *a = p->attribute[i];
         const char *k = a->name ? a->name : "";
         bool ints2 = a->n_ints == 2, ints4 = a->n_ints == 4;
+        if (read_scalar_attr(n, a, k)) continue;
         if (!strcmp(k, "kernel_shape") && (n->op == OP_MAX_POOL || n->op == OP_AVG_POOL || n->op == OP_CONV)) {
             if (!ints2) return onnx_lfail(L, "node '%s' (%s): only 2-d kernels", n->name, onnx_op_names[n->op]);
             n->kernel[0] = a->ints[0];
@@ -197,21 +227,8 @@ static bool read_attrs(loader *L, const Onnx__NodeProto *p, node *n)
             for (size_t q = 0; q < a->n_ints; q++)
                 if (a->ints[q] != 1)
                     return onnx_lfail(L, "node '%s' (%s): dilation %" PRId64 " is not supported (only 1)", n->name,
-                                 onnx_op_names[n->op], a->ints[q]);
-        } else if (!strcmp(k, "group")) n->group = a->i;
-        else if (!strcmp(k, "alpha")) n->alpha = a->f;
-        else if (!strcmp(k, "beta")) n->beta = a->f;
-        else if (!strcmp(k, "epsilon")) n->epsilon = a->f;
-        else if (!strcmp(k, "transA")) n->trans_a = a->i;
-        else if (!strcmp(k, "transB")) n->trans_b = a->i;
-        else if (!strcmp(k, "axis")) n->axis = a->i;
-        else if (!strcmp(k, "ceil_mode")) n->ceil_mode = a->i;
-        else if (!strcmp(k, "count_include_pad")) n->count_include_pad = a->i;
-        else if (!strcmp(k, "allowzero")) n->allow_zero = a->i;
-        else if (!strcmp(k, "keepdims")) n->keepdims = a->i;
-        else if (!strcmp(k, "start")) n->start = a->i;
-        else if (!strcmp(k, "end")) n->end = a->i;
-        else if (!strcmp(k, "to")) {
+                                      onnx_op_names[n->op], a->ints[q]);
+        } else if (!strcmp(k, "to")) {
             int64_t to = a->i;
             if (to != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && to != ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE &&
                 to != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16 && to != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 &&
@@ -270,7 +287,7 @@ static bool read_attrs(loader *L, const Onnx__NodeProto *p, node *n)
     if (n->strides[0] < 1 || n->strides[1] < 1 || n->group < 1 || n->strides[0] > MAX_SIDE || n->strides[1] > MAX_SIDE ||
         n->group > MAX_PER_IMAGE || n->kernel[0] > MAX_SIDE || n->kernel[1] > MAX_SIDE)
         return onnx_lfail(L, "node '%s' (%s): strides, kernel and group must be positive and at most %d", n->name,
-                     onnx_op_names[n->op], MAX_SIDE);
+                          onnx_op_names[n->op], MAX_SIDE);
     for (int q = 0; q < 4; q++)
         if (n->pads[q] < 0 || n->pads[q] > MAX_SIDE)
             return onnx_lfail(L, "node '%s' (%s): pads must be in 0..%d", n->name, onnx_op_names[n->op], MAX_SIDE);
@@ -365,7 +382,7 @@ static bool load_nodes(loader *L, const Onnx__GraphProto *gp)
                     for (size_t i = 0; i < gp->node[q]->n_input; i++)
                         if (!strcmp(gp->node[q]->input[i], p->output[o]))
                             return onnx_lfail(L, "node '%s' (%s): its output %zu ('%s') is used, only the first is supported",
-                                         n->name, type, o, p->output[o]);
+                                              n->name, type, o, p->output[o]);
         if (!read_attrs(L, p, n)) return false;
         if ((n->out = add_slot(L, p->output[0])) < 0) return false;
         g->slots[n->out].producer = n->op == OP_CONSTANT ? -1 : (int)(n - g->nodes);
@@ -405,16 +422,16 @@ static bool load_input(loader *L, const Onnx__GraphProto *gp)
         const Onnx__TensorShapeProto__Dimension *x = s->dim[d];
         if (x->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE || x->dim_value < 1)
             return onnx_lfail(L, "input '%s': dimension %s is dynamic ('%s'); export with a fixed %s (only N may vary)",
-                         str(in->name), what[d],
-                         x->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM ? x->dim_param : "?",
-                         what[d]);
+                              str(in->name), what[d],
+                              x->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM ? x->dim_param : "?",
+                              what[d]);
         dim[d] = x->dim_value;
     }
     if (dim[1] != 1 && dim[1] != 3)
         return onnx_lfail(L, "input '%s' has %" PRId64 " channels, expected 1 (grey) or 3 (RGB)", str(in->name), dim[1]);
     if (dim[2] > MAX_SIDE || dim[3] > MAX_SIDE)
         return onnx_lfail(L, "input '%s' is %" PRId64 "x%" PRId64 ", larger than %d pixels a side", str(in->name), dim[2], dim[3],
-                     MAX_SIDE);
+                          MAX_SIDE);
     g->channels = (int)dim[1];
     g->height = (int)dim[2];
     g->width = (int)dim[3];

@@ -217,7 +217,7 @@ static bool build_info(loader *L, const sx_onnx_opts *o, const side_opts *s, sx_
     const slot *out = &g->slots[g->output];
     if (out->ndim != 2 || out->shape[1] < 2)
         return onnx_lfail(L, "the output '%s' has %d dimensions (K = %" PRId64 "), expected logits [N, K] with K >= 2",
-                     out->name, out->ndim, out->ndim >= 2 ? out->shape[1] : 0);
+                          out->name, out->ndim, out->ndim >= 2 ? out->shape[1] : 0);
     int K = (int)out->shape[1];
     in->prep = (sx_classifier_prep){.channels = g->channels, .height = g->height, .width = g->width, .resize = true,
                                     .range = {0, 1}};

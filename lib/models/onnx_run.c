@@ -133,13 +133,12 @@ static sx_tensor *window(sx_tensor *x, int64_t ky, int64_t kx, int64_t sy, int64
     return b;
 }
 
-static sx_tensor *run_max_pool(const node *n, sx_tensor *x)
+/* MaxPool other than stylex's kernel: the max over the strided windows at
+ * each offset of the kernel, on the input padded with -FLT_MAX. */
+static sx_tensor *max_windows(const node *n, sx_tensor *x, int64_t kh, int64_t kw, int64_t sy, int64_t sxx)
 {
-    int64_t kh = n->kernel[0], kw = n->kernel[1], sy = n->strides[0], sxx = n->strides[1];
     const int64_t *p = n->pads;
     int64_t H = x->shape[2], W = x->shape[3];
-    if (kh == kw && sy == kh && sxx == kw && !p[0] && !p[1] && !p[2] && !p[3] && H % kh == 0 && W % kw == 0)
-        return sx_max_pool2d(x, (int)kh);
     int64_t ho = out_size(H, kh, sy, p[0], p[2], n->ceil_mode), wo = out_size(W, kw, sxx, p[1], p[3], n->ceil_mode);
     if (ho < 1 || wo < 1) {
         onnx_node_fail(n, "window %" PRId64 "x%" PRId64 " larger than the padded input %" PRId64 "x%" PRId64, kh, kw, H, W);
@@ -165,13 +164,14 @@ static sx_tensor *run_max_pool(const node *n, sx_tensor *x)
     return y;
 }
 
-static sx_tensor *run_avg_pool(const node *n, sx_tensor *x)
+/* AveragePool other than stylex's kernel: a depthwise conv with a constant
+ * kernel, divided by the windows' share inside the image unless
+ * count_include_pad. */
+static sx_tensor *avg_windows(const node *n, sx_tensor *x, int64_t kh, int64_t kw, int64_t sy, int64_t sxx)
 {
-    int64_t kh = n->kernel[0], kw = n->kernel[1], sy = n->strides[0], sxx = n->strides[1];
     const int64_t *p = n->pads;
     int64_t C = x->shape[1], H = x->shape[2], W = x->shape[3];
     bool no_pad = !p[0] && !p[1] && !p[2] && !p[3];
-    if (kh == kw && sy == kh && sxx == kw && no_pad && H % kh == 0 && W % kw == 0) return sx_avg_pool2d(x, (int)kh);
     if (n->ceil_mode) {
         onnx_node_fail(n, "ceil_mode 1 is not supported for AveragePool");
         return NULL;
@@ -199,13 +199,26 @@ static sx_tensor *run_avg_pool(const node *n, sx_tensor *x)
     return y;
 }
 
+/* MaxPool, AveragePool: square windows at their own stride over an unpadded
+ * input they divide are stylex's pooling kernels, anything else a composition. */
+static sx_tensor *run_pool(const node *n, sx_tensor *x)
+{
+    int64_t kh = n->kernel[0], kw = n->kernel[1], sy = n->strides[0], sxx = n->strides[1];
+    const int64_t *p = n->pads;
+    bool max = n->op == OP_MAX_POOL;
+    if (kh == kw && sy == kh && sxx == kw && !p[0] && !p[1] && !p[2] && !p[3] && x->shape[2] % kh == 0 &&
+        x->shape[3] % kw == 0)
+        return max ? sx_max_pool2d(x, (int)kh) : sx_avg_pool2d(x, (int)kh);
+    return max ? max_windows(n, x, kh, kw, sy, sxx) : avg_windows(n, x, kh, kw, sy, sxx);
+}
+
 static sx_tensor *run_conv(const onnx_graph *g, const node *n, sx_tensor **v)
 {
     sx_tensor *x = v[n->in[0]], *w = v[n->in[1]], *b = n->n_in > 2 && n->in[2] >= 0 ? v[n->in[2]] : NULL;
     if (x->ndim != 4 || w->ndim != 4) {
         char s1[64], s2[64];
         onnx_node_fail(n, "only 2-d convolutions: input %s, weight %s", sx_shape_str(x, s1, sizeof s1),
-                  sx_shape_str(w, s2, sizeof s2));
+                       sx_shape_str(w, s2, sizeof s2));
         return NULL;
     }
     int64_t p[4] = {n->pads[0], n->pads[1], n->pads[2], n->pads[3]};
@@ -331,7 +344,7 @@ static sx_tensor *run_softmax(const onnx_graph *g, const node *n, sx_tensor *x)
      * as one dimension only when axis is the last */
     if (g->opset < 13 && axis != x->ndim - 1) {
         onnx_node_fail(n, "opset %d Softmax over axis %d of a %d-d tensor is not supported (only the last axis)", g->opset,
-                  axis, x->ndim);
+                       axis, x->ndim);
         return NULL;
     }
     return sx_softmax(x, axis);
@@ -500,7 +513,7 @@ static sx_tensor *run_node(const onnx_graph *g, const node *n, sx_tensor **v)
             return NULL;
         }
         if (n->op == OP_GLOBAL_AVG_POOL) return sx_mean(x, 2, (int[]){2, 3}, true);
-        return n->op == OP_MAX_POOL ? run_max_pool(n, x) : run_avg_pool(n, x);
+        return run_pool(n, x);
     case OP_BATCH_NORM: return run_batch_norm(n, v);
     case OP_FLATTEN: return onnx_run_flatten(n, x);
     case OP_RESHAPE: return onnx_run_reshape(g, n, v);
@@ -541,7 +554,7 @@ sx_status onnx_run_graph(const onnx_graph *g, sx_tensor *x, sx_tensor **vals, co
         for (int i = 0; i < n->n_in; i++)
             if (n->in[i] >= 0 && !vals[n->in[i]])
                 return onnx_node_fail(n, "input '%s' has no value",
-                                 g->slots[n->in[i]].name);
+                                      g->slots[n->in[i]].name);
         sx_tensor *y = run_node(g, n, vals);
         if (!y) {
             const char *e = sx_last_error();
@@ -555,7 +568,7 @@ sx_status onnx_run_graph(const onnx_graph *g, sx_tensor *x, sx_tensor **vals, co
         if (sx_tensor_numel(y) / batch > MAX_PER_IMAGE) {
             char sh[96];
             return onnx_node_fail(n, "its result %s is too large (over %d values per image)", sx_shape_str(y, sh, sizeof sh),
-                             MAX_PER_IMAGE);
+                                  MAX_PER_IMAGE);
         }
         for (int i = 0; keep && i < n->n_in; i++) {
             int q = n->in[i];

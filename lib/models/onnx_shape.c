@@ -157,7 +157,7 @@ sx_tensor *onnx_run_gather(const node *n, sx_tensor **v, sx_tensor *x)
     int axis = (int)(n->axis < 0 ? n->axis + x->ndim : n->axis);
     if (axis < 0 || axis >= x->ndim || it->ndim > 1) {
         onnx_node_fail(n, "Gather of %d-d indices along axis %" PRId64 " of a %d-d tensor (scalar or 1-d indices)", it->ndim,
-                  n->axis, x->ndim);
+                       n->axis, x->ndim);
         return NULL;
     }
     int64_t idx[4 * MAX_DIM];
