@@ -75,6 +75,21 @@ static inline sx_stylegan_config tiny_stylegan_config(int res, int img, int n_cl
     return c;
 }
 
+/* A tiny CNN config at resolution res: one conv per block, channels c0 then
+ * c1 (c1 == 0: one block), `hidden` units before the logits (the other
+ * fields the defaults). */
+static inline sx_cnn_config tiny_cnn_config(int n_classes, int res, int c0, int c1, int hidden)
+{
+    sx_cnn_config c = sx_cnn_default_config(n_classes);
+    c.resolution = res;
+    c.n_blocks = c1 ? 2 : 1;
+    c.channels[0] = c0;
+    c.channels[1] = c1;
+    c.convs_per_block = 1;
+    c.hidden = hidden;
+    return c;
+}
+
 /* sum(grad_x(s)^2), recorded (create_graph) so that it can be differentiated
  * again: the R1 penalty's inner step, s a scalar of x. NULL on failure. */
 static inline sx_tensor *grad_sq_sum(sx_tensor *s, sx_tensor *x)

@@ -76,13 +76,7 @@ static const char CLS_CONFIG[] = "{\"hidden\":8,\"dropout\":0.25,\"channels\":[4
 
 static sx_module *tiny_classifier(void)
 {
-    sx_cnn_config c = sx_cnn_default_config(3);
-    c.resolution = 8;
-    c.n_blocks = 2;
-    c.channels[0] = 4;
-    c.channels[1] = 6;
-    c.convs_per_block = 1;
-    c.hidden = 8;
+    sx_cnn_config c = tiny_cnn_config(3, 8, 4, 6, 8);
     c.dropout = 0.25f;
     sx_manual_seed(7);
     return sx_cnn_new(&c);

@@ -11,7 +11,7 @@
  * Also: the perceptual distance and the layer lists; the bad models give
  * one line naming the cause.
  */
-#include "check.h"
+#include "fixtures.h"
 
 #define DIR "tests/reference/onnx/"
 
@@ -217,13 +217,7 @@ static void test_damaged_files(void)
 /* The built-in CNN through the same interface. */
 static void test_cnn_interface(void)
 {
-    sx_cnn_config c = sx_cnn_default_config(2);
-    c.resolution = 8;
-    c.n_blocks = 2;
-    c.channels[0] = 3;
-    c.channels[1] = 4;
-    c.hidden = 5;
-    c.convs_per_block = 1;
+    sx_cnn_config c = tiny_cnn_config(2, 8, 3, 4, 5);
     sx_module *m = sx_cnn_new(&c);
     const char *names[2] = {"no", "yes"};
     sx_classifier *C = sx_classifier_from_cnn(m, names);
