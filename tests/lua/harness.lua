@@ -145,6 +145,34 @@ function T.done()
   print(string.format("%s: %d checks passed", name, T.checks))
 end
 
+-- Running the scripts as a user would. T.paths(): the checkout (the working
+-- folder of the test) and the stylex executable, both absolute; T.quote(s):
+-- s as one shell word; T.script_runner(cwd, work) -> run(script, args):
+-- runs scripts/<script> by absolute path with args (a list) in the folder
+-- cwd, stderr through the file work/stderr; returns the exit status, stdout
+-- and stderr.
+function T.paths()
+  local repo = io.popen("pwd"):read("l")
+  return repo, arg[-1]:sub(1, 1) == "/" and arg[-1] or repo .. "/" .. arg[-1]
+end
+
+function T.quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+function T.script_runner(cwd, work)
+  local repo, host = T.paths()
+  local q = T.quote
+  return function(script, args)
+    local words = {}
+    for i, a in ipairs(args) do words[i] = q(a) end
+    local errf = work .. "/stderr"
+    local p = assert(io.popen(string.format("cd %s && %s %s %s 2>%s", q(cwd), q(host), q(repo .. "/scripts/" .. script),
+      table.concat(words, " "), q(errf))))
+    local out = p:read("a")
+    local _, _, code = p:close()
+    return code, out, T.read_file(errf) or ""
+  end
+end
+
 -- The largest |a - b| over all elements of two tensors.
 function T.max_abs_diff(a, b) return (a - b):abs():max():item() end
 

@@ -10,9 +10,7 @@ local T = dofile("tests/lua/harness.lua")
 local sx = require "stylex"
 local fixture = dofile("tests/lua/broken_fixture.lua")
 
-local repo = io.popen("pwd"):read("l")
-local host = arg[-1]:sub(1, 1) == "/" and arg[-1] or repo .. "/" .. arg[-1]
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local repo = T.paths()
 
 local work = T.tmpdir()
 local fx = fixture.make(work)
@@ -20,17 +18,7 @@ local cwd = work .. "/cwd"
 assert(sx.mkdir(cwd))
 
 -- Runs scripts/<script> with args (a list) in cwd; returns status, stdout, stderr.
-local function run(script, args)
-  local words = {}
-  for i, a in ipairs(args) do words[i] = q(a) end
-  local errf = work .. "/stderr"
-  local cmd = string.format("cd %s && %s %s %s 2>%s", q(cwd), q(host), q(repo .. "/scripts/" .. script),
-    table.concat(words, " "), q(errf))
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return code, out, T.read_file(errf) or ""
-end
+local run = T.script_runner(cwd, work)
 
 -- The failure: status, one line, no traceback, the line names `names`.
 local function fails(status, script, args, names, what)

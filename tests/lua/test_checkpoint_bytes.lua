@@ -7,9 +7,8 @@ local T = dofile("tests/lua/harness.lua")
 local fixture = dofile("tests/lua/broken_fixture.lua")
 local util = require "stylex.util"
 
-local repo = io.popen("pwd"):read("l")
-local host = arg[-1]:sub(1, 1) == "/" and arg[-1] or repo .. "/" .. arg[-1]
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local repo, host = T.paths()
+local q = T.quote
 
 T.test("util.encode_sorted: keys in order, lists as lists", function()
   T.eq(util.encode_sorted{b = 1, a = {3, 2}, c = {z = true, y = "s"}, d = {}}, '{"a":[3,2],"b":1,"c":{"y":"s","z":true},"d":{}}')

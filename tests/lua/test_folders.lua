@@ -19,25 +19,14 @@ local cjson = require "cjson"
 local stylex = require "stylex.all"
 local fixtures = dofile("tests/lua/fixtures.lua")
 
-local repo = io.popen("pwd"):read("l")
-local host = arg[-1]:sub(1, 1) == "/" and arg[-1] or repo .. "/" .. arg[-1]
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local repo = T.paths()
 
 local work = T.tmpdir()
 local cwd = work .. "/cwd"
 assert(sx.mkdir(cwd))
 
 -- Runs scripts/<script> with args in cwd: status, stdout, stderr.
-local function run(script, args)
-  local words = {}
-  for i, a in ipairs(args) do words[i] = q(a) end
-  local errf = work .. "/stderr"
-  local p = assert(io.popen(string.format("cd %s && %s %s %s 2>%s", q(cwd), q(host), q(repo .. "/scripts/" .. script),
-    table.concat(words, " "), q(errf))))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  return code, out, T.read_file(errf) or ""
-end
+local run = T.script_runner(cwd, work)
 
 local function ok_run(script, args)
   local code, out, err = run(script, args)
