@@ -43,16 +43,14 @@ sx_tensor *sx_reshape(sx_tensor *x, int ndim, const int64_t *shape)
                 sx_shape_str(x, b, sizeof b), (long long)numel, (long long)sx_shape_numel(ndim, s));
         return NULL;
     }
+    int64_t st[SX_MAX_DIMS];
+    sx_contiguous_strides(ndim, s, st);
     sx_tensor *o;
     if (sx_tensor_is_contiguous(x)) {
-        int64_t st[SX_MAX_DIMS];
-        sx_contiguous_strides(ndim, s, st);
         o = sx_tensor_view(x, ndim, s, st, x->offset);
     } else {
         sx_tensor *c = sx_tensor_copy(x);
         if (!c) return NULL;
-        int64_t st[SX_MAX_DIMS];
-        sx_contiguous_strides(ndim, s, st);
         o = sx_tensor_view(c, ndim, s, st, 0);
         sx_tensor_free(c);
     }
@@ -153,6 +151,18 @@ sx_status sx_expand_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 
 /* ---------------------------------------------------------------- narrow */
 
+/* Records o = op(x) for narrow and narrow_scatter, each the other's
+ * backward: the dimension and the start of the window. Returns o. */
+static sx_tensor *record_window(sx_tensor *o, sx_op_kind op, sx_tensor *x, int d, int64_t start)
+{
+    sx_node *node = sx_record(&o, op, 1, &x);
+    if (node) {
+        node->iattr[0] = d;
+        node->iattr[1] = start;
+    }
+    return o;
+}
+
 sx_tensor *sx_narrow(sx_tensor *x, int dim, int64_t start, int64_t length)
 {
     if (!sx_check_arg("narrow", 1, x)) return NULL;
@@ -167,12 +177,7 @@ sx_tensor *sx_narrow(sx_tensor *x, int dim, int64_t start, int64_t length)
     memcpy(s, x->shape, sizeof s);
     s[d] = length;
     sx_tensor *o = sx_tensor_view(x, x->ndim, s, x->stride, x->offset + start * x->stride[d]);
-    sx_node *node = sx_record(&o, SX_OP_NARROW, 1, &x);
-    if (node) {
-        node->iattr[0] = d;
-        node->iattr[1] = start;
-    }
-    return o;
+    return record_window(o, SX_OP_NARROW, x, d, start);
 }
 
 sx_status sx_narrow_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
@@ -210,12 +215,7 @@ sx_tensor *sx_narrow_scatter(sx_tensor *x, int ndim, const int64_t *shape, int d
         return NULL;
     }
     sx_tensor_free(win);
-    sx_node *node = sx_record(&o, SX_OP_NARROW_SCATTER, 1, &x);
-    if (node) {
-        node->iattr[0] = d;
-        node->iattr[1] = start;
-    }
-    return o;
+    return record_window(o, SX_OP_NARROW_SCATTER, x, d, start);
 }
 
 sx_status sx_narrow_scatter_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
