@@ -7,6 +7,7 @@
 #ifndef STYLEX_FUZZ_COMMON_H
 #define STYLEX_FUZZ_COMMON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,15 @@ static const char *fuzz_write(const uint8_t *data, size_t size, const char *suff
 static void fuzz_check_refusal(sx_status st)
 {
     if (st != SX_OK && (!sx_last_error() || !sx_last_error()[0])) abort();
+}
+
+/* A reader of one tensor: success gives a tensor (`valid`: it has the shape
+ * the reader promises), freed here; a refusal says why and gives none. */
+static inline void fuzz_check_tensor(sx_status st, sx_tensor *t, bool valid)
+{
+    fuzz_check_refusal(st);
+    if (st == SX_OK ? !t || !valid : t != NULL) abort();
+    sx_tensor_free(t);
 }
 
 #endif

@@ -6,12 +6,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *path = fuzz_write(data, size, ".png");
     sx_tensor *t = NULL;
     sx_status st = sx_png_read(path, &t);
-    fuzz_check_refusal(st);
-    if (st == SX_OK) {
-        if (!t || t->ndim != 3) abort();
-        sx_tensor_free(t);
-    } else if (t) {
-        abort();
-    }
+    fuzz_check_tensor(st, t, t && t->ndim == 3);
     return 0;
 }
