@@ -213,25 +213,20 @@ static int l_read_idx(lua_State *L) { return read_tensor(L, sx_idx_read); }
 
 /* ---------------------------------------------------------------- folders */
 
-/* sx.mkdir(path) -> true | nil, msg: the folder and its parents (mkdir -p) */
-static int l_mkdir(lua_State *L)
+/* A folder operation f(path) -> true | nil, msg. */
+static int path_op(lua_State *L, sx_status (*f)(const char *path))
 {
-    const char *path = luaL_checkstring(L, 1);
-    sx_status st = sx_mkdir_p(path);
+    sx_status st = f(luaL_checkstring(L, 1));
     if (st != SX_OK) return lsx_io_fail(L, st);
     lua_pushboolean(L, 1);
     return 1;
 }
 
+/* sx.mkdir(path) -> true | nil, msg: the folder and its parents (mkdir -p) */
+static int l_mkdir(lua_State *L) { return path_op(L, sx_mkdir_p); }
+
 /* sx.remove_tree(path) -> true | nil, msg: path and all below it (rm -rf) */
-static int l_remove_tree(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    sx_status st = sx_remove_tree(path);
-    if (st != SX_OK) return lsx_io_fail(L, st);
-    lua_pushboolean(L, 1);
-    return 1;
-}
+static int l_remove_tree(lua_State *L) { return path_op(L, sx_remove_tree); }
 
 /* sx.replace_dir(tmp, path) -> true | nil, msg: the folder tmp swapped in whole for path */
 static int l_replace_dir(lua_State *L)
