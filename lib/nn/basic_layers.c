@@ -12,6 +12,7 @@
 
 #include "stylex/nn.h"
 #include "stylex/ops.h"
+#include "layers_internal.h"
 
 /* The scalars a parameterless layer keeps in its impl. */
 typedef struct basic_cfg {
@@ -21,17 +22,7 @@ typedef struct basic_cfg {
 
 static sx_module *basic_module(const char *type, basic_cfg cfg, sx_module_forward_fn forward)
 {
-    basic_cfg *impl = malloc(sizeof *impl);
-    sx_module *m = impl ? sx_module_new(type) : NULL;
-    if (!m) {
-        free(impl);
-        sx_fail(SX_ENOMEM, "%s: out of memory", type);
-        return NULL;
-    }
-    *impl = cfg;
-    m->impl = impl;
-    m->forward = forward;
-    return m;
+    return sx_layer_module(type, &cfg, sizeof cfg, forward);
 }
 
 /* The config of m, checking that it is a `type` module. */
@@ -138,10 +129,7 @@ static sx_tensor *bn_forward(sx_module *m, sx_tensor *x) { return sx_batchnorm2d
 sx_module *sx_batchnorm2d_layer_new(const sx_batchnorm2d_opts *o)
 {
     const char *fn = "BatchNorm2d";
-    if (!o) {
-        sx_fail(SX_EINVAL, "%s: NULL options", fn);
-        return NULL;
-    }
+    if (!sx_layer_has_opts(o, fn)) return NULL;
     bn_cfg c = {o->channels, o->eps == 0 ? 1e-5f : o->eps, o->momentum == 0 ? 0.1f : o->momentum, !o->no_affine};
     if (c.channels < 1 || c.channels > ((int64_t)1 << 24)) {
         sx_fail(SX_EINVAL, "%s: channels must be in 1 .. 2^24 (got %lld)", fn, (long long)c.channels);
@@ -152,16 +140,8 @@ sx_module *sx_batchnorm2d_layer_new(const sx_batchnorm2d_opts *o)
                 (double)c.momentum);
         return NULL;
     }
-    bn_cfg *impl = malloc(sizeof *impl);
-    sx_module *m = impl ? sx_module_new(fn) : NULL;
-    if (!m) {
-        free(impl);
-        sx_fail(SX_ENOMEM, "%s: out of memory", fn);
-        return NULL;
-    }
-    *impl = c;
-    m->impl = impl;
-    m->forward = bn_forward;
+    sx_module *m = sx_layer_module(fn, &c, sizeof c, bn_forward);
+    if (!m) return NULL;
     const int64_t shape[1] = {c.channels};
     sx_status st = SX_OK;
     if (c.affine) {

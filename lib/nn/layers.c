@@ -14,6 +14,7 @@
 #include "../core/internal.h"
 #include "stylex/ops.h"
 #include "stylex/nn.h"
+#include "layers_internal.h"
 
 /* The stored weight: N(0, s^2)/lr_mul (equalized) or He-uniform/lr_mul. */
 static sx_tensor *init_weight(int ndim, const int64_t *shape, int64_t fan_in, bool equalized, float init_std,
@@ -67,9 +68,7 @@ static bool check_lr_init(const char *fn, float lr_mul, float bias_init, float i
     return true;
 }
 
-/* A new module of type `type` whose impl is a copy of its checked options
- * (size bytes) and whose single-input forward is forward. */
-static sx_module *layer_module(const char *type, const void *opts, size_t size, sx_module_forward_fn forward)
+sx_module *sx_layer_module(const char *type, const void *cfg, size_t size, sx_module_forward_fn forward)
 {
     void *impl = malloc(size);
     sx_module *m = impl ? sx_module_new(type) : NULL;
@@ -78,10 +77,17 @@ static sx_module *layer_module(const char *type, const void *opts, size_t size, 
         sx_fail(SX_ENOMEM, "%s: out of memory", type);
         return NULL;
     }
-    memcpy(impl, opts, size);
+    memcpy(impl, cfg, size);
     m->impl = impl;
     m->forward = forward;
     return m;
+}
+
+bool sx_layer_has_opts(const void *opts, const char *fn)
+{
+    if (opts) return true;
+    sx_fail(SX_EINVAL, "%s: NULL options", fn);
+    return false;
 }
 
 /* ---------------------------------------------------------------- Linear */
@@ -91,10 +97,7 @@ static sx_tensor *linear_forward(sx_module *m, sx_tensor *x) { return sx_linear_
 sx_module *sx_linear_layer_new(const sx_linear_opts *opts)
 {
     const char *fn = "Linear";
-    if (!opts) {
-        sx_fail(SX_EINVAL, "%s: NULL options", fn);
-        return NULL;
-    }
+    if (!sx_layer_has_opts(opts, fn)) return NULL;
     sx_linear_opts o = *opts;
     if (o.lr_mul == 0) o.lr_mul = 1.0f;
     if (o.in <= 0 || o.out <= 0 || o.in > ((int64_t)1 << 30) || o.out > ((int64_t)1 << 30)) {
@@ -103,7 +106,7 @@ sx_module *sx_linear_layer_new(const sx_linear_opts *opts)
         return NULL;
     }
     if (!check_lr_init(fn, o.lr_mul, o.bias_init, o.init_std)) return NULL;
-    sx_module *m = layer_module(fn, &o, sizeof o, linear_forward);
+    sx_module *m = sx_layer_module(fn, &o, sizeof o, linear_forward);
     if (!m) return NULL;
     return add_weight_bias(m, 2, (int64_t[]){o.out, o.in}, o.in, o.out, !o.no_bias, o.equalized, o.lr_mul,
                            o.bias_init, o.init_std);
@@ -154,10 +157,7 @@ static sx_tensor *conv2d_forward(sx_module *m, sx_tensor *x) { return sx_conv2d_
 sx_module *sx_conv2d_layer_new(const sx_conv2d_layer_opts *opts)
 {
     const char *fn = "Conv2d";
-    if (!opts) {
-        sx_fail(SX_EINVAL, "%s: NULL options", fn);
-        return NULL;
-    }
+    if (!sx_layer_has_opts(opts, fn)) return NULL;
     sx_conv2d_layer_opts o = *opts;
     if (o.lr_mul == 0) o.lr_mul = 1.0f;
     if (o.stride == 0) o.stride = 1;
@@ -178,7 +178,7 @@ sx_module *sx_conv2d_layer_new(const sx_conv2d_layer_opts *opts)
         return NULL;
     }
     if (!check_lr_init(fn, o.lr_mul, o.bias_init, o.init_std)) return NULL;
-    sx_module *m = layer_module(fn, &o, sizeof o, conv2d_forward);
+    sx_module *m = sx_layer_module(fn, &o, sizeof o, conv2d_forward);
     if (!m) return NULL;
     int64_t k = o.kernel, cin = o.in / o.groups;
     return add_weight_bias(m, 4, (int64_t[]){o.out, cin, k, k}, cin * k * k, o.out, !o.no_bias, o.equalized,
