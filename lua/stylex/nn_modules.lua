@@ -112,23 +112,24 @@ local function set_training(obj, on, seen)
   end
 end
 
-function nn.train(obj, on)
-  if on == nil then on = true end
-  if type(on) ~= "boolean" then error("bad argument #2 to 'train' (boolean expected, got " .. type(on) .. ")", 2) end
+-- nn.train and nn.eval: obj's modules, found as set_training walks, put in
+-- mode `on`. Called in tail position, so that level 2 of the error is the
+-- caller of nn.train or nn.eval.
+local function set_mode(obj, on, fn)
   if type(obj) ~= "table" and not is_module(obj) then
-    error("bad argument #1 to 'train' (module or table of modules expected, got " .. type(obj) .. ")", 2)
+    error("bad argument #1 to '" .. fn .. "' (module or table of modules expected, got " .. type(obj) .. ")", 2)
   end
   set_training(obj, on, {})
   return obj
 end
 
-function nn.eval(obj)
-  if type(obj) ~= "table" and not is_module(obj) then
-    error("bad argument #1 to 'eval' (module or table of modules expected, got " .. type(obj) .. ")", 2)
-  end
-  set_training(obj, false, {})
-  return obj
+function nn.train(obj, on)
+  if on == nil then on = true end
+  if type(on) ~= "boolean" then error("bad argument #2 to 'train' (boolean expected, got " .. type(on) .. ")", 2) end
+  return set_mode(obj, on, "train")
 end
+
+function nn.eval(obj) return set_mode(obj, false, "eval") end
 
 local classes = { train = nn.train, eval = nn.eval, Sequential = setmetatable({}, {
   __call = function(_, ...) return Sequential.new(...) end,

@@ -149,6 +149,11 @@ T.test("composed modules", function()
   T.eq(#sx.nn.parameters(shared), 3, "a shared module counts once; tensors without grad are not parameters")
   T.eq(#sx.nn.parameters({3, "x", {}}), 0)
   T.raises("module or table of modules expected", sx.nn.parameters, 3)
+  for _, fn in ipairs{"train", "eval"} do -- the error points at the caller's line
+    local ok, err = pcall(function() local _ = sx.nn[fn](3) end)
+    T.ok(not ok and err:find("test_nn%.lua:%d+: bad argument #1 to '" .. fn .. "' %(module or table of modules"),
+      fn .. ": " .. tostring(err))
+  end
   local outer = sx.nn.Linear{["in"] = 2, out = 2}
   T.eq(outer:children(), {})
   T.eq(outer:child("nothing"), nil)
