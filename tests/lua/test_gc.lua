@@ -57,43 +57,46 @@ local function without_gc(f)
   if not ok then error(err, 0) end
 end
 
-T.test("<close> releases at the end of its scope", function()
-  local start = settle()
-  local held, left = math.huge, 0
-  without_gc(function()
-    for _ = 1, 200 do
-      do
-        local a <close> = sx.ones{1000}
-        held = math.min(held, sx.mem_live() - start)
+-- A release test: step(held, left) runs 200 times with the collector
+-- stopped; it calls held() while its tensors are alive and left() right after
+-- releasing them. At least min_held bytes must be counted at held(), none at
+-- left(), and nothing after the test.
+local function release_test(name, min_held, step)
+  T.test(name, function()
+    local start = settle()
+    local held, left = math.huge, 0
+    without_gc(function()
+      for _ = 1, 200 do
+        step(function() held = math.min(held, sx.mem_live() - start) end,
+          function() left = math.max(left, sx.mem_live() - start) end)
       end
-      left = math.max(left, sx.mem_live() - start)
-    end
+    end)
+    T.ok(held >= min_held, name .. ": the tensors are counted before their release")
+    T.eq(left, 0, name .. ": bytes left after the release, at worst over 200 steps")
+    T.eq(settle(), start)
   end)
-  T.ok(held >= 4000, "the tensor is counted while in scope")
-  T.eq(left, 0, "<close>: bytes left after the scope ends, at worst over 200 scopes")
-  T.eq(settle(), start)
+end
+
+release_test("<close> releases at the end of its scope", 4000, function(held, left)
+  do
+    local a <close> = sx.ones{1000}
+    held()
+  end
+  left()
 end)
 
-T.test(":free() releases at once", function()
-  local start = settle()
-  local held, left, freed = math.huge, 0, true
-  without_gc(function()
-    for _ = 1, 200 do
-      local a = sx.ones{1000}
-      local b = a * 2
-      held = math.min(held, sx.mem_live() - start)
-      b:free()
-      a:free()
-      left = math.max(left, sx.mem_live() - start)
-      b:free() -- a second call does nothing
-      freed = freed and not pcall(sx.add, a, b) -- both are still referenced here
-    end
-  end)
-  T.ok(freed, "freed tensors refuse to be used")
-  T.ok(held >= 8000, "both tensors are counted before :free()")
-  T.eq(left, 0, ":free(): bytes left while the tensors are still referenced, at worst over 200 steps")
-  T.eq(settle(), start)
+local freed = true
+release_test(":free() releases at once, while the tensors are still referenced", 8000, function(held, left)
+  local a = sx.ones{1000}
+  local b = a * 2
+  held()
+  b:free()
+  a:free()
+  left()
+  b:free() -- a second call does nothing
+  freed = freed and not pcall(sx.add, a, b) -- both are still referenced here
 end)
+T.test("freed tensors refuse to be used", function() T.ok(freed) end)
 
 T.test("C memory paces the GC", function()
   local start = settle()
