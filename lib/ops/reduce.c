@@ -184,32 +184,33 @@ static void argmax_kernel(const float *p, int64_t outer, int64_t len, int64_t in
         }
 }
 
-static bool max_setup(const char *fn, sx_tensor *x, int dim, int *d, int64_t *outer, int64_t *len,
-                      int64_t *inner)
+/* The checks and the loop geometry of max and argmax along dim; returns x
+ * as a contiguous tensor (a new reference), or NULL with the error set. */
+static sx_tensor *max_setup(const char *fn, sx_tensor *x, int dim, int *d, int64_t *outer, int64_t *len,
+                            int64_t *inner)
 {
-    if (!sx_check_arg(fn, 1, x)) return false;
+    if (!sx_check_arg(fn, 1, x)) return NULL;
     if (x->ndim == 0) {
         sx_fail(SX_EINVAL, "%s: needs at least one dimension", fn);
-        return false;
+        return NULL;
     }
     *d = sx_norm_dim(fn, dim, x->ndim);
-    if (*d < 0) return false;
+    if (*d < 0) return NULL;
     if (x->shape[*d] == 0) {
         sx_fail(SX_EINVAL, "%s: dimension %d is empty", fn, dim);
-        return false;
+        return NULL;
     }
     *outer = sx_shape_numel(*d, x->shape);
     *len = x->shape[*d];
     *inner = sx_shape_numel(x->ndim - *d - 1, x->shape + *d + 1);
-    return true;
+    return sx_tensor_as_contiguous(x);
 }
 
 sx_tensor *sx_max(sx_tensor *x, int dim, bool keepdim)
 {
     int d;
     int64_t outer, len, inner;
-    if (!max_setup("max", x, dim, &d, &outer, &len, &inner)) return NULL;
-    sx_tensor *xc = sx_tensor_as_contiguous(x);
+    sx_tensor *xc = max_setup("max", x, dim, &d, &outer, &len, &inner);
     if (!xc) return NULL;
     int64_t shape[SX_MAX_DIMS];
     for (int i = 0; i < x->ndim; i++) shape[i] = i == d ? 1 : x->shape[i];
@@ -266,8 +267,7 @@ sx_tensor *sx_argmax(sx_tensor *x, int dim)
 {
     int d;
     int64_t outer, len, inner;
-    if (!max_setup("argmax", x, dim, &d, &outer, &len, &inner)) return NULL;
-    sx_tensor *xc = sx_tensor_as_contiguous(x);
+    sx_tensor *xc = max_setup("argmax", x, dim, &d, &outer, &len, &inner);
     if (!xc) return NULL;
     int64_t shape[SX_MAX_DIMS];
     int nd = 0;
