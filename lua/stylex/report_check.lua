@@ -80,6 +80,12 @@ local function each(t, key, path, optional, fn)
   end
 end
 
+-- The optional table t[key], when present, passed to fn(table, its path).
+local function section(t, key, path, fn)
+  local v = field(t, key, path, "table", true)
+  if v then fn(v, path .. "." .. key) end
+end
+
 -- A list of n numbers (n = nil: any length, at least one).
 local function number_list(t, key, path, n, optional)
   local v = field(t, key, path, "table", optional)
@@ -153,22 +159,16 @@ local function check(doc)
   local m = field(doc, "model", "doc", "table")
   field(m, "path", "doc.model", "string")
   field(m, "step", "doc.model", "integer", true)
-  local ev = field(m, "eval", "doc.model", "table", true)
-  if ev then
-    fields(ev, "doc.model.eval", "l1:number? perceptual:number? agreement:number? fd_samples:number? fd_recon:number? n:integer?")
-  end
+  section(m, "eval", "doc.model", function(ev, p)
+    fields(ev, p, "l1:number? perceptual:number? agreement:number? fd_samples:number? fd_recon:number? n:integer?")
+  end)
   fields(m, "doc.model", "baseline_path:string? baseline_step:integer?")
-  local cd = field(m, "class_direction", "doc.model", "table", true)
-  if cd then
-    field(cd, "k", "doc.model.class_direction", "integer")
-    each(cd, "per_class", "doc.model.class_direction", false, function(e, ep)
-      fields(e, ep, "class:integer top_k_share:number")
-    end)
-  end
+  section(m, "class_direction", "doc.model", function(cd, p)
+    field(cd, "k", p, "integer")
+    each(cd, "per_class", p, false, function(e, ep) fields(e, ep, "class:integer top_k_share:number") end)
+  end)
 
-  local rc = field(doc, "reconstruction", "doc", "table", true)
-  if rc then
-    local p = "doc.reconstruction"
+  section(doc, "reconstruction", "doc", function(rc, p)
     field(rc, "n", p, "integer")
     for _, k in ipairs{"l1", "perceptual", "agreement"} do field(rc, k, p, "number") end
     local orig = image_batch(rc, "originals", p, nil, false, true)
@@ -178,18 +178,15 @@ local function check(doc)
       if shape_str(rec) ~= shape_str(orig) then bad(p .. ".recons", "must have the originals' shape " .. shape_str(orig) .. ", got " .. shape_str(rec)) end
       for _, k in ipairs{"pred_orig", "prob_orig", "pred_recon", "prob_recon"} do number_list(rc, k, p, M) end
     end
-  end
+  end)
 
-  local af = field(doc, "attfind", "doc", "table", true)
-  if af then
-    fields(af, "doc.attfind", "n_images:integer? n_coords:integer? k:integer? passes:integer? " ..
+  section(doc, "attfind", "doc", function(af, p)
+    fields(af, p, "n_images:integer? n_coords:integer? k:integer? passes:integer? " ..
       "unstable_images:integer? discriminator_refused:integer? max_image_effect:number? max_corr:number? " ..
       "discriminator_threshold:number? seconds:number? passes_per_s:number? policy:string?")
-  end
+  end)
 
-  local su = field(doc, "sufficiency", "doc", "table", true)
-  if su then
-    local p = "doc.sufficiency"
+  section(doc, "sufficiency", "doc", function(su, p)
     fields(su, p, "stylex:number? baseline:number? k:integer n:integer strength:number?")
     each(su, "by_strength", p, true, function(e, ep)
       fields(e, ep, "strength:number stylex:number? baseline:number?")
@@ -197,17 +194,14 @@ local function check(doc)
     each(su, "per_class", p, true, function(e, ep)
       fields(e, ep, "class:integer name:string? stylex:number? baseline:number? n:integer?")
     end)
-  end
+  end)
 
-  local gt = field(doc, "ground_truth", "doc", "table", true)
-  if gt then
-    local p = "doc.ground_truth"
+  section(doc, "ground_truth", "doc", function(gt, p)
     field(gt, "n", p, "integer")
     each(gt, "factors", p, false, function(f, fp) fields(f, fp, "name:string flip_share:number used:boolean") end)
     local scores = "recall:number precision:number purity:number shortcut_rank:integer?"
     fields(gt, p, scores .. " k:integer")
-    local wt = field(gt, "weighted", p, "table", true)
-    if wt then fields(wt, p .. ".weighted", scores) end
+    section(gt, "weighted", p, function(wt, wp) fields(wt, wp, scores) end)
     each(gt, "attributes", p, false, function(a, ap)
       local c = field(a, "class", ap, "integer")
       if c < 0 or c >= K then bad(ap .. ".class", string.format("must be a class id in 0..%d, got %d", K - 1, c)) end
@@ -215,7 +209,7 @@ local function check(doc)
         "dominant_weighted:string? purity_weighted:number?")
       number_list(a, "single_flip", ap, 2)
     end)
-  end
+  end)
 
   local classes = field(doc, "classes", "doc", "table")
   local seen = {}
@@ -231,14 +225,12 @@ local function check(doc)
       fields(a, ap, "rank:integer? coord:integer? layer_name:string channel:integer direction:string score:number " ..
         "flips:integer? n_other:integer? flip_share:number? flip_share_t2:number? max_corr_above:number? " ..
         "mean_effect:number?")
-      local st = field(a, "strip", ap, "table", true)
-      if st then check_strip(st, ap .. ".strip", K) end
+      section(a, "strip", ap, function(st, sp) check_strip(st, sp, K) end)
     end)
-    local comb = field(c, "combined", cp, "table", true)
-    if comb then
-      field(comb, "k", cp .. ".combined", "integer")
-      check_strip(comb, cp .. ".combined", K)
-    end
+    section(c, "combined", cp, function(comb, p)
+      field(comb, "k", p, "integer")
+      check_strip(comb, p, K)
+    end)
   end
 end
 
