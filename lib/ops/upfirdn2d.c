@@ -247,19 +247,30 @@ static void ufd_sep_planes(void *vctx, int64_t begin, int64_t end, int thread)
             float *orow = op + m * Wo;
             /* vertical: the filter rows a that land on input rows i = m*down - y0 + a */
             bool any = false;
-            for (int64_t a = 0; a < fh && jlo < jhi; a++) {
-                int64_t i = m * d - c->y0 + a;
-                if (i < 0 || i >= H) continue;
-                const float w = c->col[a];
-                const float *xs = xp + i * W + (jlo - x0);
-                float *bd = buf + jlo;
-                const int64_t len = jhi - jlo;
-                if (!any) {
-                    for (int64_t t = 0; t < len; t++) bd[t] = w * xs[t];
-                } else {
-                    for (int64_t t = 0; t < len; t++) bd[t] += w * xs[t];
-                }
+            const int64_t i0 = m * d - c->y0, len = jhi - jlo;
+            float *bd = buf + jlo;
+            if (len <= 0) {
+                /* no input column reaches this row's buffer */
+            } else if (fh == 4 && i0 >= 0 && i0 + 3 < H) {
+                /* the common case, 4 rows inside the image, in one sweep (the same
+                 * sums in the same order as the loop below) */
+                const float w0 = c->col[0], w1 = c->col[1], w2 = c->col[2], w3 = c->col[3];
+                const float *r0p = xp + i0 * W + (jlo - x0), *r1p = r0p + W, *r2p = r1p + W, *r3p = r2p + W;
+                for (int64_t t = 0; t < len; t++) bd[t] = w0 * r0p[t] + w1 * r1p[t] + w2 * r2p[t] + w3 * r3p[t];
                 any = true;
+            } else {
+                for (int64_t a = 0; a < fh; a++) {
+                    int64_t i = i0 + a;
+                    if (i < 0 || i >= H) continue;
+                    const float w = c->col[a];
+                    const float *xs = xp + i * W + (jlo - x0);
+                    if (!any) {
+                        for (int64_t t = 0; t < len; t++) bd[t] = w * xs[t];
+                    } else {
+                        for (int64_t t = 0; t < len; t++) bd[t] += w * xs[t];
+                    }
+                    any = true;
+                }
             }
             if (!any) {
                 memset(orow, 0, (size_t)Wo * sizeof *orow);
@@ -267,7 +278,19 @@ static void ufd_sep_planes(void *vctx, int64_t begin, int64_t end, int thread)
             }
             /* horizontal: correlate the buffer with row at stride down */
             const float r0 = c->row[0];
-            if (d == 1) {
+            if (fw == 4) {
+                /* one sweep, the same sums in the same order as the loops below */
+                const float r1 = c->row[1], r2 = c->row[2], r3 = c->row[3];
+                if (d == 1) {
+                    for (int64_t n = 0; n < Wo; n++)
+                        orow[n] = r0 * buf[n] + r1 * buf[n + 1] + r2 * buf[n + 2] + r3 * buf[n + 3];
+                } else {
+                    for (int64_t n = 0; n < Wo; n++) {
+                        const float *bs = buf + n * d;
+                        orow[n] = r0 * bs[0] + r1 * bs[1] + r2 * bs[2] + r3 * bs[3];
+                    }
+                }
+            } else if (d == 1) {
                 for (int64_t n = 0; n < Wo; n++) orow[n] = r0 * buf[n];
                 for (int64_t b = 1; b < fw; b++) {
                     const float w = c->row[b];
