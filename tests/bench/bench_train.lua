@@ -24,8 +24,10 @@
 -- the step (tests/bench/torch_mirror.py: the same networks, losses, R1
 -- interval, batch split and optimisers) runs beside it: its repeats
 -- alternate with ours over a FIFO, so background load hits both alike. It
--- prints the mirror's parameter counts and GEMM FLOPs against ours (the
--- like-for-like check), then ours against its time for the StylEx step
+-- prints the like-for-like check: the mirror's parameter counts and GEMM
+-- FLOPs against ours, and its outputs with our weights loaded (logits, w,
+-- image, D, E, perceptual distance, R1's input gradient) against ours; then
+-- ours against its time for the StylEx step
 -- (amortised with R1; also with and without R1), the D and G phases and the
 -- generator forward. Otherwise it says why it skipped. The mirror runs with
 -- OMP_WAIT_POLICY=PASSIVE unless the environment sets a policy: on a loaded
@@ -152,6 +154,51 @@ local function mirror_start(conf)
   return M
 end
 
+-- Runs the mirror's numerical check: our networks' weights, a few inputs and
+-- our outputs go to a safetensors file, the mirror loads the weights into its
+-- networks and reports, per output, its largest difference from ours relative
+-- to the output's largest magnitude. Returns that report, or nil and why.
+local function mirror_check(conf, nets, C, batch)
+  local why = mirror_unavailable()
+  if why then return nil, why end
+  local t = {}
+  for prefix, m in pairs(nets) do
+    for name, v in pairs(m:state_dict()) do t[prefix .. "." .. name] = v end
+  end
+  local G = nets.G
+  local x = sx.rand{batch, 1, 32, 32} * 2 - 1
+  local z = sx.randn{batch, G:config().z_dim}
+  local noise = G:noise(batch)
+  t["in.x"], t["in.z"] = x, z
+  for l, n in ipairs(noise) do t["in.noise" .. (l - 1)] = n end
+  sx.no_grad(function()
+    local logits = C:logits(x)
+    local p = sx.softmax(logits, 2)
+    local w = G:mapping(z)
+    local img = G:synthesis(G:latent(w, p), noise)
+    t["out.logits"], t["out.w"], t["out.img"] = logits, w, img
+    t["out.d"], t["out.e"] = nets.D:discriminate(x, p), nets.E:encode(x)
+    t["out.perceptual"] = C:perceptual(x, img)
+  end)
+  local p = sx.no_grad(function() return sx.softmax(C:logits(x), 2) end)
+  local xr = x:detach():requires_grad(true)
+  t["out.r1_grad"] = sx.grad(nets.D:discriminate(xr, p):sum(), xr)
+  local path = os.tmpname()
+  assert(sx.save(path, t, {}))
+  local cmd = "OPENBLAS_NUM_THREADS=1 " .. PY .. " " .. sh_quote(MIRROR) .. " --config "
+    .. sh_quote(cjson.encode(conf)) .. " --check " .. sh_quote(path)
+  local out = assert(io.popen(cmd))
+  local rec
+  for line in out:lines() do
+    local js = line:match("^JSON (.*)$")
+    if js then rec = cjson.decode(js) else print("  mirror | " .. line) end
+  end
+  out:close()
+  os.remove(path)
+  if not rec then return nil, "the mirror's check printed nothing (" .. cmd .. ")" end
+  return rec
+end
+
 -- ---------------------------------------------------------------- the steps
 
 print(string.format("bench_train: %d threads, %d repeats (median; min..max), load average %s",
@@ -223,9 +270,10 @@ local function gen_fn()
   end)
 end
 
--- The mirror, on this configuration; its GEMM count first (untimed runs).
+-- The mirror, on this configuration: first its numerical check, then the
+-- timing process, whose GEMM count comes first (untimed runs).
 local gcfg, ccfg = G:config(), C:config()
-local mirror, mirror_why = mirror_start{
+local mirror_conf = {
   resolution = gcfg.resolution, img_channels = gcfg.img_channels, z_dim = gcfg.z_dim, w_dim = gcfg.w_dim,
   mapping_layers = gcfg.mapping_layers, mapping_lr_mul = gcfg.mapping_lr_mul, channels = gcfg.channels,
   n_classes = gcfg.n_classes, mbstd_group = gcfg.mbstd_group, mbstd_channels = gcfg.mbstd_channels,
@@ -234,6 +282,9 @@ local mirror, mirror_why = mirror_start{
   w_wrec = cfg.w_wrec, w_kl = cfg.w_kl, ema_kimg = cfg.ema_kimg, ema_rampup = cfg.ema_rampup,
   cls_channels = ccfg.channels, cls_convs_per_block = ccfg.convs_per_block, cls_hidden = ccfg.hidden,
 }
+local CHECK_BATCH, CHECK_TOL = 8, 1e-4
+local their_check = mirror_check(mirror_conf, {G = G, D = S.D, E = S.E, C = C}, C, CHECK_BATCH)
+local mirror, mirror_why = mirror_start(mirror_conf)
 assert(cfg.style_mixing == 0 and cfg.w_latent == 0 and cfg.w_class_l1 == 0 and cfg.class_dropout == 0
   and not cfg.baseline, "bench_train: the mirror has only the default losses")
 local their_count = mirror and mirror:call("count")
@@ -363,6 +414,24 @@ else
     print(string.format("  %-14s %10d %10d%s", net, our_params[net], t, t == our_params[net] and "" or "  DIFFER"))
   end
   emit{bench = "torch_mirror_params", ours = our_params, torch = info.params, equal = same}
+  if their_check then
+    local worst = 0
+    print()
+    print(string.format("  numerical check (batch %d, our weights loaded into the mirror): largest |torch - ours|"
+      .. " / largest |ours|", CHECK_BATCH))
+    for _, k in ipairs{"logits", "w", "img", "d", "e", "perceptual", "r1_grad"} do
+      local v = their_check.rel_diff[k]
+      worst = math.max(worst, v or math.huge)
+      print(string.format("  %-14s %10.2e%s", k, v or -1, (v and v <= CHECK_TOL) and "" or "  DIFFER"))
+    end
+    if #their_check.missing > 0 or #their_check.unmatched > 0 then
+      print("  parameters not matched: " .. table.concat(their_check.missing, " ") .. " "
+        .. table.concat(their_check.unmatched, " "))
+    end
+    emit{bench = "torch_mirror_check", rel_diff = their_check.rel_diff, worst = worst, tolerance = CHECK_TOL,
+      same = worst <= CHECK_TOL and #their_check.missing == 0 and #their_check.unmatched == 0,
+      params_loaded = their_check.n_params}
+  end
   local our_gf = {plain = plain.gflop, r1 = r1.gflop, gen = gen.gflop, d = plain.extra.d_gflop,
     d_r1 = r1.extra.d_gflop, g = plain.extra.g_gflop}
   local labels = {plain = "StylEx step, no R1", r1 = "StylEx step, with R1", gen = "generator forward",

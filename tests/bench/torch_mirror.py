@@ -9,7 +9,9 @@ JSON in --config, and drives it over a FIFO: it writes one command per line
 line back on the mirror's stdout per command, so that our repeats and the
 mirror's alternate and background load hits both alike. While one side runs
 the other waits on the pipe. Run alone (no --commands) it times a few steps
-itself and prints the same JSON lines.
+itself and prints the same JSON lines. With --check FILE (bench_train.lua
+writes FILE: our weights, inputs and outputs) it loads our weights into its
+networks, recomputes the outputs and prints how far they are from ours.
 
 What is mirrored (lib/models/*.c and lua/stylex/trainer.lua are the
 definition; any difference is a bug of this file):
@@ -236,15 +238,16 @@ class Synthesis(nn.Module):
             self.res.append(4 << k)
             self.rgbs.append(ToRGB(sdim, c, img))
 
-    def forward(self, lat):
+    def forward(self, lat, noise=None):
+        """noise: None (fresh) or one [N, 1, r, r] tensor per conv layer."""
         n = lat.shape[0]
         sc = [L.affine(lat) for L in self.convs]
         sr = [R.affine(lat) for R in self.rgbs]
         x = self.const[None]
         img = None
         for l, L in enumerate(self.convs):
-            noise = torch.randn(n, 1, self.res[l], self.res[l])
-            x = L(x, sc[l], noise)
+            nz = torch.randn(n, 1, self.res[l], self.res[l]) if noise is None else noise[l]
+            x = L(x, sc[l], nz)
             if l % 2 == 0:
                 y = self.rgbs[l // 2](x, sr[l // 2])
                 img = y if img is None else upsample2d(img) + y
@@ -559,6 +562,102 @@ def count(st):
     return res
 
 
+# ---------------------------------------------------------------- numerical check
+
+
+def read_safetensors(path):
+    """name -> float32 tensor, and the metadata (the format: 8-byte header
+    length, JSON header, raw little-endian data)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = int.from_bytes(raw[:8], "little")
+    head = json.loads(raw[8:8 + n])
+    meta = head.pop("__metadata__", {})
+    out = {}
+    for name, e in head.items():
+        if e["dtype"] != "F32":
+            raise ValueError(f"{path}: {name} is {e['dtype']}, expected F32")
+        a, b = e["data_offsets"]
+        t = torch.frombuffer(bytearray(raw[8 + n + a:8 + n + b]), dtype=torch.float32)
+        out[name] = t.reshape(e["shape"]).clone()
+    return out, meta
+
+
+def our_names(st):
+    """Our parameter names (G., D., E., C. prefixes) -> the mirror's tensors."""
+    cfg = st.cfg
+    m = {}
+    for i, fc in enumerate(st.G.mapping.fcs):
+        m[f"G.mapping.fc{i}.weight"], m[f"G.mapping.fc{i}.bias"] = fc.weight, fc.bias
+    sy = st.G.synthesis
+    m["G.synthesis.b4.const"] = sy.const
+    for l, L in enumerate(sy.convs):
+        k = (l + 1) // 2
+        pre = f"G.synthesis.b{4 << k}.conv{0 if l % 2 == 1 else 1}."
+        for nm in ("weight", "bias", "noise_strength"):
+            m[pre + nm] = getattr(L, nm)
+        m[pre + "affine.weight"], m[pre + "affine.bias"] = L.affine.weight, L.affine.bias
+    for k, R in enumerate(sy.rgbs):
+        pre = f"G.synthesis.b{4 << k}.torgb."
+        m[pre + "weight"], m[pre + "bias"] = R.weight, R.bias
+        m[pre + "affine.weight"], m[pre + "affine.bias"] = R.affine.weight, R.affine.bias
+    n = len(cfg["channels"])
+    for tag, net in (("D", st.D), ("E", st.E)):
+        for idx, b in enumerate(net.blocks):
+            pre = f"{tag}.b{4 << (n - 1 - idx)}."
+            for nm in ("fromrgb", "conv0", "conv1", "skip"):
+                layer = getattr(b, nm)
+                if layer is None:
+                    continue
+                m[pre + nm + ".weight"] = layer.weight
+                if layer.bias is not None:
+                    m[pre + nm + ".bias"] = layer.bias
+        for nm in ("conv", "fc", "out"):
+            layer = getattr(net, nm)
+            m[f"{tag}.b4.{nm}.weight"], m[f"{tag}.b4.{nm}.bias"] = layer.weight, layer.bias
+    for bi, convs in enumerate(st.C.blocks):
+        for ki, conv in enumerate(convs):
+            m[f"C.block{bi}.conv{ki}.weight"], m[f"C.block{bi}.conv{ki}.bias"] = conv.weight, conv.bias
+    for nm in ("fc", "out"):
+        layer = getattr(st.C, nm)
+        m[f"C.{nm}.weight"], m[f"C.{nm}.bias"] = layer.weight, layer.bias
+    return m
+
+
+def check(st, path):
+    """Loads our networks' weights and inputs from `path` (written by
+    tests/bench/bench_train.lua), runs the same computations and returns the
+    largest difference from our outputs, relative to each output's largest
+    magnitude."""
+    t, _ = read_safetensors(path)
+    names = our_names(st)
+    missing = sorted(k for k in names if k not in t)
+    extra = sorted(k for k in t if k[:2] in ("G.", "D.", "E.", "C.") and k not in names)
+    with torch.no_grad():
+        for k, p in names.items():
+            if k in t:
+                if tuple(t[k].shape) != tuple(p.shape):
+                    raise ValueError(f"{k}: ours {tuple(t[k].shape)}, the mirror's {tuple(p.shape)}")
+                p.copy_(t[k])
+    x, z = t["in.x"], t["in.z"]
+    noise = [t[f"in.noise{l}"] for l in range(len(st.G.synthesis.convs))]
+    res = {}
+    with torch.no_grad():
+        logits = st.C(x)[0]
+        p = F.softmax(logits, 1)
+        w = st.G.mapping(z)
+        img = st.G.synthesis(Generator.latent(w, p), noise)
+        outs = {"logits": logits, "w": w, "img": img, "d": discriminate(st.D, x, p), "e": st.E(x),
+                "perceptual": perceptual(st.C, x, img)}
+    xr = x.detach().requires_grad_(True)
+    (outs["r1_grad"],) = torch.autograd.grad(discriminate(st.D, xr, p).sum(), xr)
+    for k, v in outs.items():
+        ref = t["out." + k]
+        scale = max(ref.abs().max().item(), 1e-12)
+        res[k] = (v.detach() - ref).abs().max().item() / scale
+    return {"rel_diff": res, "missing": missing, "unmatched": extra, "n_params": len(names)}
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -572,12 +671,17 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     ap.add_argument("--commands", default=None, help="a FIFO (or file) to read commands from")
     ap.add_argument("--repeats", type=int, default=5, help="without --commands: timed steps of each kind")
+    ap.add_argument("--check", default=None, help="a safetensors file of our weights, inputs and outputs: "
+                    "print how far the mirror's outputs are from ours, and exit")
     a = ap.parse_args()
     cfg = dict(DEFAULTS)
     cfg.update(json.loads(a.config))
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     st = Step(cfg)
+    if a.check:
+        emit(dict(check(st, a.check), bench="torch_mirror_check"))
+        return
     emit({"bench": "torch_mirror_info", "torch": torch.__version__, "threads": torch.get_num_threads(),
           "mkldnn": torch.backends.mkldnn.is_available(),
           "params": {"mapping": nparams(st.G.mapping), "synthesis": nparams(st.G.synthesis),
