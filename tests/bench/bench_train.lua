@@ -44,7 +44,8 @@ local BATCH, CLS_BATCH, N_CLASSES = 32, 64, 2
 
 local bench_dir = (arg[0] or ""):match("^(.*)/[^/]*$") or "."
 
-local loadavg = dofile(bench_dir .. "/bench_util.lua").loadavg
+local U = dofile(bench_dir .. "/bench_util.lua")
+local loadavg = U.loadavg
 
 local function median(v)
   local s = {}
@@ -83,120 +84,6 @@ local function measure(fn, warmup, reps)
   m.extra = {}
   for k, v in pairs(extra) do m.extra[k] = median(v) end
   return m
-end
-
--- ---------------------------------------------------------------- the PyTorch mirror
-
--- Why the mirror cannot run here, or nil.
-local PY = "/usr/bin/python3"
-local MIRROR = bench_dir .. "/torch_mirror.py"
-local function sh_quote(v) return "'" .. tostring(v):gsub("'", "'\\''") .. "'" end
-local function mirror_unavailable()
-  local f = io.open(MIRROR)
-  if not f then return MIRROR .. " not found" end
-  f:close()
-  if os.execute(PY .. " -c 'import torch' >/dev/null 2>&1") ~= true then
-    return PY .. " cannot import torch (apt-get install python3-torch)"
-  end
-  if os.execute("command -v mkfifo >/dev/null 2>&1") ~= true then return "no mkfifo" end
-  return nil
-end
-
--- Starts the mirror on the configuration `conf` (torch_mirror.py's DEFAULTS
--- keys). Returns a handle whose :call(cmd) sends one command and returns the
--- decoded reply (nil once the mirror has gone), or nil and why.
-local function mirror_start(conf)
-  local why = mirror_unavailable()
-  if why then return nil, why end
-  local fifo = os.tmpname()
-  os.remove(fifo)
-  if os.execute("mkfifo -m 600 " .. sh_quote(fifo)) ~= true then return nil, "mkfifo " .. fifo .. " failed" end
-  -- PyTorch's OpenMP threads spin while they wait; on a machine whose cores
-  -- are busy with other work that makes its steps several times slower than
-  -- when they sleep (as our pool's threads do). PASSIVE, unless the caller
-  -- set a policy. OpenBLAS single-threaded: torch runs its own threads.
-  local omp = os.getenv("OMP_WAIT_POLICY") and "" or "OMP_WAIT_POLICY=PASSIVE "
-  local cmd = omp .. "OPENBLAS_NUM_THREADS=1 " .. PY .. " " .. sh_quote(MIRROR) .. " --threads " .. sx.num_threads()
-    .. " --config " .. sh_quote(cjson.encode(conf)) .. " --commands " .. sh_quote(fifo)
-  local out = assert(io.popen(cmd))
-  -- read-write, so that opening does not wait for the mirror, and writing
-  -- does not raise if it has died (its replies then end instead)
-  local cmds = assert(io.open(fifo, "r+"))
-  local M = {cmd = cmd, fifo = fifo}
-  local function reply()
-    for line in out:lines() do
-      local js = line:match("^JSON (.*)$")
-      if js then return cjson.decode(js) end
-      print("  mirror | " .. line)
-    end
-    return nil
-  end
-  M.info = reply()
-  if not M.info then
-    out:close(); cmds:close(); os.remove(fifo)
-    return nil, "the mirror exited before it was ready (" .. cmd .. ")"
-  end
-  function M:call(c)
-    if self.dead then return nil end
-    cmds:write(c, "\n")
-    cmds:flush()
-    local r = reply()
-    if not r then self.dead = true end
-    return r
-  end
-  function M:close()
-    if not self.dead then cmds:write("quit\n"); cmds:flush() end
-    local ok = out:close()
-    cmds:close()
-    os.remove(fifo)
-    return ok
-  end
-  return M
-end
-
--- Runs the mirror's numerical check: our networks' weights, a few inputs and
--- our outputs go to a safetensors file, the mirror loads the weights into its
--- networks and reports, per output, its largest difference from ours relative
--- to the output's largest magnitude. Returns that report, or nil and why.
-local function mirror_check(conf, nets, C, batch)
-  local why = mirror_unavailable()
-  if why then return nil, why end
-  local t = {}
-  for prefix, m in pairs(nets) do
-    for name, v in pairs(m:state_dict()) do t[prefix .. "." .. name] = v end
-  end
-  local G = nets.G
-  local x = sx.rand{batch, 1, 32, 32} * 2 - 1
-  local z = sx.randn{batch, G:config().z_dim}
-  local noise = G:noise(batch)
-  t["in.x"], t["in.z"] = x, z
-  for l, n in ipairs(noise) do t["in.noise" .. (l - 1)] = n end
-  sx.no_grad(function()
-    local logits = C:logits(x)
-    local p = sx.softmax(logits, 2)
-    local w = G:mapping(z)
-    local img = G:synthesis(G:latent(w, p), noise)
-    t["out.logits"], t["out.w"], t["out.img"] = logits, w, img
-    t["out.d"], t["out.e"] = nets.D:discriminate(x, p), nets.E:encode(x)
-    t["out.perceptual"] = C:perceptual(x, img)
-  end)
-  local p = sx.no_grad(function() return sx.softmax(C:logits(x), 2) end)
-  local xr = x:detach():requires_grad(true)
-  t["out.r1_grad"] = sx.grad(nets.D:discriminate(xr, p):sum(), xr)
-  local path = os.tmpname()
-  assert(sx.save(path, t, {}))
-  local cmd = "OPENBLAS_NUM_THREADS=1 " .. PY .. " " .. sh_quote(MIRROR) .. " --config "
-    .. sh_quote(cjson.encode(conf)) .. " --check " .. sh_quote(path)
-  local out = assert(io.popen(cmd))
-  local rec
-  for line in out:lines() do
-    local js = line:match("^JSON (.*)$")
-    if js then rec = cjson.decode(js) else print("  mirror | " .. line) end
-  end
-  out:close()
-  os.remove(path)
-  if not rec then return nil, "the mirror's check printed nothing (" .. cmd .. ")" end
-  return rec
 end
 
 -- ---------------------------------------------------------------- the steps
@@ -272,19 +159,10 @@ end
 
 -- The mirror, on this configuration: first its numerical check, then the
 -- timing process, whose GEMM count comes first (untimed runs).
-local gcfg, ccfg = G:config(), C:config()
-local mirror_conf = {
-  resolution = gcfg.resolution, img_channels = gcfg.img_channels, z_dim = gcfg.z_dim, w_dim = gcfg.w_dim,
-  mapping_layers = gcfg.mapping_layers, mapping_lr_mul = gcfg.mapping_lr_mul, channels = gcfg.channels,
-  n_classes = gcfg.n_classes, mbstd_group = gcfg.mbstd_group, mbstd_channels = gcfg.mbstd_channels,
-  batch = BATCH, lr = cfg.lr, lr_encoder = cfg.lr_encoder, betas = cfg.betas, eps = cfg.eps,
-  r1_gamma = cfg.r1_gamma, r1_interval = cfg.r1_interval, w_l1 = cfg.w_l1, w_perceptual = cfg.w_perceptual,
-  w_wrec = cfg.w_wrec, w_kl = cfg.w_kl, ema_kimg = cfg.ema_kimg, ema_rampup = cfg.ema_rampup,
-  cls_channels = ccfg.channels, cls_convs_per_block = ccfg.convs_per_block, cls_hidden = ccfg.hidden,
-}
+local mirror_conf = U.mirror_config(cfg, G, C, BATCH)
 local CHECK_BATCH, CHECK_TOL = 8, 1e-4
-local their_check = mirror_check(mirror_conf, {G = G, D = S.D, E = S.E, C = C}, C, CHECK_BATCH)
-local mirror, mirror_why = mirror_start(mirror_conf)
+local their_check = U.mirror_check(mirror_conf, {G = G, D = S.D, E = S.E, C = C}, CHECK_BATCH)
+local mirror, mirror_why = U.mirror_start(mirror_conf)
 assert(cfg.style_mixing == 0 and cfg.w_latent == 0 and cfg.w_class_l1 == 0 and cfg.class_dropout == 0
   and not cfg.baseline, "bench_train: the mirror has only the default losses")
 local their_count = mirror and mirror:call("count")
