@@ -150,7 +150,7 @@ asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test-c test-lua test-examples
 
-# bench_train.lua also runs the PyTorch reference when it can (TORCH_REFERENCE=path).
+# bench_train.lua also runs the PyTorch mirror (tests/bench/torch_mirror.py) when torch imports.
 bench: deps $(BENCH_BIN) all
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
 	@$(BUILD)/stylex tests/bench/bench_train.lua

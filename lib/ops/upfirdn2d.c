@@ -49,7 +49,22 @@
  * the output row at the end, which keeps stores unit-stride. Work is
  * split over the N*C planes with sx_parallel_for. Accumulation is in float,
  * in a fixed order (results do not depend on the thread count).
+ *
+ * Separable filters (f = col * row^T, as StyleGAN2's [1,3,3,1] filters are)
+ * with up = 1 (the blur after a transposed conv or before a stride-2 conv,
+ * the 2x downsample, the backward of the blur and of the upsample) take a
+ * second kernel: per output row, the fh input rows it reads are combined with col
+ * into a zero-padded row buffer, then the buffer is correlated with row at
+ * stride `down`: fh*down + fw multiply-adds per output pixel instead of
+ * fh*fw, and one pass over memory (a 2-D filter need not be run as two 1-D
+ * calls). With up = 2, down = 1 (the upsample, the backward of the downsample)
+ * a third kernel does the same on the zero-inserted row: the column pass
+ * touches only the filter rows that land on input rows. The op and its
+ * backward are unchanged; only the summation order differs (within float
+ * rounding of the 2-D sum).
  */
+#include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +75,8 @@
 #define UFD_MAX_FACTOR 256
 #define UFD_MAX_PAD ((int64_t)1 << 24)
 #define UFD_MAX_TAPS 4096
+/* Taps per axis up to which a separable filter takes the separable kernel */
+#define UFD_SEP_MAX_TAPS 64
 /* sx_scratch slot of the row accumulator (conv.c uses 0-2) */
 #define UFD_SCRATCH_SLOT 3
 
@@ -181,6 +198,181 @@ static void ufd_planes(void *vctx, int64_t begin, int64_t end, int thread)
     }
 }
 
+/* ---------------------------------------------------------------- separable, up = 1 */
+
+/* f [fh, fw] as col[fh] * row[fw] (row normalised at f's largest entry),
+ * true when that reproduces every entry to 1e-6 of the largest; the
+ * factors are written to col and row. */
+static bool split_separable(const float *f, int64_t fh, int64_t fw, float *col, float *row)
+{
+    int64_t ia = 0, ib = 0;
+    float big = 0;
+    for (int64_t a = 0; a < fh; a++)
+        for (int64_t b = 0; b < fw; b++)
+            if (fabsf(f[a * fw + b]) > big) big = fabsf(f[a * fw + b]), ia = a, ib = b;
+    if (!(big > 0) || !isfinite(big)) return false;
+    const float piv = f[ia * fw + ib];
+    for (int64_t a = 0; a < fh; a++) col[a] = f[a * fw + ib];
+    for (int64_t b = 0; b < fw; b++) row[b] = f[ia * fw + b] / piv;
+    for (int64_t a = 0; a < fh; a++)
+        for (int64_t b = 0; b < fw; b++)
+            if (!(fabsf(f[a * fw + b] - col[a] * row[b]) <= 1e-6f * big)) return false;
+    return true;
+}
+
+struct ufd_sep_ctx {
+    const float *x;        /* [planes, H, W] contiguous */
+    float *o;              /* [planes, Ho, Wo] */
+    const float *col, *row; /* [fh], [fw] */
+    int64_t H, W, Ho, Wo, fh, fw, down, x0, y0;
+    int64_t span;          /* row buffer length: (Wo - 1) * down + fw */
+    volatile int failed;
+};
+
+/* orow[n] = sum_b row[b] * buf[n*d + b], n < Wo: the row pass of the
+ * separable kernels (with 4 taps in one sweep; the same sums in the same order
+ * as the general loops). */
+static void sep_row_pass(float *restrict orow, const float *restrict buf, const float *row, int64_t fw, int64_t d,
+                         int64_t Wo)
+{
+    const float r0 = row[0];
+    if (fw == 4) {
+        const float r1 = row[1], r2 = row[2], r3 = row[3];
+        if (d == 1) {
+            for (int64_t n = 0; n < Wo; n++) orow[n] = r0 * buf[n] + r1 * buf[n + 1] + r2 * buf[n + 2] + r3 * buf[n + 3];
+        } else {
+            for (int64_t n = 0; n < Wo; n++) {
+                const float *bs = buf + n * d;
+                orow[n] = r0 * bs[0] + r1 * bs[1] + r2 * bs[2] + r3 * bs[3];
+            }
+        }
+    } else if (d == 1) {
+        for (int64_t n = 0; n < Wo; n++) orow[n] = r0 * buf[n];
+        for (int64_t b = 1; b < fw; b++) {
+            const float w = row[b];
+            const float *bs = buf + b;
+            for (int64_t n = 0; n < Wo; n++) orow[n] += w * bs[n];
+        }
+    } else {
+        for (int64_t n = 0; n < Wo; n++) orow[n] = r0 * buf[n * d];
+        for (int64_t b = 1; b < fw; b++) {
+            const float w = row[b];
+            const float *bs = buf + b;
+            for (int64_t n = 0; n < Wo; n++) orow[n] += w * bs[n * d];
+        }
+    }
+}
+
+static void ufd_sep_planes(void *vctx, int64_t begin, int64_t end, int thread)
+{
+    struct ufd_sep_ctx *c = vctx;
+    const int64_t H = c->H, W = c->W, Ho = c->Ho, Wo = c->Wo, fh = c->fh, fw = c->fw, d = c->down;
+    const int64_t span = c->span, x0 = c->x0;
+    float *buf = sx_scratch(thread, UFD_SCRATCH_SLOT, (size_t)span);
+    if (!buf) {
+        c->failed = 1;
+        return;
+    }
+    /* buffer index j holds input column j - x0; the part inside the image */
+    const int64_t jlo = x0 > 0 ? x0 : 0, jhi = W + x0 < span ? W + x0 : span; /* [jlo, jhi) */
+    if (jlo > 0) memset(buf, 0, (size_t)(jlo < span ? jlo : span) * sizeof *buf);
+    if (jhi < span) memset(buf + (jhi > 0 ? jhi : 0), 0, (size_t)(span - (jhi > 0 ? jhi : 0)) * sizeof *buf);
+    for (int64_t p = begin; p < end; p++) {
+        const float *xp = c->x + p * H * W;
+        float *op = c->o + p * Ho * Wo;
+        for (int64_t m = 0; m < Ho; m++) {
+            float *orow = op + m * Wo;
+            /* vertical: the filter rows a that land on input rows i = m*down - y0 + a */
+            bool any = false;
+            const int64_t i0 = m * d - c->y0, len = jhi - jlo;
+            float *bd = buf + jlo;
+            if (len <= 0) {
+                /* no input column reaches this row's buffer */
+            } else if (fh == 4 && i0 >= 0 && i0 + 3 < H) {
+                /* the common case, 4 rows inside the image, in one sweep (the same
+                 * sums in the same order as the loop below) */
+                const float w0 = c->col[0], w1 = c->col[1], w2 = c->col[2], w3 = c->col[3];
+                const float *r0p = xp + i0 * W + (jlo - x0), *r1p = r0p + W, *r2p = r1p + W, *r3p = r2p + W;
+                for (int64_t t = 0; t < len; t++) bd[t] = w0 * r0p[t] + w1 * r1p[t] + w2 * r2p[t] + w3 * r3p[t];
+                any = true;
+            } else {
+                for (int64_t a = 0; a < fh; a++) {
+                    int64_t i = i0 + a;
+                    if (i < 0 || i >= H) continue;
+                    const float w = c->col[a];
+                    const float *xs = xp + i * W + (jlo - x0);
+                    if (!any) {
+                        for (int64_t t = 0; t < len; t++) bd[t] = w * xs[t];
+                    } else {
+                        for (int64_t t = 0; t < len; t++) bd[t] += w * xs[t];
+                    }
+                    any = true;
+                }
+            }
+            if (!any) {
+                memset(orow, 0, (size_t)Wo * sizeof *orow);
+                continue;
+            }
+            /* horizontal: correlate the buffer with row at stride down */
+            sep_row_pass(orow, buf, c->row, fw, d, Wo);
+        }
+        /* the vertical pass rewrote only [jlo, jhi): the zero pads stay */
+    }
+}
+
+/* The separable kernel for up = 2, down = 1 (the upsample, and the backward
+ * of the 2x downsample): per output row, the filter rows that land on input
+ * rows (every other one) are combined with col into the even-phase slots of a
+ * zero-inserted, zero-padded row buffer, which is then correlated with row.
+ * buf index q holds zero-upsampled column q - x0, i.e. input column
+ * (q - x0) / 2 when q - x0 is even; only those slots are ever written, so the
+ * zeros set once per chunk stay. */
+static void ufd_sep_up2_planes(void *vctx, int64_t begin, int64_t end, int thread)
+{
+    struct ufd_sep_ctx *c = vctx;
+    const int64_t H = c->H, W = c->W, Ho = c->Ho, Wo = c->Wo, fh = c->fh, fw = c->fw;
+    const int64_t span = c->span, x0 = c->x0;
+    float *buf = sx_scratch(thread, UFD_SCRATCH_SLOT, (size_t)span);
+    if (!buf) {
+        c->failed = 1;
+        return;
+    }
+    memset(buf, 0, (size_t)span * sizeof *buf);
+    /* input columns k in [klo, khi) land on slots x0 + 2k in [0, span) */
+    int64_t klo = x0 < 0 ? ceil_div(-x0, 2) : 0;
+    int64_t khi = span - 1 - x0 < 0 ? 0 : (span - 1 - x0) / 2 + 1;
+    if (khi > W) khi = W;
+    for (int64_t p = begin; p < end; p++) {
+        const float *xp = c->x + p * H * W;
+        float *op = c->o + p * Ho * Wo;
+        for (int64_t m = 0; m < Ho; m++) {
+            float *orow = op + m * Wo;
+            bool any = false;
+            float *bd = buf + x0 + 2 * klo;
+            const int64_t len = khi - klo;
+            /* filter rows a with m + a - y0 even land on input row (m + a - y0) / 2 */
+            for (int64_t a = mod64(c->y0 - m, 2); a < fh && len > 0; a += 2) {
+                int64_t i = (m + a - c->y0) / 2;
+                if (i < 0) continue;
+                if (i >= H) break;
+                const float w = c->col[a];
+                const float *xs = xp + i * W + klo;
+                if (!any) {
+                    for (int64_t t = 0; t < len; t++) bd[2 * t] = w * xs[t];
+                } else {
+                    for (int64_t t = 0; t < len; t++) bd[2 * t] += w * xs[t];
+                }
+                any = true;
+            }
+            if (!any) {
+                memset(orow, 0, (size_t)Wo * sizeof *orow);
+                continue;
+            }
+            sep_row_pass(orow, buf, c->row, fw, 1, Wo);
+        }
+    }
+}
+
 /* Output size along one axis, or -1 when the padded image is smaller than the filter. */
 static int64_t out_size(int64_t in, int64_t up, int64_t down, int64_t p0, int64_t p1, int64_t taps)
 {
@@ -254,17 +446,40 @@ sx_tensor *sx_upfirdn2d(sx_tensor *x, sx_tensor *f, int up, int down, const int 
     }
     sx_tensor_copy_to(f, fd);
 
+    float col[UFD_SEP_MAX_TAPS], row[UFD_SEP_MAX_TAPS];
+    bool sep = false;
+    if ((up == 1 || (up == 2 && down == 1)) && fh > 1 && fw > 1 && fh <= UFD_SEP_MAX_TAPS &&
+        fw <= UFD_SEP_MAX_TAPS && split_separable(fd, fh, fw, col, row)) {
+        sep = true;
+        struct ufd_sep_ctx sc = {
+            .x = sx_tensor_data(xc), .o = sx_tensor_data(o), .col = col, .row = row,
+            .H = H, .W = W, .Ho = Ho, .Wo = Wo, .fh = fh, .fw = fw, .down = down, .x0 = x0, .y0 = y0,
+            .span = (Wo - 1) * down + fw,
+        };
+        int64_t per_plane = Ho * Wo * (fh * down / up + fw) + 1;
+        sx_parallel_for(N * C, 32768 / per_plane + 1, up == 1 ? ufd_sep_planes : ufd_sep_up2_planes, &sc);
+        if (sc.failed) {
+            sx_tensor_free(xc);
+            sx_tensor_free(o);
+            free(fd);
+            free(runs);
+            sx_fail(SX_ENOMEM, "upfirdn2d: out of memory for a %lld-float row buffer", (long long)sc.span);
+            return NULL;
+        }
+    }
     const int64_t g = gcd64(up, down);
     struct ufd_ctx c = {
         .x = sx_tensor_data(xc), .f = fd, .o = sx_tensor_data(o), .runs = runs,
         .H = H, .W = W, .Ho = Ho, .Wo = Wo, .fh = fh, .fw = fw,
         .up = up, .down = down, .y0 = y0, .sn = up / g, .sk = down / g,
     };
-    for (int64_t b = 0; b < fw; b++) runs[b] = column_run(b, W, Wo, up, down, x0, c.sn, c.sk);
-    /* multiply-adds per plane, roughly: enough work per chunk to pay for a hand-off */
-    int64_t per_plane = Ho * Wo * (fh / up + 1) * (fw / up + 1) + 1;
-    int64_t grain = 32768 / per_plane + 1;
-    sx_parallel_for(N * C, grain, ufd_planes, &c);
+    if (!sep) {
+        for (int64_t b = 0; b < fw; b++) runs[b] = column_run(b, W, Wo, up, down, x0, c.sn, c.sk);
+        /* multiply-adds per plane, roughly: enough work per chunk to pay for a hand-off */
+        int64_t per_plane = Ho * Wo * (fh / up + 1) * (fw / up + 1) + 1;
+        int64_t grain = 32768 / per_plane + 1;
+        sx_parallel_for(N * C, grain, ufd_planes, &c);
+    }
     sx_tensor_free(xc);
     free(runs);
     if (c.failed) {

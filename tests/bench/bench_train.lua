@@ -1,5 +1,5 @@
 -- tests/bench/bench_train.lua — training-step speed, against the machine's
--- sgemm and against the PyTorch reference, measured in one run.
+-- sgemm and against a PyTorch mirror of the same step, measured in one run.
 --
 --   build/stylex tests/bench/bench_train.lua [repeats]      (make bench runs it)
 --
@@ -20,12 +20,18 @@
 -- over repeats of GFLOP/s over a sx.sgemm_peak() run right after that repeat,
 -- which cancels most of the background load on a shared machine.
 --
--- Then, if /usr/bin/python3 imports torch and the reference script exists
--- ($TORCH_REFERENCE, default ../shared/bench/torch_reference.py next to the
--- repository), it runs the reference at the same configuration and prints the
--- our/their ratios of the figures that correspond (see docs/benchmarks.md).
--- The reference runs with OMP_WAIT_POLICY=PASSIVE unless the environment sets
--- a policy: on a loaded machine spinning OpenMP threads slow it several-fold.
+-- In the same run, if /usr/bin/python3 imports torch, the PyTorch mirror of
+-- the step (tests/bench/torch_mirror.py: the same networks, losses, R1
+-- interval, batch split and optimisers) runs beside it: its repeats
+-- alternate with ours over a FIFO, so background load hits both alike. It
+-- prints the like-for-like check: the mirror's parameter counts and GEMM
+-- FLOPs against ours, and its outputs with our weights loaded (logits, w,
+-- image, D, E, perceptual distance, R1's input gradient) against ours; then
+-- ours against its time for the StylEx step
+-- (amortised with R1; also with and without R1), the D and G phases and the
+-- generator forward. Otherwise it says why it skipped. The mirror runs with
+-- OMP_WAIT_POLICY=PASSIVE unless the environment sets a policy: on a loaded
+-- machine spinning OpenMP threads slow it several-fold.
 --
 -- A human-readable table, and one line per figure prefixed "JSON ".
 local sx = require "stylex"
@@ -36,10 +42,10 @@ local REPEATS = math.tointeger(tonumber(arg[1] or "")) or 7
 if REPEATS < 3 then REPEATS = 3 end
 local BATCH, CLS_BATCH, N_CLASSES = 32, 64, 2
 
-local repo = (arg[0] or ""):match("^(.*)/tests/bench/[^/]*$") or "."
-local ref_path = os.getenv("TORCH_REFERENCE") or (repo .. "/../shared/bench/torch_reference.py")
+local bench_dir = (arg[0] or ""):match("^(.*)/[^/]*$") or "."
 
-local loadavg = dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/bench_util.lua").loadavg
+local U = dofile(bench_dir .. "/bench_util.lua")
+local loadavg = U.loadavg
 
 local function median(v)
   local s = {}
@@ -137,44 +143,10 @@ local function stylex_step(with_r1)
 end
 assert(cfg.r1_interval == 16, "bench_train assumes the default r1_interval of 16")
 local plain_fn, r1_fn = stylex_step(false), stylex_step(true)
--- warm-up, then the two kinds interleaved so that load drift hits both alike
-plain_fn(); r1_fn(); plain_fn()
-local plain, r1 = {}, {}
-do
-  local p_runs, r_runs = {}, {}
-  for r = 1, REPEATS do
-    p_runs[r] = measure(plain_fn, 0, 1)
-    r_runs[r] = measure(r1_fn, 0, 1)
-  end
-  local function combine(runs)
-    local keys = {"ms", "gflop", "adj"}
-    local out = {reps = #runs, extra = {}}
-    for _, k in ipairs(keys) do
-      local v = {}
-      for i, m in ipairs(runs) do v[i] = m[k] end
-      out[k] = median(v)
-      if k == "ms" then out.min_ms, out.max_ms = math.min(table.unpack(v)), math.max(table.unpack(v)) end
-      if k == "gflop" then out.gflop_min, out.gflop_max = math.min(table.unpack(v)), math.max(table.unpack(v)) end
-    end
-    for _, k in ipairs({"d_ms", "g_ms", "d_gflop", "g_gflop"}) do
-      local v = {}
-      for i, m in ipairs(runs) do v[i] = m.extra[k] end
-      out.extra[k] = median(v)
-    end
-    out.gflops = out.gflop / (out.ms / 1e3)
-    return out
-  end
-  plain, r1 = combine(p_runs), combine(r_runs)
-end
-trainer.d_step, trainer.g_step = d_step, g_step
-local k = cfg.r1_interval
-local amort = {ms = (r1.ms + (k - 1) * plain.ms) / k, gflop = (r1.gflop + (k - 1) * plain.gflop) / k,
-  adj = (r1.adj + (k - 1) * plain.adj) / k}
-amort.gflops = amort.gflop / (amort.ms / 1e3)
 
 -- generator forward, no grad: mapping, classifier probabilities, synthesis
 local G = S.G
-local gen = measure(function()
+local function gen_fn()
   return sx.no_grad(function()
     local c0, t0 = sx.flops_count(), sx.wall_time()
     local p = sx.softmax(C:logits(x), 2)
@@ -183,7 +155,62 @@ local gen = measure(function()
     G:synthesis(G:latent(G:mapping(z), p))
     return e
   end)
-end, 3, 2 * REPEATS + 1)
+end
+
+-- The mirror, on this configuration: first its numerical check, then the
+-- timing process, whose GEMM count comes first (untimed runs).
+local mirror_conf = U.mirror_config(cfg, G, C, BATCH)
+local CHECK_BATCH, CHECK_TOL = 8, 1e-4
+local their_check = U.mirror_check(mirror_conf, {G = G, D = S.D, E = S.E, C = C}, CHECK_BATCH)
+local mirror, mirror_why = U.mirror_start(mirror_conf)
+assert(cfg.style_mixing == 0 and cfg.w_latent == 0 and cfg.w_class_l1 == 0 and cfg.class_dropout == 0
+  and not cfg.baseline, "bench_train: the mirror has only the default losses")
+local their_count = mirror and mirror:call("count")
+local theirs = {plain = {}, r1 = {}, gen = {}}
+local function their(kind)
+  local r = mirror and mirror:call(kind)
+  if r then theirs[kind][#theirs[kind] + 1] = r end
+end
+
+-- warm-up, then the two kinds interleaved so that load drift hits both
+-- alike, and the mirror's repeats between ours
+plain_fn(); r1_fn(); plain_fn()
+for _ = 1, 3 do gen_fn() end
+if mirror then mirror:call("warm") end
+local function combine(runs)
+  local out = {reps = #runs, extra = {}}
+  for _, k in ipairs({"ms", "gflop", "adj"}) do
+    local v = {}
+    for i, m in ipairs(runs) do v[i] = m[k] end
+    out[k] = median(v)
+    if k == "ms" then out.min_ms, out.max_ms = math.min(table.unpack(v)), math.max(table.unpack(v)) end
+    if k == "gflop" then out.gflop_min, out.gflop_max = math.min(table.unpack(v)), math.max(table.unpack(v)) end
+  end
+  for key in pairs(runs[1].extra) do
+    local v = {}
+    for i, m in ipairs(runs) do v[i] = m.extra[key] end
+    out.extra[key] = median(v)
+  end
+  out.gflops = out.gflop / (out.ms / 1e3)
+  return out
+end
+local p_runs, r_runs, g_runs = {}, {}, {}
+for r = 1, REPEATS do
+  p_runs[r] = measure(plain_fn, 0, 1)
+  r_runs[r] = measure(r1_fn, 0, 1)
+  their("plain")
+  their("r1")
+end
+for r = 1, 2 * REPEATS + 1 do
+  g_runs[r] = measure(gen_fn, 0, 1)
+  their("gen")
+end
+local plain, r1, gen = combine(p_runs), combine(r_runs), combine(g_runs)
+trainer.d_step, trainer.g_step = d_step, g_step
+local k = cfg.r1_interval
+local function amortised(a_r1, a_plain) return (a_r1 + (k - 1) * a_plain) / k end
+local amort = {ms = amortised(r1.ms, plain.ms), gflop = amortised(r1.gflop, plain.gflop), adj = amortised(r1.adj, plain.adj)}
+amort.gflops = amort.gflop / (amort.ms / 1e3)
 
 local peak_after = sx.sgemm_peak()
 local peak = math.max(peak_before, peak_after)
@@ -234,90 +261,120 @@ for _, row in ipairs(rows) do
   emit(j)
 end
 
--- ---------------------------------------------------------------- PyTorch reference
+-- ---------------------------------------------------------------- against the PyTorch mirror
 
-local PY = "/usr/bin/python3"
-local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-local function has_torch()
-  local ok = os.execute(PY .. " -c 'import torch' >/dev/null 2>&1")
-  return ok == true
-end
-local function readable(p)
-  local f = io.open(p)
-  if f then f:close() end
-  return f ~= nil
-end
-
--- The configuration above; only the figures compared below; as many repeats as ours.
-local REF_ARGS = "--modconv batched --ch 128,128,64,32 --w_dim 128 --n_cls 2 --batch 32"
-  .. " --only a_gen,b_gan_step,b_d_step,c_gan_step_r1,d_rec_step_stylex,cls"
-  .. string.format(" --warmup 2 --iters %d", 2 * REPEATS + 1)
--- PyTorch's OpenMP threads spin while they wait; on a machine whose cores are
--- busy with other work that makes its steps several times slower than when
--- they sleep (as our pool's threads do). PASSIVE, unless the caller set a policy.
-local OMP = os.getenv("OMP_WAIT_POLICY") and "" or "OMP_WAIT_POLICY=PASSIVE "
-if not readable(ref_path) then
-  print("PyTorch reference: skipped (" .. ref_path .. " not found; set TORCH_REFERENCE to its path)")
-elseif not has_torch() then
-  print("PyTorch reference: skipped (" .. PY .. " cannot import torch; apt-get install python3-torch)")
+if not mirror then
+  print("PyTorch mirror: skipped (" .. mirror_why .. ")")
 else
-  local cmd = OMP .. "OPENBLAS_NUM_THREADS=1 " .. PY .. " " .. sh_quote(ref_path) .. " " .. REF_ARGS
-  print("PyTorch reference: " .. cmd)
-  local t0 = sx.wall_time()
-  local p = assert(io.popen(cmd))
-  local theirs = {}
-  for line in p:lines() do
-    local js = line:match("^JSON (.*)$")
-    if js then
-      local rec = cjson.decode(js)
-      theirs[rec.bench] = rec
-    else
-      print("  | " .. line)
-    end
+  local load_mirror = loadavg()
+  local ok = mirror:close()
+  local info = mirror.info
+  print(string.format("PyTorch mirror (tests/bench/torch_mirror.py): torch %s, %d threads, mkldnn %s, "
+    .. "its repeats alternating with ours; load average %s", info.torch, info.threads, tostring(info.mkldnn),
+    load_mirror))
+  print("  " .. mirror.cmd)
+  if not ok then print("  the mirror exited with an error; the comparisons below use what it sent") end
+
+  -- like for like: parameters per network, GEMM work per step
+  local function nparams(m)
+    local n = 0
+    for _, t in ipairs(m:parameters()) do n = n + t:numel() end
+    return n
   end
-  local ok = p:close()
-  local ref_peak = sx.sgemm_peak()
-  print(string.format("  (%.0f s; sgemm peak right after: %.1f GFLOP/s; load average %s)", sx.wall_time() - t0,
-    ref_peak, loadavg()))
-  if not ok then print("  the reference exited with an error; comparisons below use what it printed") end
-  local ref_bar = math.max(peak, ref_peak)
+  local our_params = {mapping = nparams(G:child("mapping")), synthesis = nparams(G:child("synthesis")),
+    discriminator = nparams(S.D), encoder = nparams(S.E), classifier = nparams(C)}
+  local same = true
   print()
-  -- ours, theirs, what differs
-  local pairs_ = {
-    {"generator_forward_b32", "a_gen_fwd_b32", "G forward, b32",
-      "same G; each includes its own classifier's forward (ours: row above); probabilities vs logits"},
-    {"stylex_d_phase", "b_d_step", "D phase vs D step",
-      "ours: class-conditional D, fakes half random / half E(x) reconstructions"},
-    {"stylex_g_phase", "d_rec_step_stylex", "G phase vs rec. step",
-      "ours: 16 random + 16 encoder-path images, + perceptual loss; its: 32 reconstructions"},
-    {"stylex_step", "b_gan_step", "StylEx step vs GAN step",
-      "ours also trains E on the reconstruction losses (G phase above), + EMA"},
-    {"stylex_step_r1", "c_gan_step_r1", "StylEx+R1 vs GAN+R1",
-      "both: one R1 pass by double backward in the D step"},
-    {"classifier_step_b64", "cls_train_step_b64", "classifier step, b64",
-      "ours: 6 convs + FC 256, 2 classes, dropout; its: 3 convs, 10 classes"},
-  }
-  print(string.format("  their %%pk: their GFLOP/s over %.1f GFLOP/s, the highest sgemm peak of this run", ref_bar))
-  print(string.format("  %-26s %9s %9s %9s %8s %8s %9s", "figure (ours vs theirs)", "ours ms", "their ms",
-    "time o/t", "GF o/t", "GF/s o/t", "their %pk"))
-  for _, q in ipairs(pairs_) do
-    local o, t = ours[q[1]], theirs[q[2]]
-    if t and t.median_ms then
-      local tg = t.gflop or 0
-      local tgs = t.gflops_per_s or 0
-      print(string.format("  %-26s %9.1f %9.1f %9.2f %8.2f %8.2f %8.0f%%", q[3], o.ms, t.median_ms,
-        o.ms / t.median_ms, tg > 0 and o.gflop / tg or 0, tgs > 0 and o.gflops / tgs or 0, 100 * tgs / ref_bar))
-      print("      " .. q[4])
-      emit{bench = "vs_torch", ours = q[1], theirs = q[2], our_ms = o.ms, their_ms = t.median_ms,
-        time_ratio = o.ms / t.median_ms, our_gflop = o.gflop, their_gflop = tg,
-        our_gflops = o.gflops, their_gflops = tgs, gflops_ratio = tgs > 0 and o.gflops / tgs or nil,
-        their_frac_peak = tgs / ref_bar, torch = t.torch, their_mkldnn = t.mkldnn, their_threads = t.threads,
-        omp_wait_policy = os.getenv("OMP_WAIT_POLICY") or "PASSIVE"}
-    else
-      print(string.format("  %-26s  (the reference printed no %s)", q[3], q[2]))
-    end
+  print(string.format("  %-14s %10s %10s", "parameters", "ours", "mirror"))
+  for _, net in ipairs{"mapping", "synthesis", "discriminator", "encoder", "classifier"} do
+    local t = info.params[net]
+    same = same and t == our_params[net]
+    print(string.format("  %-14s %10d %10d%s", net, our_params[net], t, t == our_params[net] and "" or "  DIFFER"))
   end
-  print("  time o/t > 1: ours slower. GF o/t: our GEMM work over its. GF/s o/t: GEMM throughput ratio,")
-  print("  the fair figure where the work differs. Elementwise work is counted by neither.")
+  emit{bench = "torch_mirror_params", ours = our_params, torch = info.params, equal = same}
+  if their_check then
+    local worst = 0
+    print()
+    print(string.format("  numerical check (batch %d, our weights loaded into the mirror): largest |torch - ours|"
+      .. " / largest |ours|", CHECK_BATCH))
+    for _, k in ipairs{"logits", "w", "img", "d", "e", "perceptual", "r1_grad"} do
+      local v = their_check.rel_diff[k]
+      worst = math.max(worst, v or math.huge)
+      print(string.format("  %-14s %10.2e%s", k, v or -1, (v and v <= CHECK_TOL) and "" or "  DIFFER"))
+    end
+    if #their_check.missing > 0 or #their_check.unmatched > 0 then
+      print("  parameters not matched: " .. table.concat(their_check.missing, " ") .. " "
+        .. table.concat(their_check.unmatched, " "))
+    end
+    emit{bench = "torch_mirror_check", rel_diff = their_check.rel_diff, worst = worst, tolerance = CHECK_TOL,
+      same = worst <= CHECK_TOL and #their_check.missing == 0 and #their_check.unmatched == 0,
+      params_loaded = their_check.n_params}
+  end
+  local our_gf = {plain = plain.gflop, r1 = r1.gflop, gen = gen.gflop, d = plain.extra.d_gflop,
+    d_r1 = r1.extra.d_gflop, g = plain.extra.g_gflop}
+  local labels = {plain = "StylEx step, no R1", r1 = "StylEx step, with R1", gen = "generator forward",
+    d = "D phase, no R1", d_r1 = "D phase, with R1", g = "G phase"}
+  local order = {"plain", "r1", "d", "d_r1", "g", "gen"}
+  if their_count then
+    print()
+    print(string.format("  %-22s %10s %10s %8s", "GEMM GFLOP", "ours", "mirror", "o/m"))
+    for _, key in ipairs(order) do
+      print(string.format("  %-22s %10.3f %10.3f %8.4f", labels[key], our_gf[key], their_count[key],
+        our_gf[key] / their_count[key]))
+    end
+    if #their_count.unknown_ops > 0 then
+      print("  the mirror's counter saw matrix ops it does not count: " .. table.concat(their_count.unknown_ops, " "))
+    end
+    local fl = {}
+    for _, key in ipairs(order) do fl[key] = {ours = our_gf[key], torch = their_count[key],
+      ratio = our_gf[key] / their_count[key]} end
+    emit{bench = "torch_mirror_gemm_gflop", kinds = fl, unknown_ops = their_count.unknown_ops}
+  end
+
+  local function med(list, key)
+    local v = {}
+    for i, r in ipairs(list) do v[i] = r[key] end
+    return #v > 0 and median(v) or nil
+  end
+  local tp, tr, tg = med(theirs.plain, "ms"), med(theirs.r1, "ms"), med(theirs.gen, "ms")
+  if not (tp and tr and tg) then
+    print("  the mirror sent no timings")
+  else
+    local tc = their_count or {}
+    local function per_s(gf, ms) return gf and gf / (ms / 1e3) or nil end
+    local cmp = {
+      {"stylex_step_vs_torch", "StylEx step, amortised (1 R1 in 16)", amort.ms, amortised(tr, tp), amort.gflop,
+        tc.plain and amortised(tc.r1, tc.plain)},
+      {"stylex_step_r1_vs_torch", "  StylEx step, with R1", r1.ms, tr, r1.gflop, tc.r1},
+      {"stylex_step_no_r1_vs_torch", "  StylEx step, no R1", plain.ms, tp, plain.gflop, tc.plain},
+      {"d_phase_vs_torch", "D phase, amortised", amortised(r1.extra.d_ms, plain.extra.d_ms),
+        amortised(med(theirs.r1, "d_ms"), med(theirs.plain, "d_ms")), amortised(r1.extra.d_gflop, plain.extra.d_gflop),
+        tc.d and amortised(tc.d_r1, tc.d)},
+      {"g_phase_vs_torch", "G phase (G and E)", plain.extra.g_ms, med(theirs.plain, "g_ms"), plain.extra.g_gflop, tc.g},
+      {"generator_forward_vs_torch", "generator forward (b32)", gen.ms, tg, gen.gflop, tc.gen},
+    }
+    print()
+    print(string.format("  %-38s %9s %9s %8s %8s %8s", "ours vs the mirror", "ours ms", "torch ms", "t/o",
+      "our %pk", "its %pk"))
+    for _, c in ipairs(cmp) do
+      local name, label, o_ms, t_ms, o_gf, t_gf = table.unpack(c)
+      local o_gs, t_gs = per_s(o_gf, o_ms), per_s(t_gf, t_ms)
+      print(string.format("  %-38s %9.1f %9.1f %8.2f %7.0f%% %7s", label, o_ms, t_ms, t_ms / o_ms,
+        100 * o_gs / peak, t_gs and string.format("%.0f%%", 100 * t_gs / peak) or ""))
+      local j = {bench = name, ours_ms = o_ms, torch_ms = t_ms, torch_over_ours = t_ms / o_ms, ours_gflop = o_gf,
+        torch_gflop = t_gf, ours_frac_peak = o_gs / peak, torch_frac_peak = t_gs and t_gs / peak,
+        peak_gflops = peak, threads = sx.num_threads(), torch_threads = info.threads, torch = info.torch,
+        repeats = name == "generator_forward_vs_torch" and #theirs.gen or #theirs.plain, load_average = load_mirror,
+        omp_wait_policy = os.getenv("OMP_WAIT_POLICY") or "PASSIVE"}
+      if name == "generator_forward_vs_torch" then
+        j.ours_images_per_s, j.torch_images_per_s = BATCH / (o_ms / 1e3), BATCH / (t_ms / 1e3)
+      end
+      emit(j)
+    end
+    print(string.format("  generator forward: ours %.1f images/s, the mirror %.1f", BATCH / (gen.ms / 1e3),
+      BATCH / (tg / 1e3)))
+    print("  t/o > 1: ours faster. %pk: GEMM GFLOP/s over this run's sgemm peak; elementwise work is counted by")
+    print("  neither side.")
+  end
 end
 print(string.format("\nload average: %s at start, %s at end", load_start, loadavg()))

@@ -130,6 +130,23 @@ static float *contents(const sx_tensor *t)
     return p;
 }
 
+/* ---------------------------------------------------------------- filters */
+
+/* When set, the visitors below use separable filters col * row^T (random
+ * factors), which sx_upfirdn2d runs with its separable kernel when up = 1;
+ * otherwise a random (non-separable) filter. */
+static bool separable_filters = false;
+
+static sx_tensor *make_filter(unsigned seed, int64_t fh, int64_t fw)
+{
+    if (!separable_filters) return RANDN(seed, fh, fw);
+    sx_tensor *a = RANDN(seed, fh, 1), *b = RANDN(seed + 1, 1, fw);
+    sx_tensor *f = a && b ? sx_mul(a, b) : NULL; /* [fh, 1] * [1, fw] broadcasts to [fh, fw] */
+    sx_tensor_free(a);
+    sx_tensor_free(b);
+    return f;
+}
+
 /* ---------------------------------------------------------------- configurations */
 
 static const int ups[] = {1, 2, 4};
@@ -180,7 +197,7 @@ static void visit_forward(const cfg *c, unsigned seed, void *vctx)
     char desc[160];
     cfg_str(c, desc, sizeof desc);
     sx_tensor *x = RANDN(seed, c->N, c->C, c->H, c->W);
-    sx_tensor *f = RANDN(seed + 7000, c->fh, c->fw);
+    sx_tensor *f = make_filter(seed + 7000, c->fh, c->fw);
     int64_t Ho, Wo;
     float *xd = contents(x), *fd = contents(f);
     float *want = ref_forward(c, xd, fd, &Ho, &Wo);
@@ -267,7 +284,7 @@ static bool case_begin(const cfg *c, unsigned seed, bool take, int *ran, grad_ca
     cfg_str(c, k->desc, sizeof k->desc);
     k->x = RANDN(seed, c->N, c->C, c->H, c->W);
     sx_tensor_set_requires_grad(k->x, true);
-    k->f = RANDN(seed + 7000, c->fh, c->fw);
+    k->f = make_filter(seed + 7000, c->fh, c->fw);
     k->g = RANDN(seed + 9000, c->N, c->C, k->Ho, k->Wo);
     return true;
 }
@@ -460,6 +477,48 @@ static void test_stylegan_configs(void)
     sx_tensor_free(x);
 }
 
+/* Separable filters (what StyleGAN2 uses) take the separable kernel when
+ * up = 1: the same reference checks as above with filters col * row^T, and
+ * finite-difference gradient and second-derivative checks with the [1,3,3,1]
+ * filters at the uses of the networks (the blur before a stride-2 conv, the
+ * blur after a transposed conv, the 2x downsample). */
+static void test_separable_filters(void)
+{
+    separable_filters = true;
+    struct fwd_stats st = {0, 0};
+    for_each_cfg(visit_forward, &st);
+    CHECK(st.ran > 300);
+    int ran = 0;
+    for_each_cfg(visit_backward, &ran);
+    CHECK(ran > 300);
+    ran = 0;
+    for_each_cfg(visit_double_backward, &ran);
+    CHECK(ran > 80);
+    separable_filters = false;
+    struct {
+        int64_t H, W;
+        int down, pad[4];
+        float gain;
+    } cases[] = {
+        {6, 6, 1, {2, 2, 2, 2}, 1.0f}, /* blur before the discriminator's stride-2 conv */
+        {7, 7, 1, {1, 1, 1, 1}, 4.0f}, /* blur after the synthesis' transposed conv */
+        {8, 6, 2, {1, 1, 1, 1}, 1.0f}, /* downsample before the skip */
+        {7, 5, 2, {-1, 2, 0, 1}, 1.0f}, /* crops and odd sizes */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char what[64];
+        sx_tensor *x = RANDN(90 + (unsigned)k, 2, 2, cases[k].H, cases[k].W);
+        sx_tensor_set_requires_grad(x, true);
+        struct ufd_args a = {fir_1331(cases[k].gain), 1, cases[k].down, {0}, true};
+        memcpy(a.pad, cases[k].pad, sizeof a.pad);
+        snprintf(what, sizeof what, "separable upfirdn2d^2 case %zu", k);
+        GRADCHECK(what, call_ufd, &a, 1, &x);
+        GRADGRADCHECK(what, call_ufd, &a, 1, &x);
+        sx_tensor_free(a.f);
+        sx_tensor_free(x);
+    }
+}
+
 /* ---------------------------------------------------------------- layouts, threads, filter */
 
 /* A non-contiguous x (a transposed view) gives the same result as its copy. */
@@ -556,6 +615,7 @@ int main(void)
     RUN(test_backward_differentiable_in_grad_output);
     RUN(test_gradcheck);
     RUN(test_stylegan_configs);
+    RUN(test_separable_filters);
     RUN(test_noncontiguous_input);
     RUN(test_thread_count_independent);
     RUN(test_filter_gets_no_gradient);
