@@ -72,6 +72,28 @@ sx_status sx_attfind_effects(sx_module *G, sx_classifier *C, sx_tensor *latents,
 void sx_attfind_result_clear(sx_attfind_result *r);
 
 /*
+ * Chosen columns of the effect table on chosen images, exactly as
+ * sx_attfind_effects computes them: the screened AttFind of
+ * lua/stylex/attfind.lua evaluates only the columns that can change the
+ * policy's picks. Column q is cols[q] = d * S + j (0-based: coordinate j,
+ * d = 0 to-min, 1 to-max, the [2, S] order of the table); rows are image
+ * indices (0-based) into latents. The images run in chunks of at most
+ * opts->batch: each chunk's base pass keeps its activations, then every
+ * column reruns the layers from its own on for the whole chunk at once.
+ *   latents, noise, opts: as sx_attfind_effects (the extremes are those of
+ *     all N latents unless opts gives them);
+ *   progress: called with the passes done of n_rows (1 + n_cols);
+ *   effect: set to [n_rows, n_cols, K], effect[r, q, :] =
+ *     effect[rows[r], d, j, :] of the full table (new reference);
+ *   base_logits: set to [n_rows, K] (new reference).
+ * On failure both are NULL.
+ */
+sx_status sx_attfind_columns(sx_module *G, sx_classifier *C, sx_tensor *latents, sx_tensor *const *noise,
+                             const sx_attfind_opts *opts, int64_t n_rows, const int64_t *rows, int n_cols,
+                             const int *cols, sx_attfind_progress_fn progress, void *ctx, sx_tensor **effect,
+                             sx_tensor **base_logits);
+
+/*
  * Images with StyleSpace coordinates changed: for every row b of the batch,
  * coordinate coords[k] (flat, 0-based) of image b's styles is set to
  * values[b, k] (add false) or moved by it (add true); the other coordinates

@@ -12,6 +12,11 @@
  *       error; an error inside it stops it and is re-raised as it is;
  *     style_min, style_max: tensors [S] to shift to instead of the extremes
  *       of these N images.
+ *   sx.attfind.columns(G, C, latents, cols, {noise=, rows=, batch=64, progress=, style_min=, style_max=})
+ *     -> effect [n_rows, #cols, K], base_logits [n_rows, K]
+ *     the columns cols (1-based flat columns of [2, S]: j to-min, S + j
+ *     to-max) of the effect table, exactly, on the images rows (1-based,
+ *     default all); noise required (the table's); the extremes as effects.
  *   sx.attfind.apply(G, latents, coords, values, {noise=, add=false}) -> images [B, C, R, R]
  *     coords: a flat coordinate or a list of them (1-based, as G:locate);
  *     values: a number, a list of numbers (one per coordinate) or a tensor
@@ -184,6 +189,87 @@ static int l_effects(lua_State *L)
     return 1;
 }
 
+/* ---------------------------------------------------------------- columns */
+
+/* A list argument of 1-based integers in 1..hi: into a Lua-owned array of
+ * 0-based int64 (pushed as a userdata on the stack). */
+static int64_t *check_index_list(lua_State *L, int idx, int64_t hi, int64_t *n, const char *fn, const char *what)
+{
+    if (!lua_istable(L, idx)) luaL_typeerror(L, idx, "list of integers");
+    lua_Unsigned len = lua_rawlen(L, idx);
+    if (len < 1 || len > (1u << 24))
+        luaL_error(L, "bad argument #%d to '%s' (%s: expected 1 .. %d entries, got %d)", idx, fn, what, 1 << 24,
+                   (int)len);
+    int64_t *v = lua_newuserdatauv(L, (size_t)len * sizeof *v, 0);
+    for (lua_Unsigned k = 0; k < len; k++) {
+        lua_rawgeti(L, idx, (lua_Integer)k + 1);
+        int ok = 0;
+        lua_Integer x = lua_tointegerx(L, -1, &ok);
+        if (!ok || lua_type(L, -1) != LUA_TNUMBER || x < 1 || x > hi)
+            luaL_error(L, "bad argument #%d to '%s' (%s[%d] must be an integer in 1..%d)", idx, fn, what,
+                       (int)k + 1, (int)hi);
+        v[k] = x - 1;
+        lua_pop(L, 1);
+    }
+    *n = (int64_t)len;
+    return v;
+}
+
+static int l_columns(lua_State *L)
+{
+    const char *fn = "columns";
+    sx_module *G = lsx_check_module(L, 1);
+    sx_style_layout lay = check_layout(L, 1);
+    sx_classifier *C = lsx_check_classifier(L, 2);
+    sx_tensor *lat = lsx_check_tensor(L, 3);
+    static const char *const keys[] = {"noise", "rows", "batch", "progress", "style_min", "style_max", NULL};
+    lsx_check_opts(L, 5, keys);
+    lua_settop(L, 5);
+    const int64_t N = lat->ndim == 2 ? lat->shape[0] : 0;
+    int64_t n_cols = 0, n_rows = 0;
+    int64_t *cols64 = check_index_list(L, 4, 2 * (int64_t)lay.n_coords, &n_cols, fn, "columns"); /* 6 */
+    int *cols = lua_newuserdatauv(L, (size_t)n_cols * sizeof *cols, 0);                            /* 7 */
+    for (int64_t q = 0; q < n_cols; q++) cols[q] = (int)cols64[q];
+    int64_t *rows;
+    if (lua_istable(L, 5) && lua_getfield(L, 5, "rows") != LUA_TNIL) {
+        rows = check_index_list(L, lua_gettop(L), N > 0 ? N : 1, &n_rows, fn, "rows");
+        lua_replace(L, -2);                                                                         /* 8 */
+    } else {
+        if (lua_istable(L, 5)) lua_pop(L, 1);
+        if (N < 1) luaL_argerror(L, 3, "latents [N, D] expected");
+        rows = lua_newuserdatauv(L, (size_t)N * sizeof *rows, 0);                                   /* 8 */
+        for (int64_t i = 0; i < N; i++) rows[i] = i;
+        n_rows = N;
+    }
+    sx_attfind_opts o = {0};
+    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS] = {0};
+    bool has_noise = read_noise(L, 5, &lay, noise, fn, 5);
+    if (!has_noise) luaL_argerror(L, 5, "noise is required (the noise of the table's images)");
+    o.style_min = lsx_opt_tensor(L, 5, fn, "style_min");
+    o.style_max = lsx_opt_tensor(L, 5, fn, "style_max");
+    o.batch = (int)lsx_opt_integer(L, 5, fn, "batch", 0, 1, 65536, false);
+    /* stack: 9 progress function or nil, 10 error slot, 11 guard */
+    if (lua_istable(L, 5)) lua_getfield(L, 5, "progress");
+    else lua_pushnil(L);
+    if (!lua_isnil(L, 9) && !lua_isfunction(L, 9))
+        luaL_error(L, "bad argument #5 to '%s' (progress must be a function, got %s)", fn, luaL_typename(L, 9));
+    lua_pushnil(L);
+    af_guard *g = new_guard(L);
+    luaL_checkstack(L, 8, fn);
+    progress_ctx p = {L, 9, 10, false};
+    sx_status st = sx_attfind_columns(G, C, lat, noise, &o, n_rows, rows, (int)n_cols, cols,
+                                      lua_isnil(L, 9) ? NULL : call_progress, &p, &g->r.effect, &g->r.base_logits);
+    if (p.failed) {
+        lua_pushvalue(L, 10);
+        return lua_error(L);
+    }
+    if (st != SX_OK) return lsx_fail(L, "attfind_columns");
+    lsx_push_take(L, &g->r.effect);
+    lsx_push_take(L, &g->r.base_logits);
+    lsx_gc_pace(L);
+    return 2;
+}
+
 /* ---------------------------------------------------------------- apply */
 
 static int l_apply(lua_State *L)
@@ -251,6 +337,7 @@ static int l_apply(lua_State *L)
 
 static const luaL_Reg attfind_fns[] = {
     {"effects", l_effects},
+    {"columns", l_columns},
     {"apply", l_apply},
     {NULL, NULL},
 };

@@ -284,6 +284,135 @@ sx_status sx_attfind_effects(sx_module *G, sx_classifier *C, sx_tensor *latents,
     return SX_OK;
 }
 
+/* ---------------------------------------------------------------- columns */
+
+/* The rows' inputs of one chunk: images rows[0 .. n-1] (0-based) of the call. */
+typedef struct chunk {
+    sx_styles st;                              /* their styles, [n, C_l] per layer */
+    sx_synthesis_cache cache;                  /* their activations, batch n */
+    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS];  /* [n or 1, 1, r_l, r_l] */
+} chunk;
+
+static void chunk_clear(chunk *ch)
+{
+    sx_styles_clear(&ch->st);
+    sx_synthesis_cache_clear(&ch->cache);
+    for (int l = 0; l < SX_STYLEGAN_MAX_LAYERS; l++) sx_tensor_free(ch->noise[l]);
+    memset(ch, 0, sizeof *ch);
+}
+
+/* Chunk rows[0 .. n-1]: its base pass (cache kept) and the base logits into r->logits. */
+static bool chunk_base(effects_run *r, sx_module *G, sx_classifier *C, sx_tensor *latents, sx_tensor *const *noise,
+                       int64_t n, const int64_t *rows, chunk *ch)
+{
+    sx_tensor *lat = sx_index_select(latents, 0, n, rows);
+    bool ok = lat && sx_synthesis_styles(G, lat, &ch->st) == SX_OK;
+    sx_tensor_free(lat);
+    for (int l = 0; l < r->lay.n_layers && ok; l++)
+        ok = (ch->noise[l] = noise[l]->shape[0] == 1 ? sx_tensor_retain(noise[l])
+                                                     : sx_index_select(noise[l], 0, n, rows)) != NULL;
+    if (!ok) return false;
+    sx_tensor *img = sx_synthesis_from_styles(G, &ch->st, ch->noise, 0, NULL, &ch->cache);
+    ok = classify(r, C, img);
+    sx_tensor_free(img);
+    return ok;
+}
+
+sx_status sx_attfind_columns(sx_module *G, sx_classifier *C, sx_tensor *latents, sx_tensor *const *noise,
+                             const sx_attfind_opts *opts, int64_t n_rows, const int64_t *rows, int n_cols,
+                             const int *cols, sx_attfind_progress_fn progress, void *ctx, sx_tensor **effect,
+                             sx_tensor **base_logits)
+{
+    const char *fn = "attfind_columns";
+    if (!effect || !base_logits) return sx_fail(SX_EINVAL, "%s: NULL result", fn);
+    *effect = *base_logits = NULL;
+    effects_run r = {.progress = progress, .ctx = ctx};
+    if (sx_style_layout_of(G, &r.lay) != SX_OK) return prefix_error(fn);
+    const sx_stylegan_config *gc = sx_stylegan_config_of(G);
+    const sx_classifier_info *cc = sx_classifier_info_of(C);
+    if (!gc) return sx_last_status();
+    if (!cc) return prefix_error(fn);
+    if (sx_classifier_accepts(C, fn, "the generator's", gc->img_channels, gc->resolution, gc->resolution) != SX_OK)
+        return SX_EINVAL;
+    if (!check_latents(fn, gc, latents)) return SX_EINVAL;
+    r.N = latents->shape[0];
+    r.K = cc->n_classes;
+    const int64_t S = r.lay.n_coords, N = r.N, K = r.K;
+    if (!noise)
+        return sx_fail(SX_EINVAL, "%s: noise is required (one tensor per layer, e.g. from synthesis_noise)", fn);
+    if (!check_noise(fn, &r.lay, noise, N)) return SX_EINVAL;
+    r.batch = opts && opts->batch ? opts->batch : SX_ATTFIND_DEFAULT_BATCH;
+    if (r.batch < 1 || r.batch > MAX_BATCH)
+        return sx_fail(SX_EINVAL, "%s: batch %d outside 1 .. %d", fn, r.batch, MAX_BATCH);
+    if (n_rows < 1 || !rows) return sx_fail(SX_EINVAL, "%s: no images (n_rows %lld)", fn, (long long)n_rows);
+    for (int64_t q = 0; q < n_rows; q++)
+        if (rows[q] < 0 || rows[q] >= N)
+            return sx_fail(SX_EINVAL, "%s: rows[%lld] = %lld outside 0 .. %lld", fn, (long long)q,
+                           (long long)rows[q], (long long)N - 1);
+    if (n_cols < 1 || !cols) return sx_fail(SX_EINVAL, "%s: no columns (n_cols %d)", fn, n_cols);
+    for (int q = 0; q < n_cols; q++)
+        if (cols[q] < 0 || cols[q] >= 2 * S)
+            return sx_fail(SX_EINVAL, "%s: cols[%d] = %d outside 0 .. %lld", fn, q, cols[q], (long long)(2 * S - 1));
+    r.total = n_rows * (1 + (int64_t)n_cols);
+
+    bool grad = sx_set_grad_enabled(false);
+    sx_tensor *flat = NULL, *eff = NULL, *base = NULL;
+    chunk ch = {0};
+    bool ok = sx_synthesis_styles(G, latents, &r.st) == SX_OK && (flat = sx_styles_flat(&r.st)) &&
+              (r.styles = host_copy(flat)) && effects_extremes(&r, opts, fn) &&
+              (r.logits = malloc((size_t)(r.batch * K) * sizeof *r.logits)) &&
+              (eff = sx_tensor_zeros(3, (int64_t[]){n_rows, n_cols, K})) &&
+              (base = sx_tensor_zeros(2, (int64_t[]){n_rows, K}));
+    if (ok && !r.logits) ok = (sx_fail(SX_ENOMEM, "%s: out of memory", fn), false);
+    sx_tensor_free(flat);
+    sx_styles_clear(&r.st);
+    float *ed = ok ? sx_tensor_data(eff) : NULL, *bd = ok ? sx_tensor_data(base) : NULL;
+    /* equal chunks of at most `batch` images */
+    const int64_t chunks = (n_rows + r.batch - 1) / r.batch, per = (n_rows + chunks - 1) / chunks;
+    for (int64_t r0 = 0; r0 < n_rows && ok; r0 += per) {
+        const int64_t B = r0 + per <= n_rows ? per : n_rows - r0;
+        chunk_clear(&ch);
+        if (!(ok = chunk_base(&r, G, C, latents, noise, B, rows + r0, &ch))) break;
+        memcpy(bd + r0 * K, r.logits, (size_t)(B * K) * sizeof *bd);
+        if (!(ok = report(&r, B))) break;
+        for (int q = 0; q < n_cols && ok; q++) {
+            const int64_t j = cols[q] % S, d = cols[q] / S;
+            int l = 0;
+            while (l + 1 < r.lay.n_layers && r.lay.offset[l + 1] <= j) l++;
+            const int64_t Cl = r.lay.channels[l], c = j - r.lay.offset[l];
+            sx_tensor *conv = sx_tensor_copy(ch.st.conv[l]);
+            if (!(ok = conv != NULL)) break;
+            float *cd = sx_tensor_data(conv);
+            const float target = d ? r.smax[j] : r.smin[j];
+            for (int64_t b = 0; b < B; b++) cd[b * Cl + c] = target;
+            sx_styles sh;
+            sx_styles_share(&ch.st, &sh);
+            sx_tensor_free(sh.conv[l]);
+            sh.conv[l] = conv;
+            sx_tensor *img = sx_synthesis_from_styles(G, &sh, ch.noise, l, &ch.cache, NULL);
+            sx_styles_clear(&sh);
+            ok = classify(&r, C, img);
+            sx_tensor_free(img);
+            if (!ok) break;
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t k = 0; k < K; k++)
+                    ed[((r0 + b) * n_cols + q) * K + k] = r.logits[b * K + k] - bd[(r0 + b) * K + k];
+            ok = report(&r, B);
+        }
+    }
+    chunk_clear(&ch);
+    effects_free(&r);
+    sx_set_grad_enabled(grad);
+    if (!ok) {
+        sx_tensor_free(eff);
+        sx_tensor_free(base);
+        return prefix_error(fn);
+    }
+    *effect = eff;
+    *base_logits = base;
+    return SX_OK;
+}
+
 /* ---------------------------------------------------------------- apply */
 
 sx_tensor *sx_attfind_apply(sx_module *G, sx_tensor *latents, sx_tensor *const *noise, int n_changes,
