@@ -193,12 +193,14 @@ static int l_effects(lua_State *L)
 
 /* A list argument of 1-based integers in 1..hi: into a Lua-owned array of
  * 0-based int64 (pushed as a userdata on the stack). */
-static int64_t *check_index_list(lua_State *L, int idx, int64_t hi, int64_t *n, const char *fn, const char *what)
+static int64_t *check_index_list(lua_State *L, int idx, int arg, int64_t hi, int64_t *n, const char *fn,
+                                 const char *what)
 {
-    if (!lua_istable(L, idx)) luaL_typeerror(L, idx, "list of integers");
+    if (!lua_istable(L, idx))
+        luaL_error(L, "bad argument #%d to '%s' (%s must be a list of integers)", arg, fn, what);
     lua_Unsigned len = lua_rawlen(L, idx);
     if (len < 1 || len > (1u << 24))
-        luaL_error(L, "bad argument #%d to '%s' (%s: expected 1 .. %d entries, got %d)", idx, fn, what, 1 << 24,
+        luaL_error(L, "bad argument #%d to '%s' (%s: expected 1 .. %d entries, got %d)", arg, fn, what, 1 << 24,
                    (int)len);
     int64_t *v = lua_newuserdatauv(L, (size_t)len * sizeof *v, 0);
     for (lua_Unsigned k = 0; k < len; k++) {
@@ -206,7 +208,7 @@ static int64_t *check_index_list(lua_State *L, int idx, int64_t hi, int64_t *n, 
         int ok = 0;
         lua_Integer x = lua_tointegerx(L, -1, &ok);
         if (!ok || lua_type(L, -1) != LUA_TNUMBER || x < 1 || x > hi)
-            luaL_error(L, "bad argument #%d to '%s' (%s[%d] must be an integer in 1..%d)", idx, fn, what,
+            luaL_error(L, "bad argument #%d to '%s' (%s[%d] must be an integer in 1..%d)", arg, fn, what,
                        (int)k + 1, (int)hi);
         v[k] = x - 1;
         lua_pop(L, 1);
@@ -227,12 +229,12 @@ static int l_columns(lua_State *L)
     lua_settop(L, 5);
     const int64_t N = lat->ndim == 2 ? lat->shape[0] : 0;
     int64_t n_cols = 0, n_rows = 0;
-    int64_t *cols64 = check_index_list(L, 4, 2 * (int64_t)lay.n_coords, &n_cols, fn, "columns"); /* 6 */
+    int64_t *cols64 = check_index_list(L, 4, 4, 2 * (int64_t)lay.n_coords, &n_cols, fn, "columns"); /* 6 */
     int *cols = lua_newuserdatauv(L, (size_t)n_cols * sizeof *cols, 0);                            /* 7 */
     for (int64_t q = 0; q < n_cols; q++) cols[q] = (int)cols64[q];
     int64_t *rows;
     if (lua_istable(L, 5) && lua_getfield(L, 5, "rows") != LUA_TNIL) {
-        rows = check_index_list(L, lua_gettop(L), N > 0 ? N : 1, &n_rows, fn, "rows");
+        rows = check_index_list(L, lua_gettop(L), 5, N > 0 ? N : 1, &n_rows, fn, "rows");
         lua_replace(L, -2);                                                                         /* 8 */
     } else {
         if (lua_istable(L, 5)) lua_pop(L, 1);

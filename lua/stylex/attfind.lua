@@ -17,6 +17,9 @@
 --   tab.noise        L tensors, the noise used
 --   tab.layers       {{name = "b4.conv1", channels = 128, offset = 1}, ...}
 --   tab.meta         (after load) the file's metadata
+--   tab.exact, tab.screen  only in a screened table (attfind.screened_effects):
+--                    [N, 2, S] 1 where effect is exact, the linear estimate
+--                    elsewhere; the screening's options and figures
 --
 -- An attribute is a table
 --   {coord = j, layer = l, channel = ch, layer_name = "b16.conv0",
@@ -174,6 +177,7 @@ function attfind.filter_unstable(tab, opts)
   local fn = "filter_unstable"
   opts = check_opts(fn, opts, {threshold = true, max_share = true})
   local N, S, K = shape4(tab, fn)
+  if tab.screen then error(fn .. ": needs the exact effect table (this one is screened: most entries are estimates)", 2) end
   local threshold = check_number(fn, "threshold", opts.threshold or 0.3, 0)
   local max_share = check_number(fn, "max_share", opts.max_share or 750 / 24192, 0)
   local shifted = sx.softmax((tab.effect + tab.base_logits:reshape{N, 1, 1, K}):reshape{N * 2 * S, K}, 2)
@@ -1004,20 +1008,23 @@ end
 -- ---------------------------------------------------------------- save / load
 
 -- Writes the table to a safetensors file (atomically): tensors effect,
--- base_logits, style_min, style_max, styles, latents, noise.1 .. noise.L;
--- metadata format, n_images, n_coords, n_classes, layers (JSON) and the
--- entries of meta (e.g. model = the generator's checkpoint path).
+-- base_logits, style_min, style_max, styles, latents, noise.1 .. noise.L
+-- (and exact, for a screened table); metadata format, n_images, n_coords,
+-- n_classes, layers (JSON), screen (JSON, a screened table's tab.screen)
+-- and the entries of meta (e.g. model = the generator's checkpoint path).
 -- Returns true, or nil and a message.
 function attfind.save(path, tab, meta)
   local N, S, K = shape4(tab, "save")
   local tensors = {effect = tab.effect, base_logits = tab.base_logits, style_min = tab.style_min,
                    style_max = tab.style_max, styles = tab.styles, latents = tab.latents}
   for l, z in ipairs(tab.noise or {}) do tensors["noise." .. l] = z end
+  if tab.exact then tensors.exact = tab.exact end
   local m = {}
   for k, v in pairs(tab.meta or {}) do m[k] = v end
   for k, v in pairs(meta or {}) do m[k] = v end
   m.format, m.n_images, m.n_coords, m.n_classes = FORMAT, N, S, K
   m.layers = util.encode_sorted(tab.layers or {})
+  m.screen = tab.screen and util.encode_sorted(tab.screen) or nil
   return sx.save(path, tensors, m)
 end
 
@@ -1040,6 +1047,10 @@ function attfind.load(path)
     l = l + 1
   end
   if #noise > 0 then tab.noise = noise end
+  if meta.screen then -- a screened table: exact only where tab.exact is 1
+    tab.screen = cjson.decode(meta.screen)
+    tab.exact = tensors.exact or error("attfind.load: " .. path .. " is a screened table without its 'exact' mask", 2)
+  end
   tab.layers = cjson.decode(meta.layers or "[]")
   for _, ly in ipairs(tab.layers) do -- JSON numbers come back as floats
     ly.channels, ly.offset = math.tointeger(ly.channels), math.tointeger(ly.offset)
