@@ -585,7 +585,7 @@ local function sigmoid(x) return 1 / (1 + math.exp(-x)) end
 -- Screened AttFind (docs/method.md#screened-attfind): the picks of subset
 -- selection without the whole effect table. One backward pass per image and
 -- class gives d logit / d s; its linear estimate of every entry ranks the
--- columns; exact columns (sx.attfind.columns) are evaluated, batched over
+-- columns; exact entries (sx.attfind.entries) are evaluated, batched over
 -- images, only where a bound says they could change a pick:
 --   for each class c, on its images (not predicted c), the quantity v of an
 --   entry (the class's log-odds in "prob", the change of logit c in
@@ -597,8 +597,12 @@ local function sigmoid(x) return 1 / (1 + math.exp(-x)) end
 --   usual, where each step's pick must be a column exact on the step's images
 --   whose score beats the upper bound of every column that is not (ties to
 --   the lower column, as the policy); when one could beat it, the `round`
---   columns with the largest bounds are evaluated on the step's images and
---   the selection starts again. A certified pick is then evaluated on all N
+--   columns with the largest bounds are evaluated on the step's images (with
+--   partial = true, the default, only on those with the largest bounds,
+--   until what the bound leaves on the rest is at most half of the best
+--   exact score, unless the column is a contender: its exact part is
+--   already half of it) and the selection starts again. The base passes of
+--   all N images are kept meanwhile (sx.attfind.base). A certified pick is then evaluated on all N
 --   images (so the report's statistics of it are exact). It ends when every
 --   class has k certified picks, or a class reached max_columns columns
 --   (then certified = false for it).
@@ -610,12 +614,18 @@ local function sigmoid(x) return 1 / (1 + math.exp(-x)) end
 --         max_corr, labels (as subset_selection); quantile = 0.9,
 --         safety = 1.5, tau = 0.3, initial = 16, round = 32, max_columns =
 --         2S (per class), grad_batch = 50, style_min, style_max,
---         log = function(msg) (progress, one line per round)
+--         partial = true, log = function(msg) (progress, one line per round),
+--         oracle = an exact table of the same latents and noise: its entries
+--           stand in for the exact passes (to tune the bound at no cost;
+--           scripts/screen_bounds.lua)
 function attfind.screened_effects(G, C, latents, opts)
   local fn = "screened_effects"
   opts = check_opts(fn, opts, {noise = true, batch = true, k = true, space = true, max_image_effect = true,
     max_corr = true, labels = true, quantile = true, safety = true, tau = true, initial = true, round = true,
-    max_columns = true, grad_batch = true, style_min = true, style_max = true, log = true})
+    max_columns = true, grad_batch = true, style_min = true, style_max = true, log = true, oracle = true, partial = true})
+  if opts.oracle ~= nil and (type(opts.oracle) ~= "table" or type(opts.oracle.effect) ~= "userdata") then
+    error(fn .. ": opts.oracle must be an exact effect table of these latents", 2)
+  end
   local t0 = sx.wall_time()
   local lay = G:style_layout()
   local S = lay.n_coords
@@ -636,6 +646,7 @@ function attfind.screened_effects(G, C, latents, opts)
   local max_columns = math.tointeger(check_number(fn, "max_columns", opts.max_columns or W, 1)) or
     error(fn .. ": max_columns must be an integer", 2)
   local log = opts.log or function() end
+  local partial = opts.partial ~= false
   local noise = opts.noise
   if noise == nil then noise = G:noise(1) end
 
@@ -673,7 +684,7 @@ function attfind.screened_effects(G, C, latents, opts)
   -- exact entries: exact[col][i] = {delta_1 .. delta_K}; the groups evaluated
   local exact, groups = {}, {}
   local t_exact = 0
-  local entries, base_passes, columns_touched = 0, 0, 0
+  local entries, columns_touched = 0, 0
   local function delta_est(i, col)
     local j = col > S and col - S or col
     local shift = (col > S and hi[j] or lo[j]) - st[i][j]
@@ -709,65 +720,79 @@ function attfind.screened_effects(G, C, latents, opts)
     classes[c + 1] = cl
   end
 
-  -- new exact values of columns cols on images idx: effect [#idx, #cols, K]
-  local function take(idx, cols, effect)
-    groups[#groups + 1] = {rows = idx, cols = cols, effect = effect}
+  -- new exact entries: image rows[q], column cols[q], effect [n, K]; the
+  -- errors of those of whole[q] (a column evaluated on all the images it
+  -- needed, not only where its bound was largest: an unbiased sample) go
+  -- into the calibration
+  local function take(rows, cols, whole, effect)
+    groups[#groups + 1] = {rows = rows, cols = cols, effect = effect}
+    entries = entries + #rows
     local e = effect:totable()
-    local bl = base:index_select(1, idx)
-    for q, col in ipairs(cols) do
+    for q, i in ipairs(rows) do
+      local col = cols[q]
       local x = exact[col]
       if not x then
         x = {}
         exact[col] = x
         columns_touched = columns_touched + 1
       end
-      for r, i in ipairs(idx) do x[i] = e[r][q] end
+      x[i] = e[q]
     end
     for _, cl in ipairs(classes) do
       -- the entries of cl's rows among them
       local sub, pos = {}, {}
-      for r, i in ipairs(idx) do
-        if cl.row_of and cl.row_of[i] then sub[#sub + 1] = r; pos[#pos + 1] = cl.row_of[i] end
+      for q, i in ipairs(rows) do
+        if cl.row_of and cl.row_of[i] then sub[#sub + 1] = q; pos[#pos + 1] = cl.row_of[i] end
       end
       if #sub > 0 then
-        local vals = class_values(effect:index_select(1, sub), bl:index_select(1, sub), cl.c, space)
-        for s, r in ipairs(sub) do
-          local i, row = idx[r], pos[s]
-          for q, col in ipairs(cols) do
-            cl.Ex[row][col] = vals[s][q]
-            local ve = cl.vhat[row][col]
-            local vx = class_variable(b[i], e[r][q], cl.c, space)
-            cl.ratios[#cl.ratios + 1] = math.abs(vx - ve) / (math.abs(ve - cl.v0[row]) + tau)
-          end
-          entries = entries + #cols
-        end
-        for _, col in ipairs(cols) do
+        local idx = {}
+        for s2, q in ipairs(sub) do idx[s2] = rows[q] end
+        local vals = class_values(effect:index_select(1, sub):reshape{#sub, 1, K}, base:index_select(1, idx), cl.c,
+          space)
+        for s2, q in ipairs(sub) do
+          local i, row, col = rows[q], pos[s2], cols[q]
+          cl.Ex[row][col] = vals[s2][1]
+          local ve = cl.vhat[row][col]
+          local vx = class_variable(b[i], e[q], cl.c, space)
+          if whole[q] then cl.ratios[#cl.ratios + 1] = math.abs(vx - ve) / (math.abs(ve - cl.v0[row]) + tau) end
           if not cl.cols[col] then cl.cols[col] = true; cl.ncols = cl.ncols + 1 end
         end
       end
     end
   end
 
+  -- the base passes of every image, kept for the exact entries
+  local bpass = not opts.oracle and sx.attfind.base(G, C, latents, {noise = noise, batch = opts.batch}) or nil
+
   local function evaluate(requests)
-    -- requests: list of {col =, images = {i...}}; one call per image set
-    local by_key, keys = {}, {}
+    -- requests: list of {col =, images = {i...}}: one call for all their entries
+    local rows, cols, whole, seen = {}, {}, {}, {}
     for _, rq in ipairs(requests) do
-      table.sort(rq.images)
-      local key = table.concat(rq.images, ",")
-      if not by_key[key] then by_key[key] = {images = rq.images, cols = {}, seen = {}}; keys[#keys + 1] = key end
-      local grp = by_key[key]
-      if not grp.seen[rq.col] then grp.seen[rq.col] = true; grp.cols[#grp.cols + 1] = rq.col end
+      seen[rq.col] = seen[rq.col] or {}
+      for _, i in ipairs(rq.images) do
+        if not seen[rq.col][i] then
+          seen[rq.col][i] = #rows + 1
+          rows[#rows + 1] = i
+          cols[#cols + 1] = rq.col
+          whole[#whole + 1] = rq.whole or false
+        elseif rq.whole then
+          whole[seen[rq.col][i]] = true
+        end
+      end
     end
-    for _, key in ipairs(keys) do
-      local grp = by_key[key]
-      table.sort(grp.cols)
-      local t1 = sx.wall_time()
-      local effect = sx.attfind.columns(G, C, latents, grp.cols, {noise = noise, rows = grp.images,
-        batch = opts.batch, style_min = style_min, style_max = style_max})
-      t_exact = t_exact + (sx.wall_time() - t1)
-      base_passes = base_passes + #grp.images
-      take(grp.images, grp.cols, effect)
+    if #rows == 0 then return end
+    local t1 = sx.wall_time()
+    local effect
+    if opts.oracle then -- the entries read from an exact table of the same images
+      local flat = {}
+      for q = 1, #rows do flat[q] = (rows[q] - 1) * W + cols[q] end
+      effect = opts.oracle.effect:reshape{N * W, K}:index_select(1, flat)
+    else
+      effect = sx.attfind.entries(G, C, latents, rows, cols, {noise = noise, base = bpass, batch = opts.batch,
+        style_min = style_min, style_max = style_max})
     end
+    t_exact = t_exact + (sx.wall_time() - t1)
+    take(rows, cols, whole, effect)
   end
 
   local function calibrate(cl)
@@ -818,6 +843,40 @@ function attfind.screened_effects(G, C, latents, opts)
   end
   local all = {}
   for i = 1, N do all[i] = i end
+
+  -- The images (indices into the table) of column col to evaluate at a
+  -- step with active rows act and best exact score best_sum: with partial
+  -- evaluation, the missing rows with the largest bounds, until what the
+  -- bound leaves on the others is at most half of best_sum (enough to rule
+  -- the column out if its evaluated part is small); all the missing rows
+  -- of a column whose exact part is already half of best_sum, or before
+  -- there is a bound or an exact best.
+  local function rows_for(cl, U, col, act, best_sum)
+    local miss, exact_part = {}, 0
+    for _, r in ipairs(act) do
+      local x = cl.Ex[r][col]
+      if x then exact_part = exact_part + x else miss[#miss + 1] = r end
+    end
+    local out = {}
+    if partial and U and best_sum and exact_part < 0.5 * best_sum then
+      table.sort(miss, function(a, b2)
+        if U[a][col] ~= U[b2][col] then return U[a][col] > U[b2][col] end
+        return a < b2
+      end)
+      local rest = 0
+      for _, r in ipairs(miss) do rest = rest + U[r][col] end
+      local budget = 0.5 * math.max(best_sum, 0)
+      for _, r in ipairs(miss) do
+        if rest <= budget then break end
+        out[#out + 1] = cl.rows[r]
+        rest = rest - U[r][col]
+      end
+      if #out > 0 and #out < #miss then return out, false end
+      out = {}
+    end
+    for q, r in ipairs(miss) do out[q] = cl.rows[r] end
+    return out, true
+  end
 
   -- one pass of the certified subset selection of class cl: its picks, or
   -- the requests that must be evaluated first
@@ -870,21 +929,25 @@ function attfind.screened_effects(G, C, latents, opts)
         if #need == 0 then break end
       end
       if #need > 0 then
-        if cl.ncols >= max_columns then cl.certified = false; return out, nil end
         table.sort(need, function(a, b2) if ub[a] ~= ub[b2] then return ub[a] > ub[b2] end return a < b2 end)
-        local images = {}
-        for q, r in ipairs(act) do images[q] = cl.rows[r] end
-        local requests = {}
+        -- at most max_columns columns touched: past it, only those already
+        local requests, fresh = {}, cl.ncols
         local m = cl.alpha and round or initial
-        for q = 1, math.min(m, #need, max_columns - cl.ncols) do
-          requests[#requests + 1] = {col = need[q], images = missing(need[q], images)}
+        for _, col in ipairs(need) do
+          if #requests >= m then break end
+          if cl.cols[col] or fresh < max_columns then
+            if not cl.cols[col] then fresh = fresh + 1 end
+            local images, whole = rows_for(cl, U, col, act, best and best_sum)
+            requests[#requests + 1] = {col = col, images = images, whole = whole}
+          end
         end
+        if #requests == 0 then cl.certified = false; return out, nil end
         return nil, requests
       end
       -- best is certified: with max_corr its whole column (and the picks') decide
       local too_close = false
       if max_corr then
-        if not complete(best) then return nil, {{col = best, images = missing(best, all)}} end
+        if not complete(best) then return nil, {{col = best, images = missing(best, all), whole = true}} end
         local v = column_effect(cl.c, best)
         for _, q in ipairs(picked) do
           if (util.correlation(v, column_effect(cl.c, q)) or 0) > max_corr then too_close = true; break end
@@ -903,13 +966,12 @@ function attfind.screened_effects(G, C, latents, opts)
     -- the picks on every image
     local requests = {}
     for _, col in ipairs(out) do
-      if not complete(col) then requests[#requests + 1] = {col = col, images = missing(col, all)} end
+      if not complete(col) then requests[#requests + 1] = {col = col, images = missing(col, all), whole = true} end
     end
     if #requests > 0 then return nil, requests end
     return out, nil
   end
 
-  local passes = 0
   while true do
     local requests = {}
     for _, cl in ipairs(classes) do
@@ -925,36 +987,35 @@ function attfind.screened_effects(G, C, latents, opts)
     end
     if #requests == 0 then break end
     evaluate(requests)
-    passes = base_passes + entries
     local parts = {}
     for _, cl in ipairs(classes) do
       parts[#parts + 1] = string.format("class %d %d columns (alpha %s)", cl.c, cl.ncols,
         cl.alpha and string.format("%.3g", cl.alpha) or "-")
     end
-    log(string.format("screen: %d columns evaluated, %d passes (%.1f%% of the table), %s", columns_touched,
-      base_passes + entries, 100 * (base_passes + entries) / (N * (1 + W)), table.concat(parts, ", ")))
+    log(string.format("screen: %d columns, %d entries evaluated (%.1f%% of the table), %s", columns_touched,
+      entries, 100 * entries / (N * W), table.concat(parts, ", ")))
   end
 
-  -- the table: the estimate with the exact entries in place
-  local X = sx.zeros{N, W, K}
-  local M = sx.zeros{N, W}
+  if bpass then bpass:close() end
+  -- the table: the estimate with the exact entries in place (each entry is
+  -- evaluated once: a request names only missing ones)
+  local X = sx.zeros{N * W, K}
+  local M = sx.zeros{N * W, 1}
   for _, grp in ipairs(groups) do
-    local e = grp.effect
-    local placed = sx.index_add(sx.index_add(e, 2, W, grp.cols), 1, N, grp.rows)
-    local ones = sx.index_add(sx.index_add(sx.ones{#grp.rows, #grp.cols}, 2, W, grp.cols), 1, N, grp.rows)
-    -- an entry evaluated twice (never requested, but be safe) keeps one value
-    local fresh = (ones + M):clamp(nil, 1) - M
-    X = X + placed * fresh:reshape{N, W, 1}
-    M = M + fresh
+    local flat = {}
+    for q = 1, #grp.rows do flat[q] = (grp.rows[q] - 1) * W + grp.cols[q] end
+    X = X + sx.index_add(grp.effect, 1, N * W, flat)
+    M = M + sx.index_add(sx.ones{#flat, 1}, 1, N * W, flat)
   end
-  local effect = (est_flat * (1 - M):reshape{N, W, 1} + X):reshape{N, 2, S, K}
+  local effect = (est_flat * (1 - M):reshape{N, W, 1} + X:reshape{N, W, K}):reshape{N, 2, S, K}
+  M = M:reshape{N, W}
   local per_class, certified = {}, true
   for _, cl in ipairs(classes) do
     certified = certified and cl.certified
     per_class[cl.c + 1] = {class = cl.c, images = cl.n, columns = cl.ncols, rounds = cl.rounds,
       alpha = cl.alpha, certified = cl.certified}
   end
-  local passes_total = base_passes + entries + N -- + the gradient passes' forwards
+  local passes_total = entries + N -- + the base passes (the gradients' are counted apart)
   local tab = {effect = effect, base_logits = base, style_min = style_min, style_max = style_max, styles = styles,
     latents = latents, noise = noise, exact = M:reshape{N, 2, S},
     screen = {k = k, space = space, max_image_effect = cap, max_corr = max_corr, quantile = quantile,

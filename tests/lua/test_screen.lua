@@ -1,7 +1,7 @@
 -- tests/lua/test_screen.lua — Screened AttFind (attfind.screened_effects,
 -- lua/stylex/attfind.lua) against the exact effect table on a small random
--- model: the gradients against finite differences, sx.attfind.columns
--- against sx.attfind.effects, the screened picks against the exact picks
+-- model: the gradients against finite differences, sx.attfind.entries and
+-- sx.attfind.base against sx.attfind.effects, the screened picks against the exact picks
 -- for several policy options, the table it returns (exact entries, estimate
 -- elsewhere), save / load, and the refusals.
 local T = dofile("tests/lua/harness.lua")
@@ -59,34 +59,48 @@ T.test("gradients agree with finite differences", function()
   end
 end)
 
-T.test("columns are the exact table's columns", function()
+T.test("entries are the exact table's entries, with or without a base", function()
   local G, C, lat, noise = small()
   local tab = sx.attfind.effects(G, C, lat, {noise = noise, batch = 7})
-  local cols, rows = {1, 44, 45, 88, 9}, {24, 2, 5, 9, 11}
-  local calls = 0
-  local eff, base = sx.attfind.columns(G, C, lat, cols, {noise = noise, rows = rows, batch = 3,
-    progress = function(done, total) calls = calls + 1; T.ok(done <= total and total == 5 * 6) end})
-  T.eq(eff:shape(), {5, 5, 2})
-  T.eq(base:shape(), {5, 2})
-  T.ok(calls > 0)
-  local e, x = eff:totable(), tab.effect:totable()
-  local worst = 0
-  for r, i in ipairs(rows) do
-    for q, col in ipairs(cols) do
+  -- entries of every layer, in no order, one image twice
+  local rows, cols = {24, 2, 5, 9, 11, 2, 1, 17}, {1, 44, 45, 88, 9, 20, 33, 70}
+  local x = tab.effect:totable()
+  local function check(eff, what)
+    T.eq(eff:shape(), {8, 2}, what)
+    local e, worst = eff:totable(), 0
+    for q, i in ipairs(rows) do
+      local col = cols[q]
       local d, j = col > 44 and 2 or 1, col > 44 and col - 44 or col
-      for k = 1, 2 do worst = math.max(worst, math.abs(e[r][q][k] - x[i][d][j][k])) end
+      for k = 1, 2 do worst = math.max(worst, math.abs(e[q][k] - x[i][d][j][k])) end
     end
+    T.ok(worst < 1e-4, what .. ": entries differ from the table by " .. worst)
   end
-  T.ok(worst < 1e-4, "columns differ from the table by " .. worst)
-  T.ok(max_abs_diff(base, tab.base_logits:index_select(1, rows)) < 1e-4)
-  -- all rows by default; bad arguments
-  T.eq(sx.attfind.columns(G, C, lat, {3}, {noise = noise}):shape(), {24, 1, 2})
-  T.raises("bad argument #4 to 'columns' (columns[1] must be an integer in 1..88", sx.attfind.columns, G, C, lat,
-    {89}, {noise = noise})
-  T.raises("bad argument #5 to 'columns' (rows[2] must be an integer in 1..24", sx.attfind.columns, G, C, lat,
-    {1}, {noise = noise, rows = {1, 25}})
-  T.raises("noise is required", sx.attfind.columns, G, C, lat, {1}, {})
-  T.raises("expected 1 ..", sx.attfind.columns, G, C, lat, {}, {noise = noise})
+  local calls, last = 0, 0
+  check(sx.attfind.entries(G, C, lat, rows, cols, {noise = noise, batch = 3,
+    progress = function(done, total) calls = calls + 1; last = done; T.eq(total, 7 + 8) end}), "no base")
+  T.ok(calls > 0 and last == 15)
+  local base = sx.attfind.base(G, C, lat, {noise = noise, batch = 5})
+  T.eq(base:size(), 24)
+  T.ok(max_abs_diff(base:logits(), tab.base_logits) < 1e-4)
+  check(sx.attfind.entries(G, C, lat, rows, cols, {noise = noise, base = base, batch = 4}), "base")
+  T.ok(tostring(base):find("24 images", 1, true))
+  base:close()
+  T.raises("base must be an open sx.attfind.base", sx.attfind.entries, G, C, lat, {1}, {1}, {noise = noise, base = base})
+  T.raises("bad argument #5 to 'entries' (columns[1] must be an integer in 1..88", sx.attfind.entries, G, C, lat,
+    {1}, {89}, {noise = noise})
+  T.raises("bad argument #4 to 'entries' (rows[2] must be an integer in 1..24", sx.attfind.entries, G, C, lat,
+    {1, 25}, {1, 1}, {noise = noise})
+  T.raises("one column per entry", sx.attfind.entries, G, C, lat, {1, 2}, {1}, {noise = noise})
+  T.raises("noise is required", sx.attfind.entries, G, C, lat, {1}, {1}, {})
+  T.raises("noise is required", sx.attfind.base, G, C, lat, {})
+  T.raises("expected 1 ..", sx.attfind.entries, G, C, lat, {}, {}, {noise = noise})
+  -- a base of other images is refused
+  local other = sx.attfind.base(G, C, lat:narrow(1, 1, 3), {noise = (function()
+    local t = {}
+    for l, z in ipairs(noise) do t[l] = z:narrow(1, 1, 3) end
+    return t
+  end)()})
+  T.raises("the base holds 3 images", sx.attfind.entries, G, C, lat, {1}, {1}, {noise = noise, base = other})
 end)
 
 T.test("screened picks are the exact picks", function()
@@ -130,6 +144,7 @@ T.test("screened picks are the exact picks", function()
     local s = tab.screen
     -- no entry is evaluated twice; the count is the mask's
     T.eq(s.entries, math.tointeger(tab.exact:sum():item()))
+    T.eq(s.passes, s.entries + 24)
     T.ok(s.columns >= 1 and s.columns <= 88)
     T.eq(s.full_passes, 24 * 89)
     if s.columns < 88 then evaluated_less = true end
