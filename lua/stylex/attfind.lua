@@ -555,7 +555,7 @@ end
 -- logits [n, K]: max(0, change of class c) as a Lua matrix [n][M]; the same
 -- arithmetic as class_matrix, so a value computed here on a few columns is
 -- bit for bit the one the policy later reads from the whole table.
-local function class_values(effect, base, c, space)
+local function class_values_tensor(effect, base, c, space)
   local s = effect:shape()
   local n, M, K = s[1], s[2], s[3]
   local e
@@ -566,7 +566,10 @@ local function class_values(effect, base, c, space)
   else
     e = effect:narrow(3, c + 1, 1):contiguous():reshape{n, M}
   end
-  return e:relu():totable()
+  return e:relu()
+end
+local function class_values(effect, base, c, space)
+  return class_values_tensor(effect, base, c, space):totable()
 end
 
 -- The quantity the screening bounds, for class c: the class's log-odds
@@ -700,7 +703,10 @@ function attfind.screened_effects(G, C, latents, opts)
     local cl = {c = c, rows = rows, n = #rows, ratios = {}, alpha = nil, cols = {}, ncols = 0, rounds = 0,
       certified = true, done = false}
     if #rows > 0 then
-      cl.Ee = class_values(est_flat:index_select(1, rows), base:index_select(1, rows), c, space)
+      -- [n, 2S] tensors: the estimate the policy would read, the filled
+      -- values (exact where known), 1 where known
+      cl.Eest = class_values_tensor(est_flat:index_select(1, rows), base:index_select(1, rows), c, space)
+      cl.Et, cl.Kt = cl.Eest, sx.zeros{#rows, W}
       cl.Ex = {}
       for r = 1, #rows do cl.Ex[r] = {} end
       cl.v0, cl.vhat = {}, {}
@@ -712,6 +718,10 @@ function attfind.screened_effects(G, C, latents, opts)
         for col = 1, W do vh[col] = class_variable(b[i], delta_est(i, col), c, space) end
         cl.vhat[r] = vh
       end
+      cl.vhat_t = sx.tensor(cl.vhat)
+      local v0 = {}
+      for r = 1, #rows do v0[r] = {cl.v0[r]} end
+      cl.v0_t = sx.tensor(v0)
       cl.row_of = {}
       for r, i in ipairs(rows) do cl.row_of[i] = r end
     else
@@ -749,6 +759,14 @@ function attfind.screened_effects(G, C, latents, opts)
         for s2, q in ipairs(sub) do idx[s2] = rows[q] end
         local vals = class_values(effect:index_select(1, sub):reshape{#sub, 1, K}, base:index_select(1, idx), cl.c,
           space)
+        local flat, v = {}, {}
+        for s2, q in ipairs(sub) do
+          flat[s2] = (pos[s2] - 1) * W + cols[q]
+          v[s2] = {vals[s2][1]}
+        end
+        local fresh = sx.index_add(sx.ones{#sub, 1}, 1, cl.n * W, flat):reshape{cl.n, W}
+        cl.Et = cl.Et * (1 - fresh) + sx.index_add(sx.tensor(v), 1, cl.n * W, flat):reshape{cl.n, W}
+        cl.Kt = cl.Kt + fresh
         for s2, q in ipairs(sub) do
           local i, row, col = rows[q], pos[s2], cols[q]
           cl.Ex[row][col] = vals[s2][1]
@@ -802,26 +820,14 @@ function attfind.screened_effects(G, C, latents, opts)
     cl.alpha = safety * r[math.max(1, math.ceil(#r * quantile))]
   end
 
-  -- the upper bounds of class cl's entries that are not exact, [n][2S]
-  -- (nil where exact): v within alpha (|v_est - v_base| + tau) of v_est,
-  -- never below the estimate the policy would read
+  -- the upper bounds of class cl's entries, [n, 2S] (the exact value where
+  -- known): v within alpha (|v_est - v_base| + tau) of v_est, never below
+  -- the estimate the policy would read
   local function upper(cl)
-    local U, alpha, abs = {}, cl.alpha, math.abs
-    for r = 1, cl.n do
-      local row, ex, vh, v0, er = {}, cl.Ex[r], cl.vhat[r], cl.v0[r], cl.Ee[r]
-      local p0 = sigmoid(v0)
-      for col = 1, W do
-        if ex[col] == nil then
-          local ve = vh[col]
-          local v = ve + alpha * (abs(ve - v0) + tau)
-          local u = space == "prob" and sigmoid(v) - p0 or v
-          if u < er[col] then u = er[col] end
-          row[col] = u
-        end
-      end
-      U[r] = row
-    end
-    return U
+    local v = cl.vhat_t + ((cl.vhat_t - cl.v0_t):abs() + tau) * cl.alpha
+    local u = space == "prob" and v:sigmoid() - cl.v0_t:sigmoid() or v
+    u = cl.Eest + (u - cl.Eest):relu()
+    return u * (1 - cl.Kt) + cl.Et * cl.Kt
   end
 
   -- the class-c logit change of column col on every image (exact columns only)
@@ -852,6 +858,7 @@ function attfind.screened_effects(G, C, latents, opts)
   -- of a column whose exact part is already half of best_sum, or before
   -- there is a bound or an exact best.
   local function rows_for(cl, U, col, act, best_sum)
+    U = U and U:narrow(2, col, 1):reshape{cl.n}:totable()
     local miss, exact_part = {}, 0
     for _, r in ipairs(act) do
       local x = cl.Ex[r][col]
@@ -860,16 +867,16 @@ function attfind.screened_effects(G, C, latents, opts)
     local out = {}
     if partial and U and best_sum and exact_part < 0.5 * best_sum then
       table.sort(miss, function(a, b2)
-        if U[a][col] ~= U[b2][col] then return U[a][col] > U[b2][col] end
+        if U[a] ~= U[b2] then return U[a] > U[b2] end
         return a < b2
       end)
       local rest = 0
-      for _, r in ipairs(miss) do rest = rest + U[r][col] end
+      for _, r in ipairs(miss) do rest = rest + U[r] end
       local budget = 0.5 * math.max(best_sum, 0)
       for _, r in ipairs(miss) do
         if rest <= budget then break end
         out[#out + 1] = cl.rows[r]
-        rest = rest - U[r][col]
+        rest = rest - U[r]
       end
       if #out > 0 and #out < #miss then return out, false end
       out = {}
@@ -881,48 +888,57 @@ function attfind.screened_effects(G, C, latents, opts)
   -- one pass of the certified subset selection of class cl: its picks, or
   -- the requests that must be evaluated first
   local function select(cl)
-    local n, E = cl.n, cl.Ee
+    local n = cl.n
     local U = cl.alpha and upper(cl)
     local acc, zeroed, out, picked, passed = {}, {}, {}, {}, 0
     for r = 1, n do acc[r] = 0 end
     while #out < k do
       local saturated = true
       for r = 1, n do if acc[r] < cap then saturated = false end end
-      local act = {}
-      for r = 1, n do if saturated or acc[r] < cap then act[#act + 1] = r end end
+      local act, w = {}, {}
+      for r = 1, n do
+        local on = saturated or acc[r] < cap
+        if on then act[#act + 1] = r end
+        w[r] = on and 1 or 0
+      end
       if #act == 0 then break end
-      local best, best_sum = nil, -math.huge
-      local ub = {}
+      -- the column sums over the active rows (float32, in C): filled values,
+      -- known entries, bounds
+      local wt = sx.tensor{w}
+      local sf = sx.matmul(wt, cl.Et):reshape{W}:totable()
+      local kn = sx.matmul(wt, cl.Kt):reshape{W}:totable()
+      local su = U and sx.matmul(wt, U):reshape{W}:totable() or sf
+      -- the best column known on the active rows: the candidates within
+      -- float32 rounding of the largest sum, then summed as subset_selection
+      -- sums (doubles, row order), ties to the lower column
+      local top = -math.huge
       for col = 1, W do
-        if not zeroed[col] then
-          local s, u, known = 0, 0, true
-          for _, r in ipairs(act) do
-            local x = cl.Ex[r][col]
-            if x then s = s + x; u = u + x
-            else
-              known = false
-              s = s + E[r][col]
-              if U then u = u + U[r][col] end
-            end
-          end
-          if known then
-            if s > best_sum then best, best_sum = col, s end
-          else
-            ub[col] = cl.alpha and u or s
+        if not zeroed[col] and kn[col] == #act and sf[col] > top then top = sf[col] end
+      end
+      local best, best_sum = nil, -math.huge
+      local tol = 1e-6 * n * (1 + math.abs(top))
+      if top > -math.huge then
+        for col = 1, W do
+          if not zeroed[col] and kn[col] == #act and sf[col] >= top - tol then
+            local e = cl.Et:narrow(2, col, 1):reshape{n}:totable()
+            local sum = 0
+            for _, r in ipairs(act) do sum = sum + e[r] end
+            if sum > best_sum then best, best_sum = col, sum end
           end
         end
       end
-      -- the columns that could beat (or tie before) the best exact one
-      local need = {}
-      for col, u in pairs(ub) do
-        if not cl.alpha or best == nil or u > best_sum or (u == best_sum and col < best) then
-          need[#need + 1] = col
+      -- the columns that could beat (or tie before) it: bounds within
+      -- rounding of it count
+      local need, ub = {}, {}
+      for col = 1, W do
+        if not zeroed[col] and kn[col] ~= #act then
+          ub[col] = su[col]
+          if not cl.alpha or best == nil or su[col] >= best_sum - tol then need[#need + 1] = col end
         end
       end
-      if best ~= nil and best_sum <= 0 and #need == 0 then break end
       if best ~= nil and best_sum <= 0 then
-        -- the policy stops when the best filled score is <= 0: only columns
-        -- whose bound is above 0 matter
+        -- the policy stops when the best filled score is <= 0 (all are >= 0):
+        -- only columns whose bound is above 0 matter
         local keep = {}
         for _, col in ipairs(need) do if ub[col] > 0 then keep[#keep + 1] = col end end
         need = keep
@@ -959,7 +975,8 @@ function attfind.screened_effects(G, C, latents, opts)
       else
         out[#out + 1] = best
         picked[#picked + 1] = best
-        for r = 1, n do acc[r] = acc[r] + (cl.Ex[r][best] or E[r][best]) end
+        local e = cl.Et:narrow(2, best, 1):reshape{n}:totable()
+        for r = 1, n do acc[r] = acc[r] + e[r] end
         zeroed[best] = true
       end
     end
