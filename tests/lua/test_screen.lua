@@ -153,6 +153,27 @@ T.test("screened picks are the exact picks", function()
   T.ok(evaluated_less, "the screening evaluated every column in every case")
 end)
 
+T.test("three classes: each against the rest", function()
+  local G, _, lat, noise = small()
+  sx.manual_seed(12)
+  local C3 = sx.models.Classifier{n_classes = 3, resolution = 8, channels = {6}, convs_per_block = 1, hidden = 8,
+                                  dropout = 0}
+  sx.no_grad(function()
+    for _, p in ipairs(C3:parameters()) do p:mul_(2) end
+  end)
+  local exact = sx.attfind.effects(G, C3, lat, {noise = noise})
+  local counts = {0, 0, 0}
+  for _, y in ipairs(attfind.labels(exact)) do counts[y + 1] = counts[y + 1] + 1 end
+  T.ok(counts[1] > 0 and counts[2] > 0 and counts[3] > 0, "every class predicted: " .. table.concat(counts, " "))
+  for _, space in ipairs{"prob", "logit"} do
+    local tab = attfind.screened_effects(G, C3, lat, {noise = noise, k = 4, space = space, initial = 4, round = 4})
+    T.eq(picks(attfind.per_class(tab, "subset", {k = 4, space = space})),
+         picks(attfind.per_class(exact, "subset", {k = 4, space = space})), space)
+    T.eq(#tab.screen.per_class, 3)
+    T.eq(tab.screen.entries, math.tointeger(tab.exact:sum():item()))
+  end
+end)
+
 T.test("the bound decides how much is evaluated", function()
   local G, C, lat, noise = small()
   -- the linear estimate alone does not give the exact picks here (so the
