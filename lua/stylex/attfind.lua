@@ -1,11 +1,14 @@
 -- stylex.attfind — AttFind (SPEC §1.4): policies that pick the StyleSpace
 -- attributes which move the classifier most, over an effect table computed in
--- C (lib/models/attfind.c), and the table's save / load.
+-- C (lib/models/attfind.c), Screened AttFind (the picks from a few exact
+-- entries), and the table's save / load.
 --
 --   local attfind = require "stylex.attfind"
 --   local tab = attfind.effects(G, C, latents, {progress = attfind.progress_printer("attfind")})
 --   attfind.save("runs/shoes/attfind.safetensors", tab, {model = "models/fmnist-shoes/stylex.safetensors"})
 --   local per_class = attfind.per_class(tab, attfind.subset_selection, {k = 8})
+--   local scr = attfind.screened_effects(G, C, latents, {noise = noise, k = 10})  -- Screened AttFind:
+--   attfind.per_class(scr, "subset", {k = 8})                 -- the same picks, a few % of the passes
 --   local imgs = attfind.apply_attributes(G, tab, per_class[2], {images = {1, 2, 3}})
 --
 -- The effect table `tab` (what attfind.effects = sx.attfind.effects returns,
@@ -684,7 +687,7 @@ function attfind.screened_effects(G, C, latents, opts)
   local labels = attfind.labels({effect = est, base_logits = base}, opts.labels)
   local t_grad = sx.wall_time() - t0
 
-  -- exact entries: exact[col][i] = {delta_1 .. delta_K}; the groups evaluated
+  -- exact entries: exact[col][i] = {delta_1 .. delta_K}; the calls' results (groups)
   local exact, groups = {}, {}
   local t_exact = 0
   local entries, columns_touched = 0, 0
@@ -701,7 +704,7 @@ function attfind.screened_effects(G, C, latents, opts)
   for c = 0, K - 1 do
     local rows = other_images(labels, c)
     local cl = {c = c, rows = rows, n = #rows, ratios = {}, alpha = nil, cols = {}, ncols = 0, rounds = 0,
-      certified = true, done = false}
+      certified = true}
     if #rows > 0 then
       -- [n, 2S] tensors: the estimate the policy would read, the filled
       -- values (exact where known), 1 where known
@@ -724,8 +727,6 @@ function attfind.screened_effects(G, C, latents, opts)
       cl.v0_t = sx.tensor(v0)
       cl.row_of = {}
       for r, i in ipairs(rows) do cl.row_of[i] = r end
-    else
-      cl.done = true
     end
     classes[c + 1] = cl
   end
