@@ -40,16 +40,29 @@ usage: stylex scripts/explain.lua --model DIR [options]
   --batch N            shifted copies per effect-table pass (default 64)
   --seed N             noise seed of the held-out images (default 1234)
   --no-baseline        skip the StyleSpace baseline
-  --recompute          recompute the effect tables even if cached]]
+  --recompute          recompute the effect tables even if cached
+  --screen             Screened AttFind: a backward pass ranks the columns by a linear estimate and only
+                       the columns that can change the subset picks are computed exactly (cached as
+                       <which>.attfind-n<N>-screened.safetensors; an exact cached table is used if there)
+  --screen-quantile Q  the screening's error bound: safety x this quantile of the measured errors (default 0.9)
+  --screen-safety X    (default 1.5)
+  --screen-max-columns N  evaluate at most N columns per class (default: no limit; reaching it leaves the
+                       picks uncertified, and the report says so)]]
 
 local d = stylex.explain.defaults
 local opts = stylex.cli.parse(arg, {model = "", out = d.out, n = d.n, k = d.k, sufficiency_k = d.sufficiency_k,
   policy = d.policy, space = d.space, max_image_effect = "", max_corr = "", unstable_filter = false,
   discriminator_filter = false, discriminator_threshold = d.discriminator_threshold, examples = d.examples, batch = d.batch, seed = d.seed,
-  no_baseline = false, recompute = false, data = "", labels = ""}, usage,
+  no_baseline = false, recompute = false, data = "", labels = "", screen = false,
+  screen_quantile = d.screen_quantile, screen_safety = d.screen_safety, screen_max_columns = 0}, usage,
   {required = {"model"}, positive_integers = {"n", "k", "sufficiency_k", "examples", "batch", "seed"},
    options = {model = "dir", policy = {"subset", "independent"}, space = {"prob", "logit"},
-     discriminator_threshold = ">=0"}})
+     discriminator_threshold = ">=0", screen_quantile = "[0,1]", screen_safety = ">=0",
+     screen_max_columns = "int>=0"}})
+if opts.screen and (opts.policy ~= "subset" or opts.unstable_filter or opts.discriminator_filter) then
+  stylex.cli.usage_error("--screen certifies the subset policy only, without --unstable-filter and " ..
+    "--discriminator-filter (they read the whole table)")
+end
 local cap = nil
 if opts.max_image_effect ~= "" then
   cap = tonumber(opts.max_image_effect)
@@ -79,7 +92,10 @@ local run = {model = opts.model:gsub("/+$", ""), out = opts.out:gsub("/+$", ""),
   max_corr = max_corr, unstable_filter = opts.unstable_filter, discriminator_filter = opts.discriminator_filter,
   discriminator_threshold = opts.discriminator_threshold,
   examples = opts.examples, batch = opts.batch, seed = opts.seed, baseline = not opts.no_baseline,
-  recompute = opts.recompute, data = folder and {dir = opts.data, labels = opts.labels} or nil, command = "build/stylex scripts/explain.lua " .. table.concat(arg, " ")}
+  recompute = opts.recompute, screen = opts.screen, screen_quantile = opts.screen_quantile,
+  screen_safety = opts.screen_safety,
+  screen_max_columns = opts.screen_max_columns > 0 and math.tointeger(opts.screen_max_columns) or nil,
+  data = folder and {dir = opts.data, labels = opts.labels} or nil, command = "build/stylex scripts/explain.lua " .. table.concat(arg, " ")}
 if opts.debug then return stylex.explain.run(run) end -- the host prints a traceback
 local ok, err = pcall(stylex.explain.run, run)
 if not ok then stylex.cli.die(tostring(err)) end

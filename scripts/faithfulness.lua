@@ -32,10 +32,12 @@ usage: stylex scripts/faithfulness.lua --model DIR [options]
   --max-corr X     select as explain.lua --max-corr X (default 1: off)
   --unstable-filter select after the unstable-image filter, as explain.lua --unstable-filter
   --discriminator-filter  select through the discriminator filter, as explain.lua --discriminator-filter
-  --discriminator-threshold X  its threshold (default 0.2, as explain.lua)]]
+  --discriminator-threshold X  its threshold (default 0.2, as explain.lua)
+  --screen         Screened AttFind tables, as explain.lua --screen (its cached screened tables are shared)]]
 local opts = stylex.cli.parse(arg, {model = "", n = 2000, n_attfind = stylex.explain.defaults.n, k = 8, null = 16,
   null_seed = 5, n_fidelity = 500, max_corr = 1, unstable_filter = false,
-  discriminator_filter = false, discriminator_threshold = stylex.explain.defaults.discriminator_threshold}, usage,
+  discriminator_filter = false, discriminator_threshold = stylex.explain.defaults.discriminator_threshold,
+  screen = false}, usage,
   {required = {"model"}, positive_integers = {"n", "n_attfind", "k", "null_seed", "n_fidelity"},
    options = {model = "dir", null = "int>=0", discriminator_threshold = ">=0"}})
 if not (opts.max_corr >= -1 and opts.max_corr <= 1) then
@@ -86,6 +88,13 @@ if opts.max_corr < 1 then eopts.max_corr = opts.max_corr end
 eopts.unstable_filter = opts.unstable_filter
 eopts.discriminator_filter = opts.discriminator_filter
 eopts.discriminator_threshold = opts.discriminator_threshold
+if opts.screen then
+  if opts.unstable_filter or opts.discriminator_filter then
+    stylex.cli.usage_error("--screen does not go with --unstable-filter or --discriminator-filter (they read the whole table)")
+  end
+  eopts.screen = true
+  eopts.k = math.max(eopts.k, k) -- the picks the screening certifies
+end
 
 -- One model's attributes, measured and scored.
 local function attributes_of(which, O)

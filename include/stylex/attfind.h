@@ -72,6 +72,43 @@ sx_status sx_attfind_effects(sx_module *G, sx_classifier *C, sx_tensor *latents,
 void sx_attfind_result_clear(sx_attfind_result *r);
 
 /*
+ * Chosen entries of the effect table, exactly as sx_attfind_effects computes
+ * them: the screened AttFind of lua/stylex/attfind.lua evaluates only the
+ * entries that can change the policy's picks.
+ *
+ * A base holds the base pass of N images (every layer's input, every
+ * level's skip image, the styles, the noise and the logits: host memory of
+ * N times one image's activations), so that entries asked for in many calls
+ * never recompute it.
+ *   sx_attfind_base_new: latents, noise, opts as sx_attfind_effects (opts:
+ *     batch only); NULL with an error on failure. Free with
+ *     sx_attfind_base_free (NULL is fine).
+ *   sx_attfind_base_size: N; sx_attfind_base_logits: [N, K] (new reference).
+ *
+ * sx_attfind_entries: entry q is image rows[q] (0-based index into latents)
+ * with column cols[q] = d * S + j (coordinate j, d = 0 to-min, 1 to-max, the
+ * [2, S] order of the table):
+ *   base: from sx_attfind_base_new on the same latents and noise, or NULL
+ *     (then the base passes of the distinct images of the entries are run
+ *     first, and counted in the progress);
+ *   the extremes are those of all N latents unless opts gives them;
+ *   entries of one layer run together in batches of at most opts->batch,
+ *     each from that layer on, from the base's activations;
+ *   effect: set to [n, K], effect[q, :] = effect[rows[q], d, j, :] of the
+ *     full table (new reference; NULL on failure).
+ */
+typedef struct sx_attfind_base sx_attfind_base;
+
+sx_attfind_base *sx_attfind_base_new(sx_module *G, sx_classifier *C, sx_tensor *latents, sx_tensor *const *noise,
+                                     const sx_attfind_opts *opts);
+void sx_attfind_base_free(sx_attfind_base *b);
+int64_t sx_attfind_base_size(const sx_attfind_base *b);
+sx_tensor *sx_attfind_base_logits(const sx_attfind_base *b);
+sx_status sx_attfind_entries(sx_module *G, sx_classifier *C, sx_tensor *latents, sx_tensor *const *noise,
+                             const sx_attfind_opts *opts, const sx_attfind_base *base, int64_t n, const int64_t *rows,
+                             const int *cols, sx_attfind_progress_fn progress, void *ctx, sx_tensor **effect);
+
+/*
  * Images with StyleSpace coordinates changed: for every row b of the batch,
  * coordinate coords[k] (flat, 0-based) of image b's styles is set to
  * values[b, k] (add false) or moved by it (add true); the other coordinates

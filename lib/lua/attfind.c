@@ -12,6 +12,14 @@
  *       error; an error inside it stops it and is re-raised as it is;
  *     style_min, style_max: tensors [S] to shift to instead of the extremes
  *       of these N images.
+ *   sx.attfind.base(G, C, latents, {noise=, batch=64}) -> base (userdata: base:size(),
+ *     base:logits() [N, K], base:close(); freed by the GC or a to-be-closed variable)
+ *     the base passes of the N images kept for entries (noise required);
+ *   sx.attfind.entries(G, C, latents, rows, cols, {noise=, base=, batch=64, progress=,
+ *                      style_min=, style_max=}) -> effect [n, K]
+ *     entry q: image rows[q] (1-based) and column cols[q] (1-based flat
+ *     column of [2, S]: j to-min, S + j to-max) of the effect table,
+ *     exactly; noise required (the table's); the extremes as effects.
  *   sx.attfind.apply(G, latents, coords, values, {noise=, add=false}) -> images [B, C, R, R]
  *     coords: a flat coordinate or a list of them (1-based, as G:locate);
  *     values: a number, a list of numbers (one per coordinate) or a tensor
@@ -184,6 +192,147 @@ static int l_effects(lua_State *L)
     return 1;
 }
 
+/* ---------------------------------------------------------------- base and entries */
+
+#define BASE_MT "stylex.attfind_base"
+
+typedef struct af_base {
+    sx_attfind_base *b; /* NULL until filled, and after close */
+} af_base;
+
+static int base_gc(lua_State *L)
+{
+    af_base *u = luaL_checkudata(L, 1, BASE_MT);
+    sx_attfind_base_free(u->b);
+    u->b = NULL;
+    return 0;
+}
+
+static sx_attfind_base *check_base(lua_State *L, int idx)
+{
+    af_base *u = luaL_checkudata(L, idx, BASE_MT);
+    if (!u->b) luaL_argerror(L, idx, "the base is closed");
+    return u->b;
+}
+
+static int base_size(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)sx_attfind_base_size(check_base(L, 1)));
+    return 1;
+}
+
+static int base_logits(lua_State *L)
+{
+    lsx_push_tensor(L, sx_attfind_base_logits(check_base(L, 1)), "logits");
+    return 1;
+}
+
+static int base_tostring(lua_State *L)
+{
+    af_base *u = luaL_checkudata(L, 1, BASE_MT);
+    if (u->b) lua_pushfstring(L, "attfind base (%d images)", (int)sx_attfind_base_size(u->b));
+    else lua_pushliteral(L, "attfind base (closed)");
+    return 1;
+}
+
+static int l_base(lua_State *L)
+{
+    const char *fn = "base";
+    sx_module *G = lsx_check_module(L, 1);
+    sx_style_layout lay = check_layout(L, 1);
+    sx_classifier *C = lsx_check_classifier(L, 2);
+    sx_tensor *lat = lsx_check_tensor(L, 3);
+    static const char *const keys[] = {"noise", "batch", NULL};
+    lsx_check_opts(L, 4, keys);
+    lua_settop(L, 4);
+    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS] = {0};
+    if (!read_noise(L, 4, &lay, noise, fn, 4)) luaL_argerror(L, 4, "noise is required (the noise of the table's images)");
+    sx_attfind_opts o = {.batch = (int)lsx_opt_integer(L, 4, fn, "batch", 0, 1, 65536, false)};
+    af_base *u = lua_newuserdatauv(L, sizeof *u, 0); /* empty and consistent first */
+    u->b = NULL;
+    luaL_setmetatable(L, BASE_MT);
+    if (!(u->b = sx_attfind_base_new(G, C, lat, noise, &o))) return lsx_fail(L, "attfind_base");
+    lsx_gc_pace(L);
+    return 1;
+}
+
+/* A list argument of integers in 1..hi (at stack index idx, argument arg):
+ * into a Lua-owned array of 0-based int64 (pushed as a userdata). */
+static int64_t *check_index_list(lua_State *L, int idx, int arg, int64_t hi, int64_t *n, const char *fn,
+                                 const char *what)
+{
+    if (!lua_istable(L, idx)) luaL_error(L, "bad argument #%d to '%s' (%s must be a list of integers)", arg, fn, what);
+    lua_Unsigned len = lua_rawlen(L, idx);
+    if (len < 1 || len > (1u << 26))
+        luaL_error(L, "bad argument #%d to '%s' (%s: expected 1 .. %d entries, got %d)", arg, fn, what, 1 << 26,
+                   (int)len);
+    int64_t *v = lua_newuserdatauv(L, (size_t)len * sizeof *v, 0);
+    for (lua_Unsigned k = 0; k < len; k++) {
+        lua_rawgeti(L, idx, (lua_Integer)k + 1);
+        int ok = 0;
+        lua_Integer x = lua_tointegerx(L, -1, &ok);
+        if (!ok || lua_type(L, -1) != LUA_TNUMBER || x < 1 || x > hi)
+            luaL_error(L, "bad argument #%d to '%s' (%s[%d] must be an integer in 1..%d)", arg, fn, what, (int)k + 1,
+                       (int)hi);
+        v[k] = x - 1;
+        lua_pop(L, 1);
+    }
+    *n = (int64_t)len;
+    return v;
+}
+
+static int l_entries(lua_State *L)
+{
+    const char *fn = "entries";
+    sx_module *G = lsx_check_module(L, 1);
+    sx_style_layout lay = check_layout(L, 1);
+    sx_classifier *C = lsx_check_classifier(L, 2);
+    sx_tensor *lat = lsx_check_tensor(L, 3);
+    static const char *const keys[] = {"noise", "base", "batch", "progress", "style_min", "style_max", NULL};
+    lsx_check_opts(L, 6, keys);
+    lua_settop(L, 6);
+    const int64_t N = lat->ndim == 2 ? lat->shape[0] : 1;
+    int64_t n = 0, n_cols = 0;
+    int64_t *rows = check_index_list(L, 4, 4, N > 0 ? N : 1, &n, fn, "rows");                      /* 7 */
+    int64_t *cols64 = check_index_list(L, 5, 5, 2 * (int64_t)lay.n_coords, &n_cols, fn, "columns"); /* 8 */
+    if (n_cols != n)
+        luaL_error(L, "bad argument #5 to '%s' (%d columns for %d rows: one column per entry)", fn, (int)n_cols, (int)n);
+    int *cols = lua_newuserdatauv(L, (size_t)n * sizeof *cols, 0); /* 9 */
+    for (int64_t q = 0; q < n; q++) cols[q] = (int)cols64[q];
+    sx_attfind_opts o = {0};
+    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS] = {0};
+    if (!read_noise(L, 6, &lay, noise, fn, 6)) luaL_argerror(L, 6, "noise is required (the noise of the table's images)");
+    o.style_min = lsx_opt_tensor(L, 6, fn, "style_min");
+    o.style_max = lsx_opt_tensor(L, 6, fn, "style_max");
+    o.batch = (int)lsx_opt_integer(L, 6, fn, "batch", 0, 1, 65536, false);
+    const sx_attfind_base *base = NULL;
+    if (lua_istable(L, 6) && lua_getfield(L, 6, "base") != LUA_TNIL) {
+        af_base *u = luaL_testudata(L, -1, BASE_MT);
+        if (!u || !u->b) luaL_error(L, "bad argument #6 to '%s' (base must be an open sx.attfind.base)", fn);
+        base = u->b;
+    }
+    lua_settop(L, 9); /* the base stays referenced by the options table */
+    /* stack: 10 progress function or nil, 11 error slot, 12 guard */
+    if (lua_istable(L, 6)) lua_getfield(L, 6, "progress");
+    else lua_pushnil(L);
+    if (!lua_isnil(L, 10) && !lua_isfunction(L, 10))
+        luaL_error(L, "bad argument #6 to '%s' (progress must be a function, got %s)", fn, luaL_typename(L, 10));
+    lua_pushnil(L);
+    af_guard *g = new_guard(L);
+    luaL_checkstack(L, 8, fn);
+    progress_ctx p = {L, 10, 11, false};
+    sx_status st = sx_attfind_entries(G, C, lat, noise, &o, base, n, rows, cols,
+                                      lua_isnil(L, 10) ? NULL : call_progress, &p, &g->r.effect);
+    if (p.failed) {
+        lua_pushvalue(L, 11);
+        return lua_error(L);
+    }
+    if (st != SX_OK) return lsx_fail(L, "attfind_entries");
+    lsx_push_take(L, &g->r.effect);
+    lsx_gc_pace(L);
+    return 1;
+}
+
 /* ---------------------------------------------------------------- apply */
 
 static int l_apply(lua_State *L)
@@ -251,12 +400,33 @@ static int l_apply(lua_State *L)
 
 static const luaL_Reg attfind_fns[] = {
     {"effects", l_effects},
+    {"base", l_base},
+    {"entries", l_entries},
     {"apply", l_apply},
+    {NULL, NULL},
+};
+
+static const luaL_Reg base_methods[] = {
+    {"size", base_size},
+    {"logits", base_logits},
+    {"close", base_gc},
+    {NULL, NULL},
+};
+
+static const luaL_Reg base_metamethods[] = {
+    {"__gc", base_gc},
+    {"__close", base_gc},
+    {"__tostring", base_tostring},
     {NULL, NULL},
 };
 
 void lsx_open_attfind(lua_State *L)
 {
+    luaL_newmetatable(L, BASE_MT);
+    luaL_setfuncs(L, base_metamethods, 0);
+    luaL_newlib(L, base_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
     luaL_newlib(L, attfind_fns);
     lua_setfield(L, -2, "attfind");
 }

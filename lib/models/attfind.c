@@ -19,6 +19,12 @@
  *
  * Row q of a layer's shifts is channel q / 2, direction q % 2 (0 to-min,
  * 1 to-max), so a batch holds both directions of a run of channels.
+ *
+ * Screened AttFind (lua/stylex/attfind.lua) needs only some entries: a base
+ * (sx_attfind_base_new) keeps every image's activations, styles, noise and
+ * logits, and sx_attfind_entries runs any list of (image, column) entries
+ * from it, those of one layer in batches whose rows are different images,
+ * each with its own channel moved.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,6 +287,302 @@ sx_status sx_attfind_effects(sx_module *G, sx_classifier *C, sx_tensor *latents,
         return prefix_error(fn);
     }
     *out = res;
+    return SX_OK;
+}
+
+/* ---------------------------------------------------------------- entries */
+
+struct sx_attfind_base {
+    sx_style_layout lay;
+    int64_t N, K;
+    sx_styles st;                              /* the N images' styles, [N, C_l] per layer */
+    sx_synthesis_cache cache;                  /* their activations, [N or 1, ...] */
+    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS];  /* [N or 1, 1, r_l, r_l] (retained) */
+    sx_tensor *logits;                         /* [N, K] */
+};
+
+void sx_attfind_base_free(sx_attfind_base *b)
+{
+    if (!b) return;
+    sx_styles_clear(&b->st);
+    sx_synthesis_cache_clear(&b->cache);
+    for (int l = 0; l < SX_STYLEGAN_MAX_LAYERS; l++) sx_tensor_free(b->noise[l]);
+    sx_tensor_free(b->logits);
+    free(b);
+}
+
+int64_t sx_attfind_base_size(const sx_attfind_base *b) { return b ? b->N : 0; }
+
+sx_tensor *sx_attfind_base_logits(const sx_attfind_base *b)
+{
+    if (!b) return sx_fail(SX_EINVAL, "attfind_base_logits: NULL base"), NULL;
+    return sx_tensor_retain(b->logits);
+}
+
+/* Rows idx[0 .. n-1] of t (a batch-1 tensor is shared: it broadcasts). */
+static sx_tensor *pick_rows(sx_tensor *t, int64_t n, const int64_t *idx)
+{
+    if (!t) return NULL;
+    if (t->shape[0] == 1) return sx_tensor_retain(t);
+    return sx_index_select(t, 0, n, idx);
+}
+
+/* Concatenates the chunks' tensors parts[0 .. n-1] along dim 0 into *dst
+ * (batch-1 entries are the same in every chunk: the first is kept). */
+static bool cat_chunks(sx_tensor **parts, int n, sx_tensor **dst)
+{
+    if (!parts[0]) return true;
+    if (parts[0]->shape[0] == 1 && n > 1 && parts[1] && parts[1]->shape[0] == 1) {
+        *dst = sx_tensor_retain(parts[0]);
+        return true;
+    }
+    *dst = n == 1 ? sx_tensor_retain(parts[0]) : sx_cat(n, parts, 0);
+    return *dst != NULL;
+}
+
+/* The base passes of images rows[0 .. n-1] of latents into b (b->N = n). */
+static bool base_compute(sx_attfind_base *b, sx_module *G, sx_classifier *C, sx_tensor *latents,
+                         sx_tensor *const *noise, int batch, int64_t n, const int64_t *rows)
+{
+    const int L = b->lay.n_layers;
+    sx_tensor *lat = sx_index_select(latents, 0, n, rows);
+    bool ok = lat && sx_synthesis_styles(G, lat, &b->st) == SX_OK;
+    sx_tensor_free(lat);
+    for (int l = 0; l < L && ok; l++) ok = (b->noise[l] = pick_rows(noise[l], n, rows)) != NULL;
+    const int64_t chunks = (n + batch - 1) / batch, per = (n + chunks - 1) / chunks;
+    sx_synthesis_cache *part = ok ? calloc((size_t)chunks, sizeof *part) : NULL;
+    sx_tensor **logit = ok ? calloc((size_t)chunks, sizeof *logit) : NULL;
+    sx_tensor **list = ok ? calloc((size_t)chunks, sizeof *list) : NULL;
+    if (ok && (!part || !logit || !list)) ok = (sx_fail(SX_ENOMEM, "attfind_base: out of memory"), false);
+    int done = 0;
+    for (int64_t r0 = 0; r0 < n && ok; r0 += per, done++) {
+        const int64_t B = r0 + per <= n ? per : n - r0;
+        sx_styles one;
+        sx_tensor *nz[SX_STYLEGAN_MAX_LAYERS] = {0};
+        ok = sx_styles_narrow(&b->st, r0, B, &one) == SX_OK;
+        for (int l = 0; l < L && ok; l++)
+            ok = (nz[l] = b->noise[l]->shape[0] == 1 ? sx_tensor_retain(b->noise[l]) : sx_narrow(b->noise[l], 0, r0, B)) != NULL;
+        sx_tensor *img = ok ? sx_synthesis_from_styles(G, &one, nz, 0, NULL, &part[done]) : NULL;
+        ok = img && (logit[done] = sx_classifier_logits(C, img)) != NULL;
+        sx_tensor_free(img);
+        sx_styles_clear(&one);
+        for (int l = 0; l < L; l++) sx_tensor_free(nz[l]);
+    }
+    if (ok) {
+        b->cache.n_layers = part[0].n_layers;
+        b->cache.n_levels = part[0].n_levels;
+    }
+    for (int l = 0; l < SX_STYLEGAN_MAX_LAYERS && ok; l++) {
+        for (int c = 0; c < done; c++) list[c] = part[c].x[l];
+        ok = cat_chunks(list, done, &b->cache.x[l]);
+    }
+    for (int k = 0; k < SX_STYLEGAN_MAX_LEVELS && ok; k++) {
+        for (int c = 0; c < done; c++) list[c] = part[c].img[k];
+        ok = cat_chunks(list, done, &b->cache.img[k]);
+    }
+    if (ok) ok = (b->logits = done == 1 ? sx_tensor_retain(logit[0]) : sx_cat(done, logit, 0)) != NULL;
+    for (int c = 0; part && c < done; c++) sx_synthesis_cache_clear(&part[c]);
+    for (int c = 0; logit && c < done; c++) sx_tensor_free(logit[c]);
+    free(part);
+    free(logit);
+    free(list);
+    return ok;
+}
+
+/* The checks every entry point shares; fills r's layout, N, K, batch. */
+static bool entries_setup(effects_run *r, const char *fn, sx_module *G, sx_classifier *C, sx_tensor *latents,
+                          sx_tensor *const *noise, const sx_attfind_opts *opts)
+{
+    if (sx_style_layout_of(G, &r->lay) != SX_OK) return prefix_error(fn), false;
+    const sx_stylegan_config *gc = sx_stylegan_config_of(G);
+    const sx_classifier_info *cc = sx_classifier_info_of(C);
+    if (!gc) return false;
+    if (!cc) return prefix_error(fn), false;
+    if (sx_classifier_accepts(C, fn, "the generator's", gc->img_channels, gc->resolution, gc->resolution) != SX_OK)
+        return false;
+    if (!check_latents(fn, gc, latents)) return false;
+    r->N = latents->shape[0];
+    r->K = cc->n_classes;
+    if (!noise)
+        return sx_fail(SX_EINVAL, "%s: noise is required (one tensor per layer, e.g. from synthesis_noise)", fn), false;
+    if (!check_noise(fn, &r->lay, noise, r->N)) return false;
+    r->batch = opts && opts->batch ? opts->batch : SX_ATTFIND_DEFAULT_BATCH;
+    if (r->batch < 1 || r->batch > MAX_BATCH)
+        return sx_fail(SX_EINVAL, "%s: batch %d outside 1 .. %d", fn, r->batch, MAX_BATCH), false;
+    return true;
+}
+
+sx_attfind_base *sx_attfind_base_new(sx_module *G, sx_classifier *C, sx_tensor *latents, sx_tensor *const *noise,
+                                     const sx_attfind_opts *opts)
+{
+    const char *fn = "attfind_base";
+    effects_run r = {0};
+    if (!entries_setup(&r, fn, G, C, latents, noise, opts)) return NULL;
+    sx_attfind_base *b = calloc(1, sizeof *b);
+    int64_t *all = malloc((size_t)r.N * sizeof *all);
+    if (!b || !all) {
+        free(b);
+        free(all);
+        return sx_fail(SX_ENOMEM, "%s: out of memory", fn), NULL;
+    }
+    for (int64_t i = 0; i < r.N; i++) all[i] = i;
+    b->lay = r.lay;
+    b->N = r.N;
+    b->K = r.K;
+    bool grad = sx_set_grad_enabled(false);
+    bool ok = base_compute(b, G, C, latents, noise, r.batch, r.N, all);
+    sx_set_grad_enabled(grad);
+    free(all);
+    if (!ok) {
+        sx_attfind_base_free(b);
+        return prefix_error(fn), NULL;
+    }
+    return b;
+}
+
+/* The entries of one layer l: batches of at most r->batch (image, column) pairs. */
+static bool entries_layer(effects_run *r, sx_module *G, sx_classifier *C, const sx_attfind_base *b, int l,
+                          int64_t n, const int64_t *which, const int64_t *pos, const int64_t *rows, const int *cols,
+                          float *out)
+{
+    const int64_t S = r->lay.n_coords, K = r->K, Cl = r->lay.channels[l], off = r->lay.offset[l];
+    const int L = r->lay.n_layers;
+    int64_t *idx = malloc((size_t)r->batch * sizeof *idx);
+    if (!idx) return sx_fail(SX_ENOMEM, "attfind_entries: out of memory"), false;
+    bool ok = true;
+    const int64_t chunks = (n + r->batch - 1) / r->batch, per = (n + chunks - 1) / chunks;
+    for (int64_t e0 = 0; e0 < n && ok; e0 += per) {
+        const int64_t B = e0 + per <= n ? per : n - e0;
+        for (int64_t q = 0; q < B; q++) idx[q] = pos[rows[which[e0 + q]]];
+        sx_styles sub = {.n_layers = b->st.n_layers, .n_levels = b->st.n_levels};
+        sx_synthesis_cache cache = {.n_layers = b->cache.n_layers, .n_levels = b->cache.n_levels};
+        sx_tensor *nz[SX_STYLEGAN_MAX_LAYERS] = {0};
+        for (int k = 0; k < L && ok; k++)
+            ok = !b->st.conv[k] || k < l || (sub.conv[k] = pick_rows(b->st.conv[k], B, idx));
+        for (int k = 0; k < SX_STYLEGAN_MAX_LEVELS && ok; k++)
+            ok = !b->st.rgb[k] || (sub.rgb[k] = pick_rows(b->st.rgb[k], B, idx));
+        for (int k = 0; k < SX_STYLEGAN_MAX_LEVELS && ok; k++)
+            ok = !b->cache.img[k] || (cache.img[k] = pick_rows(b->cache.img[k], B, idx));
+        ok = ok && (l == 0 || (cache.x[l] = pick_rows(b->cache.x[l], B, idx)));
+        for (int k = l; k < L && ok; k++) ok = (nz[k] = pick_rows(b->noise[k], B, idx)) != NULL;
+        /* layer l's styles of each row with its own channel moved */
+        sx_tensor *conv = ok ? sx_tensor_empty(2, (int64_t[]){B, Cl}) : NULL;
+        if (ok && (ok = conv != NULL)) {
+            sx_tensor *src = sub.conv[l]->shape[0] == 1 ? sx_expand(sub.conv[l], 2, (int64_t[]){B, Cl}) :
+                                                          sx_tensor_retain(sub.conv[l]);
+            if ((ok = src != NULL)) sx_tensor_copy_to(src, sx_tensor_data(conv));
+            sx_tensor_free(src);
+        }
+        if (ok) {
+            float *cd = sx_tensor_data(conv);
+            for (int64_t q = 0; q < B; q++) {
+                const int col = cols[which[e0 + q]];
+                const int64_t j = col % S, d = col / S;
+                cd[q * Cl + (j - off)] = d ? r->smax[j] : r->smin[j];
+            }
+            sx_tensor_free(sub.conv[l]);
+            sub.conv[l] = conv;
+            conv = NULL;
+        }
+        sx_tensor *img = ok ? sx_synthesis_from_styles(G, &sub, nz, l, l > 0 ? &cache : NULL, NULL) : NULL;
+        ok = ok && classify(r, C, img);
+        sx_tensor_free(img);
+        sx_tensor_free(conv);
+        sx_styles_clear(&sub);
+        sx_synthesis_cache_clear(&cache);
+        for (int k = 0; k < L; k++) sx_tensor_free(nz[k]);
+        if (!ok) break;
+        const float *bl = sx_tensor_data(b->logits);
+        for (int64_t q = 0; q < B; q++)
+            for (int64_t k = 0; k < K; k++)
+                out[which[e0 + q] * K + k] = r->logits[q * K + k] - bl[idx[q] * K + k];
+        ok = report(r, B);
+    }
+    free(idx);
+    return ok;
+}
+
+sx_status sx_attfind_entries(sx_module *G, sx_classifier *C, sx_tensor *latents, sx_tensor *const *noise,
+                             const sx_attfind_opts *opts, const sx_attfind_base *base, int64_t n, const int64_t *rows,
+                             const int *cols, sx_attfind_progress_fn progress, void *ctx, sx_tensor **effect)
+{
+    const char *fn = "attfind_entries";
+    if (!effect) return sx_fail(SX_EINVAL, "%s: NULL result", fn);
+    *effect = NULL;
+    effects_run r = {.progress = progress, .ctx = ctx};
+    if (!entries_setup(&r, fn, G, C, latents, noise, opts)) return sx_last_status() == SX_OK ? SX_EINVAL : sx_last_status();
+    const int64_t S = r.lay.n_coords, N = r.N, K = r.K;
+    if (n < 1 || !rows || !cols) return sx_fail(SX_EINVAL, "%s: no entries (n %lld)", fn, (long long)n);
+    for (int64_t q = 0; q < n; q++) {
+        if (rows[q] < 0 || rows[q] >= N)
+            return sx_fail(SX_EINVAL, "%s: rows[%lld] = %lld outside 0 .. %lld", fn, (long long)q, (long long)rows[q],
+                           (long long)N - 1);
+        if (cols[q] < 0 || cols[q] >= 2 * S)
+            return sx_fail(SX_EINVAL, "%s: cols[%lld] = %d outside 0 .. %lld", fn, (long long)q, cols[q],
+                           (long long)(2 * S - 1));
+    }
+    if (base && (base->N != N || base->K != K || base->lay.n_coords != S))
+        return sx_fail(SX_EINVAL, "%s: the base holds %lld images, %lld classes, %lld coordinates; expected %lld, %lld, %lld",
+                       fn, (long long)base->N, (long long)base->K, (long long)base->lay.n_coords, (long long)N,
+                       (long long)K, (long long)S);
+
+    bool grad = sx_set_grad_enabled(false);
+    sx_tensor *flat = NULL, *eff = NULL;
+    sx_attfind_base *own = NULL;
+    int64_t *pos = malloc((size_t)N * sizeof *pos), *which = malloc((size_t)n * sizeof *which), *distinct = NULL;
+    bool ok = pos && which;
+    if (!ok) sx_fail(SX_ENOMEM, "%s: out of memory", fn);
+    ok = ok && sx_synthesis_styles(G, latents, &r.st) == SX_OK && (flat = sx_styles_flat(&r.st)) &&
+         (r.styles = host_copy(flat)) && effects_extremes(&r, opts, fn) &&
+         (r.logits = malloc((size_t)(r.batch * K) * sizeof *r.logits)) &&
+         (eff = sx_tensor_zeros(2, (int64_t[]){n, K}));
+    if (ok && !r.logits) ok = (sx_fail(SX_ENOMEM, "%s: out of memory", fn), false);
+    sx_tensor_free(flat);
+    sx_styles_clear(&r.st);
+    /* the base: the caller's, or one of the distinct images of the entries */
+    if (ok && base) {
+        for (int64_t i = 0; i < N; i++) pos[i] = i;
+        r.total = n;
+    } else if (ok) {
+        int64_t m = 0;
+        for (int64_t i = 0; i < N; i++) pos[i] = -1;
+        if (!(distinct = malloc((size_t)n * sizeof *distinct))) ok = (sx_fail(SX_ENOMEM, "%s: out of memory", fn), false);
+        for (int64_t q = 0; q < n && ok; q++)
+            if (pos[rows[q]] < 0) {
+                pos[rows[q]] = m;
+                distinct[m++] = rows[q];
+            }
+        r.total = m + n;
+        ok = ok && (own = calloc(1, sizeof *own)) != NULL;
+        if (ok) {
+            own->lay = r.lay;
+            own->N = m;
+            own->K = K;
+            ok = base_compute(own, G, C, latents, noise, r.batch, m, distinct) && report(&r, m);
+        }
+        base = own;
+    }
+    float *out = ok ? sx_tensor_data(eff) : NULL;
+    /* by layer, in the order given */
+    for (int l = 0; l < r.lay.n_layers && ok; l++) {
+        int64_t m = 0;
+        for (int64_t q = 0; q < n; q++) {
+            const int64_t j = cols[q] % S;
+            if (j >= r.lay.offset[l] && j < r.lay.offset[l] + r.lay.channels[l]) which[m++] = q;
+        }
+        if (m > 0) ok = entries_layer(&r, G, C, base, l, m, which, pos, rows, cols, out);
+    }
+    sx_attfind_base_free(own);
+    free(pos);
+    free(which);
+    free(distinct);
+    effects_free(&r);
+    sx_set_grad_enabled(grad);
+    if (!ok) {
+        sx_tensor_free(eff);
+        return prefix_error(fn);
+    }
+    *effect = eff;
     return SX_OK;
 }
 

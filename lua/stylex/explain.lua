@@ -57,6 +57,11 @@ explain.defaults = {
   ground_truth = true,    -- the "Ground truth" section, for a classifier of the shapes benchmark
                           --   with oracles.safetensors beside the model (docs/ground-truth.md)
   recompute = false,      -- ignore cached effect tables
+  screen = false,         -- Screened AttFind (attfind.screened_effects) instead of the full table:
+                          --   exact columns only where they can change the subset picks
+  screen_quantile = 0.9,  -- its bound: safety x this quantile of the measured errors
+  screen_safety = 1.5,
+  screen_max_columns = nil, -- per class (nil: no limit)
   dataset = nil,          -- a stylex.data set instead of the held-out split
   data = nil,             -- {dir =, labels =}: an image folder instead of the held-out split, read
                           --   at the GAN's size with the model's label map (data.label_map_of)
@@ -110,21 +115,53 @@ end
 -- opts.model or computed (and cached). opts: model (folder), seed, batch,
 -- recompute, log, as in explain.defaults. Returns the table and its timing
 -- {seconds=, passes=, passes_per_s=, cached=, path=}.
+-- The options of a screened table explain.select needs: subset selection
+-- with opts' space, cap and max_corr, certified for the shown and the
+-- sufficiency picks.
+local function screen_policy_opts(opts)
+  return {space = opts.space, max_image_effect = opts.max_image_effect, max_corr = opts.max_corr}
+end
+
+-- Whether the cached screened table tab serves opts (the same bound, enough picks).
+local function screen_matches(tab, opts)
+  local s = tab.screen
+  if not s or not attfind.screen_covers(tab, "subset", screen_policy_opts(opts),
+      math.max(opts.k, opts.sufficiency_k)) then return false end
+  return s.quantile == opts.screen_quantile and s.safety == opts.screen_safety and
+    (opts.screen_max_columns == nil or s.max_columns == opts.screen_max_columns) and s.certified
+end
+
+-- With opts.screen, a screened table (attfind.screened_effects) cached as
+-- <which>.attfind-n<N>-screened.safetensors; an exact table cached for the
+-- same model and images serves instead (it is the reference), and a
+-- screened one is never read as exact (another file, and tab.screen set).
 function explain.effect_table(which, G, E, C, x, ids, opts)
   local N = x:shape()[1]
-  local path = string.format("%s/%s.attfind-n%d.safetensors", opts.model, which, N)
+  local exact_path = string.format("%s/%s.attfind-n%d.safetensors", opts.model, which, N)
+  local path = opts.screen and string.format("%s/%s.attfind-n%d-screened.safetensors", opts.model, which, N) or
+    exact_path
   local key = {generator = explain.fingerprint(G), encoder = explain.fingerprint(E), images = ids,
     noise_seed = tostring(opts.seed)}
-  if not opts.recompute and file_exists(path) then
-    local ok, tab = pcall(attfind.load, path)
+  local function cached(p, screened)
+    if opts.recompute or not file_exists(p) then return nil end
+    local ok, tab = pcall(attfind.load, p)
     if ok and tab and tab.meta.generator == key.generator and tab.meta.encoder == key.encoder and
-        tab.meta.images == key.images and
-        tab.meta.noise_seed == key.noise_seed then
-      say(opts, "%s: effect table from %s (computed in %ss)", which, path, tab.meta.seconds)
+        tab.meta.images == key.images and tab.meta.noise_seed == key.noise_seed and
+        (tab.screen ~= nil) == screened and (not screened or screen_matches(tab, opts)) then
+      say(opts, "%s: %s effect table from %s (computed in %ss)", which, screened and "screened" or "exact", p,
+        tab.meta.seconds)
       return tab, {seconds = tonumber(tab.meta.seconds), passes = tonumber(tab.meta.passes),
-                   passes_per_s = tonumber(tab.meta.passes_per_s), cached = true, path = path}
+                   passes_per_s = tonumber(tab.meta.passes_per_s), cached = true, path = p}
     end
-    say(opts, "%s: %s is for another model or image set; recomputing", which, path)
+    if not opts.screen or screened then
+      say(opts, "%s: %s is for another model, image set or screening; recomputing", which, p)
+    end
+  end
+  local tab, timing = cached(exact_path, false)
+  if tab then return tab, timing end
+  if opts.screen then
+    tab, timing = cached(path, true)
+    if tab then return tab, timing end
   end
   local lat = latents(G, E, C, x)
   local rng = sx.rng_get_state()
@@ -132,6 +169,27 @@ function explain.effect_table(which, G, E, C, x, ids, opts)
   local noise = G:noise(N)
   sx.rng_set_state(rng)
   local t0 = cli.now()
+  if opts.screen then
+    local po = screen_policy_opts(opts)
+    tab = attfind.screened_effects(G, C, lat, {noise = noise, batch = opts.batch,
+      k = math.max(opts.k, opts.sufficiency_k), space = po.space, max_image_effect = po.max_image_effect,
+      max_corr = po.max_corr, quantile = opts.screen_quantile, safety = opts.screen_safety,
+      max_columns = opts.screen_max_columns, log = function(msg) say(opts, "%s %s", which, msg) end})
+    local seconds = cli.now() - t0
+    local s = tab.screen
+    timing = {seconds = seconds, passes = s.passes, passes_per_s = s.passes / seconds, cached = false, path = path,
+      screened = true}
+    say(opts, "%s: screened effect table of %d images in %.1f s: %d of %d columns evaluated, %d passes (%.1f%% of " ..
+      "the full table's %d)%s", which, N, seconds, s.columns, 2 * tab.styles:shape()[2], s.passes,
+      100 * s.passes / s.full_passes, s.full_passes, s.certified and "" or "; NOT certified (max columns reached)")
+    local ok, err = true, nil
+    if sx.dist.rank() == 0 then ok, err = attfind.save(path, tab, {generator = key.generator, encoder = key.encoder,
+      images = key.images, noise_seed = key.noise_seed, seconds = string.format("%.1f", seconds),
+      passes = tostring(s.passes), passes_per_s = string.format("%.1f", timing.passes_per_s),
+      threads = tostring(sx.num_threads and sx.num_threads() or "")}) end
+    if not ok then say(opts, "warning: could not cache the screened table at %s: %s", path, tostring(err)) end
+    return tab, timing
+  end
   local tab = attfind.effects(G, C, lat, {noise = noise, batch = opts.batch,
     progress = attfind.progress_printer("attfind " .. which)})
   local seconds = cli.now() - t0
@@ -157,6 +215,14 @@ function explain.select(tab, opts, k, nets)
   local popts = {k = k}
   if type(opts.policy) == "string" then popts.space = opts.space end
   if opts.policy == "subset" then popts.max_image_effect, popts.max_corr = opts.max_image_effect, opts.max_corr end
+  if tab.screen then
+    local ok, why = attfind.screen_covers(tab, opts.policy, popts, k)
+    if ok and (opts.unstable_filter or opts.discriminator_filter) then
+      ok, why = false, "the unstable and discriminator filters need the exact table"
+    end
+    if not ok then error("explain: a screened effect table does not serve this selection (" .. why ..
+      "); drop --screen or the option", 2) end
+  end
   local refused = 0
   if opts.discriminator_filter then
     if opts.policy ~= "subset" then error("explain: the discriminator filter needs the subset policy", 2) end
@@ -340,7 +406,7 @@ end
 
 -- The options whose default is nil (so not keys of explain.defaults).
 local NIL_DEFAULT = {model = true, max_image_effect = true, max_corr = true, dataset = true, command = true,
-  log = true, data = true}
+  log = true, data = true, screen_max_columns = true}
 
 local function check_opts(opts)
   if type(opts) ~= "table" then error("explain.run: options table expected", 3) end
@@ -359,6 +425,10 @@ local function check_opts(opts)
     end
   end
   if o.n < 2 then error("explain.run: option 'n' must be at least 2", 3) end
+  if o.screen and (o.policy ~= "subset" or o.unstable_filter or o.discriminator_filter) then
+    error("explain.run: option 'screen' certifies subset selection only, without the unstable and " ..
+      "discriminator filters (they read the whole table)", 3)
+  end
   if type(o.sufficiency_strengths) ~= "table" or #o.sufficiency_strengths == 0 then
     error("explain.run: option 'sufficiency_strengths' must be a non-empty list of numbers", 3)
   end
@@ -427,7 +497,10 @@ function explain.run(opts)
     unstable_images = opts.unstable_filter and #unstable or nil,
     discriminator_refused = opts.discriminator_filter and refused or nil,
     discriminator_threshold = opts.discriminator_filter and opts.discriminator_threshold or nil,
-    seconds = timing.seconds, passes = timing.passes, passes_per_s = timing.passes_per_s, cached = timing.cached}
+    seconds = timing.seconds, passes = timing.passes, passes_per_s = timing.passes_per_s, cached = timing.cached,
+    screened = tab.screen and {columns = tab.screen.columns, passes = tab.screen.passes,
+      full_passes = tab.screen.full_passes, certified = tab.screen.certified, quantile = tab.screen.quantile,
+      safety = tab.screen.safety} or nil}
   doc.sufficiency = {stylex = suff.share, k = opts.sufficiency_k, n = suff.n, strength = suff.strength,
     by_strength = {}, per_class = {}}
   for i, r in ipairs(sweep) do

@@ -697,6 +697,29 @@ BAD["attfind_opts?"] = with(common, BOOL, NUMBER, {
   { d = "a progress that stops", f = function() return af_opts{ progress = function() return false end } end } },
   (function() local out = {} for i, b in ipairs(NOISE) do
     out[i] = { d = "noise: " .. b.d, f = function() return { noise = b.f and b.f() or b.v } end } end return out end)())
+BAD.base_opts = with(NIL, common, BOOL, NUMBER, {
+  { d = "no noise", v = { batch = 4 } }, { d = "an unknown option", f = function() return { noise = SGc:noise(1), rows = 1 } end },
+  { d = "batch 0", f = function() return { noise = SGc:noise(1), batch = 0 } end },
+  { d = "a string noise", v = { noise = "x" } },
+  { d = "noise of batch 3", f = function() return { noise = SGc:noise(3) } end } })
+BAD.entry_rows = with(NIL, common, BOOL, { { d = "row 0", v = { 0 } }, { d = "row 3 of 2 images", v = { 3 } },
+  { d = "a fractional row", v = { 1.5 } }, { d = "a string row", v = { "1" } }, { d = "no rows", v = {} },
+  { d = "two rows for one column", v = { 1, 2 } } })
+BAD.entry_cols = with(NIL, common, BOOL, { { d = "column 0", v = { 0 } }, { d = "column 49 of 48", v = { 49 } },
+  { d = "a NaN column", v = { NAN } }, { d = "no columns", v = {} } })
+BAD.entries_opts = with(NIL, common, BOOL, NUMBER, {
+  { d = "no noise", v = { batch = 4 } }, { d = "an unknown option", f = function() return { noise = SGc:noise(1), rows = 1 } end },
+  { d = "a number base", f = function() return { noise = SGc:noise(1), base = 1 } end },
+  { d = "a closed base", f = function()
+    local b = sx.attfind.base(SGc, tiny_classifier(), sx.randn{2, 10}, { noise = SGc:noise(1) })
+    b:close()
+    return { noise = SGc:noise(1), base = b }
+  end },
+  { d = "a base of 3 images", f = function()
+    return { noise = SGc:noise(1), base = sx.attfind.base(SGc, tiny_classifier(), sx.randn{3, 10}, { noise = SGc:noise(1) }) }
+  end },
+  { d = "a progress that stops", f = function() return { noise = SGc:noise(1), progress = function() return false end } end },
+  { d = "style_max of 23", f = function() return { noise = SGc:noise(1), style_max = sx.zeros{23} } end } })
 BAD.coords = with(NIL, common, BOOL, { { d = "coordinate 0", v = { 0 } }, { d = "coordinate 25", v = { 25 } },
   { d = "a fractional coordinate", v = { 1.5 } }, { d = "a NaN coordinate", v = { NAN } },
   { d = "a string coordinate", v = { "1" } }, { d = "a 1e300 coordinate", v = HUGE } })
@@ -725,6 +748,18 @@ SUB["sx.attfind.effects"] = sg_fn({ "generator", "classifier", "tensor", "attfin
       { SG, tiny_classifier(), sx.randn{2, 10} },
       { SGc, sx.models.Classifier{ n_classes = 2, resolution = 16, channels = { 2 }, hidden = 2 }, sx.randn{2, 10} },
       { SGc, sx.models.Classifier{ n_classes = 2, resolution = 8, img_channels = 3, channels = { 2 }, hidden = 2 }, sx.randn{2, 10} } }
+  end)
+SUB["sx.attfind.base"] = sg_fn({ "generator", "classifier", "tensor", "base_opts" },
+  function() return { SGc, tiny_classifier(), sx.randn{2, 10}, { noise = SGc:noise(1), batch = 1 } } end,
+  function()
+    return { { SGc, tiny_classifier(), sx.randn{2, 9}, { noise = SGc:noise(1) } },
+      { SG, tiny_classifier(), sx.randn{2, 10}, { noise = SGc:noise(1) } } }
+  end)
+SUB["sx.attfind.entries"] = sg_fn({ "generator", "classifier", "tensor", "entry_rows", "entry_cols", "entries_opts" },
+  function() return { SGc, tiny_classifier(), sx.randn{2, 10}, { 2 }, { 48 }, { noise = SGc:noise(1) } } end,
+  function()
+    return { { SGc, tiny_classifier(), sx.randn{2, 9}, { 1 }, { 1 }, { noise = SGc:noise(1) } },
+      { SG, tiny_classifier(), sx.randn{2, 10}, { 1 }, { 1 }, { noise = SGc:noise(1) } } }
   end)
 SUB["sx.attfind.apply"] = sg_fn({ "generator", "tensor", "coords", "values", "apply_opts?" },
   function() return { SGc, sx.randn{2, 10}, { 1, 24 }, { 0.5, -0.5 }, { noise = SGc:noise(2), add = true } } end,

@@ -85,6 +85,56 @@ T.test("explain: tiny models to a report folder", function()
   T.eq(stylex.explain.run(o2).attfind.cached, false, "a new encoder: the effect table is recomputed")
 end)
 
+T.test("explain --screen: the screened tables, their cache, the exact picks", function()
+  local exact = cjson.decode(read(out .. "/report.json"))
+  local function picks(r)
+    local t = {}
+    for c, entry in ipairs(r.classes) do
+      t[c] = {}
+      for i, a in ipairs(entry.attributes) do t[c][i] = a.coord .. ":" .. a.direction end
+    end
+    return t
+  end
+  -- the exact cached tables serve --screen as they are
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.screen, o.screen_quantile, o.screen_safety = true, 1, 3
+  o.out = dir .. "/report-screen-cached"
+  local d0 = stylex.explain.run(o)
+  T.eq({d0.attfind.cached, d0.attfind.screened}, {true, nil})
+  T.ok(not read(dir .. "/stylex.attfind-n" .. N .. "-screened.safetensors"), "no screened table beside an exact one")
+  -- without them: screened tables, cached under their own name
+  local dir3 = dir .. "/screen"
+  os.execute("mkdir -p '" .. dir3 .. "' && cp '" .. dir .. "'/stylex.safetensors '" .. dir .. "'/baseline.safetensors '" ..
+    dir3 .. "/'")
+  o.model, o.out = dir3, dir3 .. "/report"
+  local d1 = stylex.explain.run(o)
+  T.eq(d1.attfind.cached, false)
+  T.ok(d1.attfind.screened and d1.attfind.screened.certified, "the report says the table is screened and certified")
+  T.ok(read(dir3 .. "/stylex.attfind-n" .. N .. "-screened.safetensors"), "the screened StylEx table is cached")
+  T.ok(read(dir3 .. "/baseline.attfind-n" .. N .. "-screened.safetensors"), "the screened baseline table is cached")
+  T.ok(not read(dir3 .. "/stylex.attfind-n" .. N .. ".safetensors"), "not under the exact table's name")
+  local r1 = cjson.decode(read(dir3 .. "/report/report.json"))
+  T.eq(picks(r1), picks(exact))
+  T.eq({r1.sufficiency.stylex, r1.sufficiency.baseline}, {exact.sufficiency.stylex, exact.sufficiency.baseline})
+  -- again: read back; more picks than it certified: computed again
+  T.eq(stylex.explain.run(o).attfind.cached, true)
+  o.k = 5
+  T.eq(stylex.explain.run(o).attfind.cached, false)
+  -- without --screen the screened file is never read as the exact table
+  local o3 = {}
+  for k, v in pairs(opts) do o3[k] = v end
+  o3.model, o3.out = dir3, dir3 .. "/report-exact"
+  local d3 = stylex.explain.run(o3)
+  T.eq({d3.attfind.cached, d3.attfind.screened}, {false, nil})
+  T.eq(picks(cjson.decode(read(dir3 .. "/report-exact/report.json"))), picks(exact))
+  -- what it cannot serve
+  T.raises("option 'screen' certifies subset selection only", stylex.explain.run,
+    {model = dir3, screen = true, policy = "independent"})
+  T.raises("option 'screen' certifies subset selection only", stylex.explain.run,
+    {model = dir3, screen = true, unstable_filter = true})
+end)
+
 T.test("explain: bad options", function()
   T.raises("unknown option 'bogus'", stylex.explain.run, {model = dir, bogus = 1})
   T.raises("no model at " .. dir .. "/nowhere", stylex.explain.run, {model = dir .. "/nowhere"})
