@@ -20,7 +20,7 @@
  * Row q of a layer's shifts is channel q / 2, direction q % 2 (0 to-min,
  * 1 to-max), so a batch holds both directions of a run of channels.
  *
- * Screened AttFind (lua/stylex/attfind.lua) needs only some entries: a base
+ * Screened AttFind (lua/stylex/attfind_screen.lua) needs only some entries: a base
  * (sx_attfind_base_new) keeps every image's activations, styles, noise and
  * logits, and sx_attfind_entries runs any list of (image, column) entries
  * from it, those of one layer in batches whose rows are different images,

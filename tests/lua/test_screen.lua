@@ -1,5 +1,5 @@
 -- tests/lua/test_screen.lua — Screened AttFind (attfind.screened_effects,
--- lua/stylex/attfind.lua) against the exact effect table on a small random
+-- lua/stylex/attfind_screen.lua) against the exact effect table on a small random
 -- model: the gradients against finite differences, sx.attfind.entries and
 -- sx.attfind.base against sx.attfind.effects, the screened picks against the exact picks
 -- for several policy options, the table it returns (exact entries, estimate
