@@ -108,6 +108,69 @@ static bool call_progress(void *vctx, int64_t done, int64_t total)
     return !stop;
 }
 
+/* What effects, base and entries read alike: G (argument 1) and its style
+ * layout, C (2), the latents (3); from the options table: noise, the
+ * extremes and batch. */
+typedef struct af_args {
+    sx_module *G;
+    sx_style_layout lay;
+    sx_classifier *C;
+    sx_tensor *lat;
+    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS]; /* borrowed from opts.noise, or NULL */
+    bool has_noise;
+    sx_attfind_opts o;
+} af_args;
+
+/* Arguments 1 to 3 into a; the options table at oi checked against keys,
+ * and the stack cut to oi. */
+static void check_args(lua_State *L, int oi, const char *const keys[], af_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->G = lsx_check_module(L, 1);
+    a->lay = check_layout(L, 1);
+    a->C = lsx_check_classifier(L, 2);
+    a->lat = lsx_check_tensor(L, 3);
+    lsx_check_opts(L, oi, keys);
+    lua_settop(L, oi);
+}
+
+/* opts.noise (an error without it when need_noise), style_min, style_max and
+ * batch of the options table at oi, into a. */
+static void read_opts(lua_State *L, const char *fn, int oi, bool need_noise, af_args *a)
+{
+    a->has_noise = read_noise(L, oi, &a->lay, a->noise, fn, oi);
+    if (need_noise && !a->has_noise) luaL_argerror(L, oi, "noise is required (the noise of the table's images)");
+    a->o.style_min = lsx_opt_tensor(L, oi, fn, "style_min");
+    a->o.style_max = lsx_opt_tensor(L, oi, fn, "style_max");
+    a->o.batch = (int)lsx_opt_integer(L, oi, fn, "batch", 0, 1, 65536, false);
+}
+
+/* Pushes opts.progress of the options table at oi (or nil), the slot for its
+ * error and a guard; *p calls the function from C. Returns the guard. */
+static af_guard *push_progress(lua_State *L, const char *fn, int oi, progress_ctx *p)
+{
+    int top = lua_gettop(L);
+    if (lua_istable(L, oi)) lua_getfield(L, oi, "progress");
+    else lua_pushnil(L);
+    if (!lua_isnil(L, top + 1) && !lua_isfunction(L, top + 1))
+        luaL_error(L, "bad argument #%d to '%s' (progress must be a function, got %s)", oi, fn,
+                   luaL_typename(L, top + 1));
+    lua_pushnil(L);
+    af_guard *g = new_guard(L);
+    luaL_checkstack(L, 8, fn);
+    *p = (progress_ctx){L, top + 1, top + 2, false};
+    return g;
+}
+
+/* Re-raises the error of the progress function, if it raised one. */
+static void rethrow_progress(lua_State *L, const progress_ctx *p)
+{
+    if (p->failed) {
+        lua_pushvalue(L, p->err);
+        lua_error(L);
+    }
+}
+
 static void set_int(lua_State *L, const char *k, lua_Integer v)
 {
     lua_pushinteger(L, v);
@@ -130,37 +193,20 @@ static void push_layers(lua_State *L, const sx_style_layout *lay)
 static int l_effects(lua_State *L)
 {
     const char *fn = "effects";
-    sx_module *G = lsx_check_module(L, 1);
-    sx_style_layout lay = check_layout(L, 1);
-    sx_classifier *C = lsx_check_classifier(L, 2);
-    sx_tensor *lat = lsx_check_tensor(L, 3);
     static const char *const keys[] = {"noise", "batch", "progress", "style_min", "style_max", NULL};
-    lsx_check_opts(L, 4, keys);
-    lua_settop(L, 4);
-    sx_attfind_opts o = {0};
-    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS] = {0};
-    bool has_noise = read_noise(L, 4, &lay, noise, fn, 4);
-    o.style_min = lsx_opt_tensor(L, 4, fn, "style_min");
-    o.style_max = lsx_opt_tensor(L, 4, fn, "style_max");
-    o.batch = (int)lsx_opt_integer(L, 4, fn, "batch", 0, 1, 65536, false);
+    af_args a;
+    check_args(L, 4, keys, &a);
+    read_opts(L, fn, 4, false, &a);
     /* stack: 5 progress function or nil, 6 error slot, 7 guard */
-    if (lua_istable(L, 4)) lua_getfield(L, 4, "progress");
-    else lua_pushnil(L);
-    if (!lua_isnil(L, 5) && !lua_isfunction(L, 5))
-        luaL_error(L, "bad argument #4 to '%s' (progress must be a function, got %s)", fn, luaL_typename(L, 5));
-    lua_pushnil(L);
-    af_guard *g = new_guard(L);
-    luaL_checkstack(L, 8, fn);
-    if (!has_noise) {
-        if (sx_synthesis_noise(G, 1, g->noise) != SX_OK) return lsx_fail(L, "attfind_effects");
-        memcpy(noise, g->noise, sizeof noise);
+    progress_ctx p;
+    af_guard *g = push_progress(L, fn, 4, &p);
+    if (!a.has_noise) {
+        if (sx_synthesis_noise(a.G, 1, g->noise) != SX_OK) return lsx_fail(L, "attfind_effects");
+        memcpy(a.noise, g->noise, sizeof a.noise);
     }
-    progress_ctx p = {L, 5, 6, false};
-    sx_status st = sx_attfind_effects(G, C, lat, noise, &o, lua_isnil(L, 5) ? NULL : call_progress, &p, &g->r);
-    if (p.failed) {
-        lua_pushvalue(L, 6);
-        return lua_error(L);
-    }
+    sx_status st = sx_attfind_effects(a.G, a.C, a.lat, a.noise, &a.o, lua_isnil(L, p.fn) ? NULL : call_progress, &p,
+                                      &g->r);
+    rethrow_progress(L, &p);
     if (st != SX_OK) return lsx_fail(L, "attfind_effects");
 
     lua_createtable(L, 0, 8);
@@ -176,17 +222,17 @@ static int l_effects(lua_State *L)
     lua_setfield(L, -2, "styles");
     lua_pushvalue(L, 3);
     lua_setfield(L, -2, "latents");
-    if (has_noise) {
+    if (a.has_noise) {
         lua_getfield(L, 4, "noise");
     } else {
-        lua_createtable(L, lay.n_layers, 0);
-        for (int l = 0; l < lay.n_layers; l++) {
+        lua_createtable(L, a.lay.n_layers, 0);
+        for (int l = 0; l < a.lay.n_layers; l++) {
             lsx_push_take(L, &g->noise[l]);
             lua_rawseti(L, -2, l + 1);
         }
     }
     lua_setfield(L, -2, "noise");
-    push_layers(L, &lay);
+    push_layers(L, &a.lay);
     lua_setfield(L, -2, "layers");
     lsx_gc_pace(L);
     return 1;
@@ -238,20 +284,14 @@ static int base_tostring(lua_State *L)
 static int l_base(lua_State *L)
 {
     const char *fn = "base";
-    sx_module *G = lsx_check_module(L, 1);
-    sx_style_layout lay = check_layout(L, 1);
-    sx_classifier *C = lsx_check_classifier(L, 2);
-    sx_tensor *lat = lsx_check_tensor(L, 3);
     static const char *const keys[] = {"noise", "batch", NULL};
-    lsx_check_opts(L, 4, keys);
-    lua_settop(L, 4);
-    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS] = {0};
-    if (!read_noise(L, 4, &lay, noise, fn, 4)) luaL_argerror(L, 4, "noise is required (the noise of the table's images)");
-    sx_attfind_opts o = {.batch = (int)lsx_opt_integer(L, 4, fn, "batch", 0, 1, 65536, false)};
+    af_args a;
+    check_args(L, 4, keys, &a);
+    read_opts(L, fn, 4, true, &a); /* no extremes: keys refused them */
     af_base *u = lua_newuserdatauv(L, sizeof *u, 0); /* empty and consistent first */
     u->b = NULL;
     luaL_setmetatable(L, BASE_MT);
-    if (!(u->b = sx_attfind_base_new(G, C, lat, noise, &o))) return lsx_fail(L, "attfind_base");
+    if (!(u->b = sx_attfind_base_new(a.G, a.C, a.lat, a.noise, &a.o))) return lsx_fail(L, "attfind_base");
     lsx_gc_pace(L);
     return 1;
 }
@@ -284,27 +324,18 @@ static int64_t *check_index_list(lua_State *L, int idx, int arg, int64_t hi, int
 static int l_entries(lua_State *L)
 {
     const char *fn = "entries";
-    sx_module *G = lsx_check_module(L, 1);
-    sx_style_layout lay = check_layout(L, 1);
-    sx_classifier *C = lsx_check_classifier(L, 2);
-    sx_tensor *lat = lsx_check_tensor(L, 3);
     static const char *const keys[] = {"noise", "base", "batch", "progress", "style_min", "style_max", NULL};
-    lsx_check_opts(L, 6, keys);
-    lua_settop(L, 6);
-    const int64_t N = lat->ndim == 2 ? lat->shape[0] : 1;
+    af_args a;
+    check_args(L, 6, keys, &a);
+    const int64_t N = a.lat->ndim == 2 ? a.lat->shape[0] : 1;
     int64_t n = 0, n_cols = 0;
-    int64_t *rows = check_index_list(L, 4, 4, N > 0 ? N : 1, &n, fn, "rows");                      /* 7 */
-    int64_t *cols64 = check_index_list(L, 5, 5, 2 * (int64_t)lay.n_coords, &n_cols, fn, "columns"); /* 8 */
+    int64_t *rows = check_index_list(L, 4, 4, N > 0 ? N : 1, &n, fn, "rows");                        /* 7 */
+    int64_t *cols64 = check_index_list(L, 5, 5, 2 * (int64_t)a.lay.n_coords, &n_cols, fn, "columns"); /* 8 */
     if (n_cols != n)
         luaL_error(L, "bad argument #5 to '%s' (%d columns for %d rows: one column per entry)", fn, (int)n_cols, (int)n);
     int *cols = lua_newuserdatauv(L, (size_t)n * sizeof *cols, 0); /* 9 */
     for (int64_t q = 0; q < n; q++) cols[q] = (int)cols64[q];
-    sx_attfind_opts o = {0};
-    sx_tensor *noise[SX_STYLEGAN_MAX_LAYERS] = {0};
-    if (!read_noise(L, 6, &lay, noise, fn, 6)) luaL_argerror(L, 6, "noise is required (the noise of the table's images)");
-    o.style_min = lsx_opt_tensor(L, 6, fn, "style_min");
-    o.style_max = lsx_opt_tensor(L, 6, fn, "style_max");
-    o.batch = (int)lsx_opt_integer(L, 6, fn, "batch", 0, 1, 65536, false);
+    read_opts(L, fn, 6, true, &a);
     const sx_attfind_base *base = NULL;
     if (lua_istable(L, 6) && lua_getfield(L, 6, "base") != LUA_TNIL) {
         af_base *u = luaL_testudata(L, -1, BASE_MT);
@@ -313,20 +344,11 @@ static int l_entries(lua_State *L)
     }
     lua_settop(L, 9); /* the base stays referenced by the options table */
     /* stack: 10 progress function or nil, 11 error slot, 12 guard */
-    if (lua_istable(L, 6)) lua_getfield(L, 6, "progress");
-    else lua_pushnil(L);
-    if (!lua_isnil(L, 10) && !lua_isfunction(L, 10))
-        luaL_error(L, "bad argument #6 to '%s' (progress must be a function, got %s)", fn, luaL_typename(L, 10));
-    lua_pushnil(L);
-    af_guard *g = new_guard(L);
-    luaL_checkstack(L, 8, fn);
-    progress_ctx p = {L, 10, 11, false};
-    sx_status st = sx_attfind_entries(G, C, lat, noise, &o, base, n, rows, cols,
-                                      lua_isnil(L, 10) ? NULL : call_progress, &p, &g->r.effect);
-    if (p.failed) {
-        lua_pushvalue(L, 11);
-        return lua_error(L);
-    }
+    progress_ctx p;
+    af_guard *g = push_progress(L, fn, 6, &p);
+    sx_status st = sx_attfind_entries(a.G, a.C, a.lat, a.noise, &a.o, base, n, rows, cols,
+                                      lua_isnil(L, p.fn) ? NULL : call_progress, &p, &g->r.effect);
+    rethrow_progress(L, &p);
     if (st != SX_OK) return lsx_fail(L, "attfind_entries");
     lsx_push_take(L, &g->r.effect);
     lsx_gc_pace(L);
