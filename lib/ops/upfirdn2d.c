@@ -263,6 +263,17 @@ static void sep_row_pass(float *restrict orow, const float *restrict buf, const 
     }
 }
 
+/* One filter row of the column pass: bd[t * stride] = w * xs[t] for t < len
+ * when first (the first row that lands in the image), += otherwise. */
+static inline void sep_col_tap(float *bd, int64_t stride, const float *xs, float w, int64_t len, bool first)
+{
+    if (first) {
+        for (int64_t t = 0; t < len; t++) bd[t * stride] = w * xs[t];
+    } else {
+        for (int64_t t = 0; t < len; t++) bd[t * stride] += w * xs[t];
+    }
+}
+
 static void ufd_sep_planes(void *vctx, int64_t begin, int64_t end, int thread)
 {
     struct ufd_sep_ctx *c = vctx;
@@ -299,13 +310,7 @@ static void ufd_sep_planes(void *vctx, int64_t begin, int64_t end, int thread)
                 for (int64_t a = 0; a < fh; a++) {
                     int64_t i = i0 + a;
                     if (i < 0 || i >= H) continue;
-                    const float w = c->col[a];
-                    const float *xs = xp + i * W + (jlo - x0);
-                    if (!any) {
-                        for (int64_t t = 0; t < len; t++) bd[t] = w * xs[t];
-                    } else {
-                        for (int64_t t = 0; t < len; t++) bd[t] += w * xs[t];
-                    }
+                    sep_col_tap(bd, 1, xp + i * W + (jlo - x0), c->col[a], len, !any);
                     any = true;
                 }
             }
@@ -355,13 +360,7 @@ static void ufd_sep_up2_planes(void *vctx, int64_t begin, int64_t end, int threa
                 int64_t i = (m + a - c->y0) / 2;
                 if (i < 0) continue;
                 if (i >= H) break;
-                const float w = c->col[a];
-                const float *xs = xp + i * W + klo;
-                if (!any) {
-                    for (int64_t t = 0; t < len; t++) bd[2 * t] = w * xs[t];
-                } else {
-                    for (int64_t t = 0; t < len; t++) bd[2 * t] += w * xs[t];
-                }
+                sep_col_tap(bd, 2, xp + i * W + klo, c->col[a], len, !any);
                 any = true;
             }
             if (!any) {
