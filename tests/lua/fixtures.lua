@@ -1,5 +1,6 @@
 -- tests/lua/fixtures.lua — the tiny trained models the end-to-end tests
--- (test_pipeline.lua, test_ground_truth.lua) build, written once:
+-- (test_pipeline.lua, test_ground_truth.lua) build, and the untrained ones
+-- of the AttFind tests (test_attfind.lua, test_screen.lua), written once:
 --   local fixtures = dofile("tests/lua/fixtures.lua")
 local sx = require "stylex"
 local cjson = require "cjson"
@@ -36,6 +37,19 @@ function fixtures.fit(params, ds, batch, seed, steps, loss)
     step = step + 1
     if step == steps then break end
   end
+end
+
+-- An untrained 8x8 generator (2 classes, z_dim 6, w_dim 5, 2 mapping layers,
+-- o.channels) and classifier (o.classes classes, one block of o.c_channels
+-- channels, hidden 8, no dropout), and o.images random latents [n, 7], drawn
+-- in that order after sx.manual_seed(o.seed). Returns G, C, latents.
+function fixtures.attfind_models(o)
+  sx.manual_seed(o.seed)
+  local G = sx.models.Generator{resolution = 8, n_classes = 2, z_dim = 6, w_dim = 5, mapping_layers = 2,
+                                channels = o.channels}
+  local C = sx.models.Classifier{n_classes = o.classes, resolution = 8, channels = {o.c_channels}, convs_per_block = 1,
+                                 hidden = 8, dropout = 0}
+  return G, C, sx.randn{o.images, 7}
 end
 
 -- The tiny 32x32 classifier (3 blocks of 8 channels, hidden 16) the tests train.

@@ -8,6 +8,7 @@ local sx = require "stylex"
 assert(sx.attfind and sx.attfind.effects,
        "sx.attfind is missing: luaopen_stylex must call lsx_open_attfind (lib/lua/attfind.c)")
 local attfind = require "stylex.attfind"
+local fixtures = dofile("tests/lua/fixtures.lua")
 
 -- ---------------------------------------------------------------- the hand-made table
 --
@@ -275,13 +276,7 @@ end)
 -- ---------------------------------------------------------------- the C table from Lua
 
 local function tiny()
-  sx.manual_seed(7)
-  local G = sx.models.Generator{resolution = 8, n_classes = 2, z_dim = 6, w_dim = 5, mapping_layers = 2,
-                                channels = {4, 3}}
-  local C = sx.models.Classifier{n_classes = 3, resolution = 8, channels = {4}, convs_per_block = 1, hidden = 8,
-                                 dropout = 0}
-  local lat = sx.randn{3, 7}
-  return G, C, lat
+  return fixtures.attfind_models{seed = 7, channels = {4, 3}, classes = 3, c_channels = 4, images = 3}
 end
 
 local max_abs_diff = T.max_abs_diff

@@ -7,6 +7,7 @@
 local T = dofile("tests/lua/harness.lua")
 local sx = require "stylex"
 local attfind = require "stylex.attfind"
+local fixtures = dofile("tests/lua/fixtures.lua")
 
 local max_abs_diff = T.max_abs_diff
 
@@ -14,15 +15,10 @@ local max_abs_diff = T.max_abs_diff
 -- columns), 2 classes; the classifier's weights are doubled so that shifts
 -- move the probabilities.
 local function small()
-  sx.manual_seed(11)
-  local G = sx.models.Generator{resolution = 8, n_classes = 2, z_dim = 6, w_dim = 5, mapping_layers = 2,
-                                channels = {16, 12}}
-  local C = sx.models.Classifier{n_classes = 2, resolution = 8, channels = {6}, convs_per_block = 1, hidden = 8,
-                                 dropout = 0}
+  local G, C, lat = fixtures.attfind_models{seed = 11, channels = {16, 12}, classes = 2, c_channels = 6, images = 24}
   sx.no_grad(function()
     for _, p in ipairs(C:parameters()) do p:mul_(2) end
   end)
-  local lat = sx.randn{24, 7}
   local noise = G:noise(24)
   return G, C, lat, noise
 end
