@@ -274,102 +274,114 @@ static inline void sep_col_tap(float *bd, int64_t stride, const float *xs, float
     }
 }
 
-static void ufd_sep_planes(void *vctx, int64_t begin, int64_t end, int thread)
+/* The column pass without upsampling, for output row m of plane xp: the
+ * filter rows a that land on input rows i = m*down - y0 + a, combined with
+ * col into buf[jlo, jhi) (buffer index j holds input column j - x0). False
+ * when none does. */
+static inline bool sep_col_pass(const struct ufd_sep_ctx *c, const float *xp, int64_t m, float *buf, int64_t jlo,
+                                int64_t jhi)
 {
-    struct ufd_sep_ctx *c = vctx;
-    const int64_t H = c->H, W = c->W, Ho = c->Ho, Wo = c->Wo, fh = c->fh, fw = c->fw, d = c->down;
+    const int64_t H = c->H, W = c->W, fh = c->fh, x0 = c->x0;
+    bool any = false;
+    const int64_t i0 = m * c->down - c->y0, len = jhi - jlo;
+    float *bd = buf + jlo;
+    if (len <= 0) {
+        /* no input column reaches this row's buffer */
+    } else if (fh == 4 && i0 >= 0 && i0 + 3 < H) {
+        /* the common case, 4 rows inside the image, in one sweep (the same
+         * sums in the same order as the loop below) */
+        const float w0 = c->col[0], w1 = c->col[1], w2 = c->col[2], w3 = c->col[3];
+        const float *r0p = xp + i0 * W + (jlo - x0), *r1p = r0p + W, *r2p = r1p + W, *r3p = r2p + W;
+        for (int64_t t = 0; t < len; t++) bd[t] = w0 * r0p[t] + w1 * r1p[t] + w2 * r2p[t] + w3 * r3p[t];
+        any = true;
+    } else {
+        for (int64_t a = 0; a < fh; a++) {
+            int64_t i = i0 + a;
+            if (i < 0 || i >= H) continue;
+            sep_col_tap(bd, 1, xp + i * W + (jlo - x0), c->col[a], len, !any);
+            any = true;
+        }
+    }
+    return any;
+}
+
+/* The column pass for up = 2, down = 1, for output row m of plane xp: the
+ * filter rows that land on input rows (every other one) combined with col
+ * into the even-phase slots of the zero-inserted row buffer (buf index q
+ * holds zero-upsampled column q - x0, i.e. input column (q - x0) / 2 when
+ * q - x0 is even), for input columns [klo, khi). False when none lands. */
+static inline bool sep_up2_col_pass(const struct ufd_sep_ctx *c, const float *xp, int64_t m, float *buf, int64_t klo,
+                                    int64_t khi)
+{
+    const int64_t H = c->H, W = c->W, fh = c->fh;
+    bool any = false;
+    float *bd = buf + c->x0 + 2 * klo;
+    const int64_t len = khi - klo;
+    /* filter rows a with m + a - y0 even land on input row (m + a - y0) / 2 */
+    for (int64_t a = mod64(c->y0 - m, 2); a < fh && len > 0; a += 2) {
+        int64_t i = (m + a - c->y0) / 2;
+        if (i < 0) continue;
+        if (i >= H) break;
+        sep_col_tap(bd, 2, xp + i * W + klo, c->col[a], len, !any);
+        any = true;
+    }
+    return any;
+}
+
+/* The separable kernels: per plane and output row, the column pass into a
+ * row buffer, then the row pass (sep_row_pass) over it; a row no filter row
+ * reaches is zero. Without upsampling (up2 false) the buffer holds the input
+ * columns the row pass reads, zero-padded, and the row pass runs at stride
+ * down. For up = 2, down = 1 (up2: the upsample, and the backward of the 2x
+ * downsample) it is the zero-inserted, zero-padded row, at stride 1. The
+ * column passes write only the slots that hold input columns, so the zeros
+ * set once per chunk stay. */
+static void sep_planes(struct ufd_sep_ctx *c, int64_t begin, int64_t end, int thread, bool up2)
+{
+    const int64_t H = c->H, W = c->W, Ho = c->Ho, Wo = c->Wo;
     const int64_t span = c->span, x0 = c->x0;
     float *buf = sx_scratch(thread, UFD_SCRATCH_SLOT, (size_t)span);
     if (!buf) {
         c->failed = 1;
         return;
     }
-    /* buffer index j holds input column j - x0; the part inside the image */
-    const int64_t jlo = x0 > 0 ? x0 : 0, jhi = W + x0 < span ? W + x0 : span; /* [jlo, jhi) */
-    if (jlo > 0) memset(buf, 0, (size_t)(jlo < span ? jlo : span) * sizeof *buf);
-    if (jhi < span) memset(buf + (jhi > 0 ? jhi : 0), 0, (size_t)(span - (jhi > 0 ? jhi : 0)) * sizeof *buf);
+    int64_t lo, hi; /* without up2: the buffer slots inside the image; with: the input columns that land */
+    if (up2) {
+        memset(buf, 0, (size_t)span * sizeof *buf);
+        /* input columns k in [lo, hi) land on slots x0 + 2k in [0, span) */
+        lo = x0 < 0 ? ceil_div(-x0, 2) : 0;
+        hi = span - 1 - x0 < 0 ? 0 : (span - 1 - x0) / 2 + 1;
+        if (hi > W) hi = W;
+    } else {
+        lo = x0 > 0 ? x0 : 0;
+        hi = W + x0 < span ? W + x0 : span;
+        if (lo > 0) memset(buf, 0, (size_t)(lo < span ? lo : span) * sizeof *buf);
+        if (hi < span) memset(buf + (hi > 0 ? hi : 0), 0, (size_t)(span - (hi > 0 ? hi : 0)) * sizeof *buf);
+    }
     for (int64_t p = begin; p < end; p++) {
         const float *xp = c->x + p * H * W;
         float *op = c->o + p * Ho * Wo;
         for (int64_t m = 0; m < Ho; m++) {
             float *orow = op + m * Wo;
-            /* vertical: the filter rows a that land on input rows i = m*down - y0 + a */
-            bool any = false;
-            const int64_t i0 = m * d - c->y0, len = jhi - jlo;
-            float *bd = buf + jlo;
-            if (len <= 0) {
-                /* no input column reaches this row's buffer */
-            } else if (fh == 4 && i0 >= 0 && i0 + 3 < H) {
-                /* the common case, 4 rows inside the image, in one sweep (the same
-                 * sums in the same order as the loop below) */
-                const float w0 = c->col[0], w1 = c->col[1], w2 = c->col[2], w3 = c->col[3];
-                const float *r0p = xp + i0 * W + (jlo - x0), *r1p = r0p + W, *r2p = r1p + W, *r3p = r2p + W;
-                for (int64_t t = 0; t < len; t++) bd[t] = w0 * r0p[t] + w1 * r1p[t] + w2 * r2p[t] + w3 * r3p[t];
-                any = true;
-            } else {
-                for (int64_t a = 0; a < fh; a++) {
-                    int64_t i = i0 + a;
-                    if (i < 0 || i >= H) continue;
-                    sep_col_tap(bd, 1, xp + i * W + (jlo - x0), c->col[a], len, !any);
-                    any = true;
-                }
-            }
+            bool any = up2 ? sep_up2_col_pass(c, xp, m, buf, lo, hi) : sep_col_pass(c, xp, m, buf, lo, hi);
             if (!any) {
                 memset(orow, 0, (size_t)Wo * sizeof *orow);
                 continue;
             }
             /* horizontal: correlate the buffer with row at stride down */
-            sep_row_pass(orow, buf, c->row, fw, d, Wo);
+            sep_row_pass(orow, buf, c->row, c->fw, up2 ? 1 : c->down, Wo);
         }
-        /* the vertical pass rewrote only [jlo, jhi): the zero pads stay */
     }
 }
 
-/* The separable kernel for up = 2, down = 1 (the upsample, and the backward
- * of the 2x downsample): per output row, the filter rows that land on input
- * rows (every other one) are combined with col into the even-phase slots of a
- * zero-inserted, zero-padded row buffer, which is then correlated with row.
- * buf index q holds zero-upsampled column q - x0, i.e. input column
- * (q - x0) / 2 when q - x0 is even; only those slots are ever written, so the
- * zeros set once per chunk stay. */
+static void ufd_sep_planes(void *vctx, int64_t begin, int64_t end, int thread)
+{
+    sep_planes(vctx, begin, end, thread, false);
+}
+
 static void ufd_sep_up2_planes(void *vctx, int64_t begin, int64_t end, int thread)
 {
-    struct ufd_sep_ctx *c = vctx;
-    const int64_t H = c->H, W = c->W, Ho = c->Ho, Wo = c->Wo, fh = c->fh, fw = c->fw;
-    const int64_t span = c->span, x0 = c->x0;
-    float *buf = sx_scratch(thread, UFD_SCRATCH_SLOT, (size_t)span);
-    if (!buf) {
-        c->failed = 1;
-        return;
-    }
-    memset(buf, 0, (size_t)span * sizeof *buf);
-    /* input columns k in [klo, khi) land on slots x0 + 2k in [0, span) */
-    int64_t klo = x0 < 0 ? ceil_div(-x0, 2) : 0;
-    int64_t khi = span - 1 - x0 < 0 ? 0 : (span - 1 - x0) / 2 + 1;
-    if (khi > W) khi = W;
-    for (int64_t p = begin; p < end; p++) {
-        const float *xp = c->x + p * H * W;
-        float *op = c->o + p * Ho * Wo;
-        for (int64_t m = 0; m < Ho; m++) {
-            float *orow = op + m * Wo;
-            bool any = false;
-            float *bd = buf + x0 + 2 * klo;
-            const int64_t len = khi - klo;
-            /* filter rows a with m + a - y0 even land on input row (m + a - y0) / 2 */
-            for (int64_t a = mod64(c->y0 - m, 2); a < fh && len > 0; a += 2) {
-                int64_t i = (m + a - c->y0) / 2;
-                if (i < 0) continue;
-                if (i >= H) break;
-                sep_col_tap(bd, 2, xp + i * W + klo, c->col[a], len, !any);
-                any = true;
-            }
-            if (!any) {
-                memset(orow, 0, (size_t)Wo * sizeof *orow);
-                continue;
-            }
-            sep_row_pass(orow, buf, c->row, fw, 1, Wo);
-        }
-    }
+    sep_planes(vctx, begin, end, thread, true);
 }
 
 /* Output size along one axis, or -1 when the padded image is smaller than the filter. */
