@@ -48,15 +48,7 @@ local cpath = meta.classifier or select(3, stylex.evaluate.load_model(dir .. "/s
 local C = stylex.classifier.load(cpath)
 local k = math.tointeger(opts.k)
 
-local function key(attrs, m)
-  local out = {}
-  for i = 1, math.min(m, #attrs) do out[i] = attrs[i].coord .. ":" .. attrs[i].direction end
-  return table.concat(out, " ")
-end
-local function agree(a, b, m)
-  for c = 1, #a do if key(a[c], m) ~= key(b[c], m) then return false end end
-  return true
-end
+local agree, key = stylex.attfind.same_picks, stylex.attfind.pick_key
 local want = stylex.attfind.per_class(exact, "subset", {k = k})
 
 local grads = stylex.attfind.gradients(G, C, exact.latents, {noise = exact.noise})

@@ -404,6 +404,22 @@ function attfind.per_class(tab, policy, opts)
   return out
 end
 
+-- The first k attributes of attrs (all of them if fewer) as one string,
+-- "coord:direction" joined by spaces ("12:to-max 40:to-min"): what two
+-- selections must share to pick the same.
+function attfind.pick_key(attrs, k)
+  local out = {}
+  for i = 1, math.min(k, #attrs) do out[i] = attrs[i].coord .. ":" .. attrs[i].direction end
+  return table.concat(out, " ")
+end
+
+-- Whether two per_class results (lists indexed by class + 1) pick the same
+-- first k attributes, in the same order, for every class of a.
+function attfind.same_picks(a, b, k)
+  for c = 1, #a do if attfind.pick_key(a[c], k) ~= attfind.pick_key(b[c], k) then return false end end
+  return true
+end
+
 -- ---------------------------------------------------------------- regeneration
 
 -- The images of tab's images `opts.images` (1-based list, default all) with

@@ -130,16 +130,7 @@ end
 local stylex = require "stylex.all"
 local MODEL = os.getenv("SX_BENCH_MODEL") or "models/fmnist-shoes"
 
-local function key(attrs, k)
-  local out = {}
-  for i = 1, math.min(k, #attrs) do out[i] = attrs[i].coord .. ":" .. attrs[i].direction end
-  return table.concat(out, " ")
-end
-
-local function same(a, b, k)
-  for c = 1, #a do if key(a[c], k) ~= key(b[c], k) then return false end end
-  return true
-end
+local same = stylex.attfind.same_picks
 
 local function shipped(which)
   local tpath = MODEL .. "/" .. which .. ".attfind-n250.safetensors"

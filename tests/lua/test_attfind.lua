@@ -258,6 +258,23 @@ T.test("per_class and a custom policy", function()
   T.raises("the policy returned number", attfind.per_class, tab, function() return 1 end)
 end)
 
+T.test("pick_key and same_picks", function()
+  local a = {{coord = 12, direction = "to-max"}, {coord = 40, direction = "to-min"}, {coord = 3, direction = "to-min"}}
+  T.eq(attfind.pick_key(a, 2), "12:to-max 40:to-min")
+  T.eq(attfind.pick_key(a, 10), "12:to-max 40:to-min 3:to-min")
+  T.eq(attfind.pick_key({}, 3), "")
+  local b = {a[1], a[2], {coord = 3, direction = "to-max"}}
+  T.ok(attfind.same_picks({a, b}, {a, b}, 3))
+  T.ok(attfind.same_picks({a}, {b}, 2), "the first two agree")
+  T.ok(not attfind.same_picks({a}, {b}, 3), "the third differs in direction")
+  T.ok(not attfind.same_picks({a, a}, {a, b}, 3), "the second class differs")
+  T.ok(not attfind.same_picks({a}, {{a[1]}}, 2), "one pick is not two")
+  local tab = hand_table()
+  local all = attfind.per_class(tab, "subset", {space = "logit"})
+  T.ok(attfind.same_picks(all, attfind.per_class(tab, "subset", {space = "logit"}), 8))
+  T.ok(not attfind.same_picks(all, attfind.per_class(tab, "subset", {space = "logit", k = 1}), 8))
+end)
+
 T.test("policy argument errors", function()
   local tab = hand_table()
   T.raises("opts.class must be a 0-based class id", attfind.subset_selection, tab, {})
