@@ -513,21 +513,6 @@ function attfind.sufficiency(G, C, tab, per_class, opts)
   return out
 end
 
--- ---------------------------------------------------------------- screened AttFind
-
--- attfind.gradients, linear_effects, screened_effects and screen_covers are
--- in stylex.attfind_screen (lua/stylex/attfind_screen.lua). That module
--- requires this one and adds them to this table, so it is loaded here on the
--- first use of one of their names, not when this module loads (no require
--- cycle).
-local SCREENED = {gradients = true, linear_effects = true, screened_effects = true, screen_covers = true}
-setmetatable(attfind, {__index = function(t, name)
-  if SCREENED[name] then
-    require "stylex.attfind_screen"
-    return rawget(t, name)
-  end
-end})
-
 -- ---------------------------------------------------------------- progress
 
 -- A progress function for attfind.effects: cli.progress's line on io.stderr
@@ -599,5 +584,11 @@ function attfind.load(path)
   end
   return tab
 end
+
+-- Screened AttFind (attfind.gradients, linear_effects, screened_effects,
+-- screen_covers) lives in stylex.attfind_screen, which requires this module
+-- and adds them to it: registering this table first lets that require find it.
+package.loaded["stylex.attfind"] = attfind
+require "stylex.attfind_screen"
 
 return attfind

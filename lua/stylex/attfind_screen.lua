@@ -9,9 +9,8 @@
 -- attfind.gradients (d logit / d s), attfind.linear_effects (the estimate of
 -- the table from them), attfind.screened_effects (the screening) and
 -- attfind.screen_covers (whether a policy reads a screened table only where
--- it is certified). This module needs stylex.attfind and adds them to it;
--- stylex.attfind loads it on the first use of one of these names (so there
--- is no require cycle). `require "stylex.attfind_screen"` returns the four.
+-- it is certified). This module adds them to stylex.attfind, which loads it
+-- when it loads itself. `require "stylex.attfind_screen"` returns the four.
 local sx = require "stylex"
 local util = require "stylex.util"
 local attfind = require "stylex.attfind"
