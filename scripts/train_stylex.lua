@@ -177,21 +177,14 @@ if S.cfg.batch > train_set:size() then
   cli.die(string.format("%s: batch %d (from the checkpoint) is more than the %d training images", ckpt_path,
     S.cfg.batch, train_set:size()))
 end
-if given.style_mixing and S.cfg.style_mixing ~= opts.style_mixing then
-  say(string.format("style_mixing %g (was %g) from step %d", opts.style_mixing, S.cfg.style_mixing, S.step))
-  S.cfg.style_mixing = opts.style_mixing
-end
-if given.class_l1 and S.cfg.w_class_l1 ~= opts.class_l1 then
-  say(string.format("w_class_l1 %g (was %g) from step %d", opts.class_l1, S.cfg.w_class_l1, S.step))
-  S.cfg.w_class_l1 = opts.class_l1
-end
-if given.latent_loss and S.cfg.w_latent ~= opts.latent_loss then
-  say(string.format("w_latent %g (was %g) from step %d", opts.latent_loss, S.cfg.w_latent, S.step))
-  S.cfg.w_latent = opts.latent_loss
-end
-if given.class_dropout and S.cfg.class_dropout ~= opts.class_dropout then
-  say(string.format("class_dropout %g (was %g) from step %d", opts.class_dropout, S.cfg.class_dropout, S.step))
-  S.cfg.class_dropout = opts.class_dropout
+-- Options given again on a resume change the checkpoint's config from this step on.
+for _, o in ipairs{{"style_mixing", "style_mixing"}, {"class_l1", "w_class_l1"}, {"latent_loss", "w_latent"},
+    {"class_dropout", "class_dropout"}} do
+  local opt, key = o[1], o[2]
+  if given[opt] and S.cfg[key] ~= opts[opt] then
+    say(string.format("%s %g (was %g) from step %d", key, opts[opt], S.cfg[key], S.step))
+    S.cfg[key] = opts[opt]
+  end
 end
 local cfg = S.cfg
 

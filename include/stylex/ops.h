@@ -33,6 +33,9 @@ sx_tensor *sx_log(sx_tensor *x);
 sx_tensor *sx_sqrt(sx_tensor *x);
 sx_tensor *sx_rsqrt(sx_tensor *x);
 sx_tensor *sx_square(sx_tensor *x);
+/* x * rsqrt(r(x^2) + eps), r the sum (mean false) or the mean over dimension 1,
+ * kept: unit channel vectors (sum) or normalize_2nd_moment (mean). */
+sx_tensor *sx_normalize_dim1(sx_tensor *x, bool mean, float eps);
 sx_tensor *sx_relu(sx_tensor *x);
 sx_tensor *sx_leaky_relu(sx_tensor *x, float slope);
 sx_tensor *sx_sigmoid(sx_tensor *x);

@@ -289,22 +289,6 @@ sx_tensor *sx_classifier_logits(sx_classifier *c, sx_tensor *x)
     return sx_classifier_forward(c, x, 0, NULL, NULL, &lg) == SX_OK ? lg : NULL;
 }
 
-/* f / sqrt(sum_c f^2 + eps), channel dimension 1 */
-static sx_tensor *unit_channels(sx_tensor *f)
-{
-    int dim = 1;
-    sx_tensor *sq = sx_square(f);
-    sx_tensor *ss = sq ? sx_sum(sq, 1, &dim, true) : NULL;
-    sx_tensor *se = ss ? sx_add_scalar(ss, 1e-10f) : NULL;
-    sx_tensor *r = se ? sx_rsqrt(se) : NULL;
-    sx_tensor *o = r ? sx_mul(f, r) : NULL;
-    sx_tensor_free(sq);
-    sx_tensor_free(ss);
-    sx_tensor_free(se);
-    sx_tensor_free(r);
-    return o;
-}
-
 /* One layer's term: [N] */
 static sx_tensor *perceptual_term(sx_tensor *fa, sx_tensor *fb)
 {
@@ -313,7 +297,8 @@ static sx_tensor *perceptual_term(sx_tensor *fa, sx_tensor *fb)
         sx_fail(SX_EINVAL, "perceptual: a layer of shape %s has no channels", sx_shape_str(fa, s, sizeof s));
         return NULL;
     }
-    sx_tensor *na = unit_channels(fa), *nb = na ? unit_channels(fb) : NULL;
+    /* unit vectors along the channels: f / sqrt(sum_c f^2 + eps) */
+    sx_tensor *na = sx_normalize_dim1(fa, false, 1e-10f), *nb = na ? sx_normalize_dim1(fb, false, 1e-10f) : NULL;
     sx_tensor *d = nb ? sx_sub(na, nb) : NULL, *d2 = d ? sx_square(d) : NULL;
     sx_tensor *per = d2 ? sx_sum(d2, 1, (int[]){1}, false) : NULL; /* [N, spatial...] */
     sx_tensor *mean = NULL;

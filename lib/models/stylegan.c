@@ -187,14 +187,7 @@ sx_tensor *sx_mapping_forward(sx_module *G, sx_tensor *z)
         return NULL;
     }
     /* normalize_2nd_moment: z * rsqrt(mean(z^2) + 1e-8) */
-    int dim = 1;
-    sx_tensor *sq = sx_square(z);
-    sx_tensor *ms = sq ? sx_mean(sq, 1, &dim, true) : NULL;
-    sx_tensor *me = ms ? sx_add_scalar(ms, 1e-8f) : NULL;
-    sx_tensor *r = me ? sx_rsqrt(me) : NULL;
-    sx_tensor *x = r ? sx_mul(z, r) : NULL;
-    sx_tensor *tmp[] = {sq, ms, me, r};
-    sg_free_all(4, tmp);
+    sx_tensor *x = sx_normalize_dim1(z, true, 1e-8f);
     for (int i = 0; i < c->mapping_layers && x; i++) {
         char name[16];
         snprintf(name, sizeof name, "fc%d", i);

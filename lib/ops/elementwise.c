@@ -354,6 +354,21 @@ sx_tensor *sx_clamp(sx_tensor *x, float lo, float hi)
 
 sx_tensor *sx_square(sx_tensor *x) { return sx_pow_scalar(x, 2.0f); }
 
+sx_tensor *sx_normalize_dim1(sx_tensor *x, bool mean, float eps)
+{
+    int dim = 1;
+    sx_tensor *sq = sx_square(x);
+    sx_tensor *red = !sq ? NULL : mean ? sx_mean(sq, 1, &dim, true) : sx_sum(sq, 1, &dim, true);
+    sx_tensor *e = red ? sx_add_scalar(red, eps) : NULL;
+    sx_tensor *r = e ? sx_rsqrt(e) : NULL;
+    sx_tensor *o = r ? sx_mul(x, r) : NULL;
+    sx_tensor_free(sq);
+    sx_tensor_free(red);
+    sx_tensor_free(e);
+    sx_tensor_free(r);
+    return o;
+}
+
 sx_tensor *sx_rdiv_scalar(float s, sx_tensor *a)
 {
     sx_tensor *inv = sx_pow_scalar(a, -1.0f);

@@ -13,6 +13,13 @@
 #include "../core/internal.h"
 #include "stylex/ops.h"
 
+/* A one-input backward's result: gi[0] = r, and the status (r NULL: the error r's op set). */
+static sx_status grad_in(sx_tensor **gi, sx_tensor *r)
+{
+    gi[0] = r;
+    return r ? SX_OK : sx_last_status();
+}
+
 /* ---------------------------------------------------------------- reshape */
 
 sx_tensor *sx_reshape(sx_tensor *x, int ndim, const int64_t *shape)
@@ -61,8 +68,7 @@ sx_tensor *sx_reshape(sx_tensor *x, int ndim, const int64_t *shape)
 sx_status sx_reshape_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 {
     sx_tensor *x = n->inputs[0];
-    gi[0] = sx_reshape(g, x->ndim, x->shape);
-    return gi[0] ? SX_OK : sx_last_status();
+    return grad_in(gi, sx_reshape(g, x->ndim, x->shape));
 }
 
 /* ---------------------------------------------------------------- permute */
@@ -96,8 +102,7 @@ sx_status sx_permute_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 {
     int inv[SX_MAX_DIMS];
     for (int i = 0; i < g->ndim; i++) inv[n->iattr[i]] = i;
-    gi[0] = sx_permute(g, inv);
-    return gi[0] ? SX_OK : sx_last_status();
+    return grad_in(gi, sx_permute(g, inv));
 }
 
 sx_tensor *sx_transpose(sx_tensor *x, int d0, int d1)
@@ -145,8 +150,7 @@ sx_tensor *sx_expand(sx_tensor *x, int ndim, const int64_t *shape)
 sx_status sx_expand_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 {
     sx_tensor *x = n->inputs[0];
-    gi[0] = sx_sum_to(g, x->ndim, x->shape);
-    return gi[0] ? SX_OK : sx_last_status();
+    return grad_in(gi, sx_sum_to(g, x->ndim, x->shape));
 }
 
 /* ---------------------------------------------------------------- narrow */
@@ -183,8 +187,7 @@ sx_tensor *sx_narrow(sx_tensor *x, int dim, int64_t start, int64_t length)
 sx_status sx_narrow_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 {
     sx_tensor *x = n->inputs[0];
-    gi[0] = sx_narrow_scatter(g, x->ndim, x->shape, (int)n->iattr[0], n->iattr[1]);
-    return gi[0] ? SX_OK : sx_last_status();
+    return grad_in(gi, sx_narrow_scatter(g, x->ndim, x->shape, (int)n->iattr[0], n->iattr[1]));
 }
 
 sx_tensor *sx_narrow_scatter(sx_tensor *x, int ndim, const int64_t *shape, int dim, int64_t start)
@@ -222,20 +225,26 @@ sx_status sx_narrow_scatter_backward(const sx_node *n, sx_tensor *g, sx_tensor *
 {
     sx_tensor *x = n->inputs[0];
     int d = (int)n->iattr[0];
-    gi[0] = sx_narrow(g, d, n->iattr[1], x->shape[d]);
-    return gi[0] ? SX_OK : sx_last_status();
+    return grad_in(gi, sx_narrow(g, d, n->iattr[1], x->shape[d]));
 }
 
 /* ---------------------------------------------------------------- cat, stack */
 
-sx_tensor *sx_cat(int n, sx_tensor *const *xs, int dim)
+/* xs[0..n) for fn: at least one tensor, each live. */
+static bool check_list(const char *fn, int n, sx_tensor *const *xs)
 {
     if (n < 1 || !xs) {
-        sx_fail(SX_EINVAL, "cat: needs at least one tensor");
-        return NULL;
+        sx_fail(SX_EINVAL, "%s: needs at least one tensor", fn);
+        return false;
     }
     for (int i = 0; i < n; i++)
-        if (!sx_check_arg("cat", i + 1, xs[i])) return NULL;
+        if (!sx_check_arg(fn, i + 1, xs[i])) return false;
+    return true;
+}
+
+sx_tensor *sx_cat(int n, sx_tensor *const *xs, int dim)
+{
+    if (!check_list("cat", n, xs)) return NULL;
     int d = sx_norm_dim("cat", dim, xs[0]->ndim);
     if (d < 0) return NULL;
     int64_t shape[SX_MAX_DIMS];
@@ -291,12 +300,7 @@ sx_status sx_cat_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 
 sx_tensor *sx_stack(int n, sx_tensor *const *xs, int dim)
 {
-    if (n < 1 || !xs) {
-        sx_fail(SX_EINVAL, "stack: needs at least one tensor");
-        return NULL;
-    }
-    for (int i = 0; i < n; i++)
-        if (!sx_check_arg("stack", i + 1, xs[i])) return NULL;
+    if (!check_list("stack", n, xs)) return NULL;
     int nd = xs[0]->ndim + 1;
     int d = sx_norm_dim("stack", dim, nd);
     if (d < 0) return NULL;
@@ -415,8 +419,7 @@ sx_tensor *sx_index_select(sx_tensor *x, int dim, int64_t n, const int64_t *inde
 sx_status sx_index_select_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 {
     int d = (int)n->iattr[0];
-    gi[0] = sx_index_add(g, d, n->inputs[0]->shape[d], n->n_ivec, n->ivec);
-    return gi[0] ? SX_OK : sx_last_status();
+    return grad_in(gi, sx_index_add(g, d, n->inputs[0]->shape[d], n->n_ivec, n->ivec));
 }
 
 sx_tensor *sx_index_add(sx_tensor *x, int dim, int64_t size, int64_t n, const int64_t *index)
@@ -434,8 +437,7 @@ sx_tensor *sx_index_add(sx_tensor *x, int dim, int64_t size, int64_t n, const in
 
 sx_status sx_index_add_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 {
-    gi[0] = sx_index_select(g, (int)n->iattr[0], n->n_ivec, n->ivec);
-    return gi[0] ? SX_OK : sx_last_status();
+    return grad_in(gi, sx_index_select(g, (int)n->iattr[0], n->n_ivec, n->ivec));
 }
 
 /* ---------------------------------------------------------------- contiguous */
