@@ -44,8 +44,6 @@ const char *sx_tensor_op_name(const sx_tensor *t)
 
 /* ---------------------------------------------------------------- engine */
 
-enum { MARK_NONE = 0, MARK_OPEN = 1, MARK_DONE = 2 };
-
 typedef struct tvec {
     sx_tensor **v;
     size_t n, cap;
@@ -71,8 +69,8 @@ static bool topo_sort(int n_outputs, sx_tensor *const *outputs, tvec *order)
     bool ok = true;
     for (int k = 0; k < n_outputs && ok; k++) {
         sx_tensor *root = outputs[k];
-        if (!root->requires_grad || root->bw_mark != MARK_NONE) continue;
-        root->bw_mark = MARK_OPEN;
+        if (!root->requires_grad || root->bw_mark != SX_BW_NONE) continue;
+        root->bw_mark = SX_BW_OPEN;
         ok = tvec_push(&stack, root);
         while (ok && stack.n > 0) {
             sx_tensor *t = stack.v[stack.n - 1];
@@ -81,8 +79,8 @@ static bool topo_sort(int n_outputs, sx_tensor *const *outputs, tvec *order)
             if (node) {
                 for (int i = 0; i < node->n_inputs; i++) {
                     sx_tensor *in = node->inputs[i];
-                    if (in && in->requires_grad && in->bw_mark == MARK_NONE) {
-                        in->bw_mark = MARK_OPEN;
+                    if (in && in->requires_grad && in->bw_mark == SX_BW_NONE) {
+                        in->bw_mark = SX_BW_OPEN;
                         ok = tvec_push(&stack, in);
                         pushed = true;
                         break;
@@ -91,7 +89,7 @@ static bool topo_sort(int n_outputs, sx_tensor *const *outputs, tvec *order)
             }
             if (!pushed && ok) {
                 stack.n--;
-                t->bw_mark = MARK_DONE;
+                t->bw_mark = SX_BW_DONE;
                 ok = tvec_push(order, t);
             }
         }
@@ -144,28 +142,27 @@ static sx_status run_backward(int n_outputs, sx_tensor *const *outputs, sx_tenso
 
     tvec order = {0};
     if (!topo_sort(n_outputs, outputs, &order)) {
-        for (size_t i = 0; i < order.n; i++) order.v[i]->bw_mark = MARK_NONE;
+        for (size_t i = 0; i < order.n; i++) order.v[i]->bw_mark = SX_BW_NONE;
         free(order.v);
         return sx_fail(SX_ENOMEM, "%s: out of memory sorting the graph", fn);
     }
-    /* Which tensors lie on a path to something wanted: mark those with
-     * bw_mark = 3 (children come first in `order`). */
-    enum { MARK_NEEDED = 3 };
+    /* Which tensors lie on a path to something wanted: mark those NEEDED
+     * (children come first in `order`). */
     for (int i = 0; i < n_inputs; i++)
-        if (inputs[i]->bw_mark == MARK_DONE) inputs[i]->bw_mark = MARK_NEEDED;
+        if (inputs[i]->bw_mark == SX_BW_DONE) inputs[i]->bw_mark = SX_BW_NEEDED;
     for (size_t j = 0; j < order.n; j++) {
         sx_tensor *t = order.v[j];
-        if (t->bw_mark == MARK_NEEDED) continue;
+        if (t->bw_mark == SX_BW_NEEDED) continue;
         if (accumulate_leaves && !t->grad_fn) {
-            t->bw_mark = MARK_NEEDED;
+            t->bw_mark = SX_BW_NEEDED;
             continue;
         }
         sx_node *node = t->grad_fn;
         if (node)
             for (int i = 0; i < node->n_inputs; i++)
                 if (node->inputs[i] && node->inputs[i]->requires_grad &&
-                    node->inputs[i]->bw_mark == MARK_NEEDED) {
-                    t->bw_mark = MARK_NEEDED;
+                    node->inputs[i]->bw_mark == SX_BW_NEEDED) {
+                    t->bw_mark = SX_BW_NEEDED;
                     break;
                 }
     }
@@ -182,7 +179,7 @@ static sx_status run_backward(int n_outputs, sx_tensor *const *outputs, sx_tenso
     for (size_t j = order.n; j-- > 0 && st == SX_OK;) {
         sx_tensor *t = order.v[j];
         sx_tensor *g = t->bw_grad;
-        if (!g || t->bw_mark != MARK_NEEDED) continue;
+        if (!g || t->bw_mark != SX_BW_NEEDED) continue;
         t->bw_grad = NULL;
         for (int i = 0; i < n_inputs; i++)
             if (inputs[i] == t && !results[i]) results[i] = sx_tensor_retain(g);
@@ -205,7 +202,7 @@ static sx_status run_backward(int n_outputs, sx_tensor *const *outputs, sx_tenso
                 st = sx_op_table[node->op].backward(node, g, gin);
                 for (int i = 0; i < node->n_inputs; i++) {
                     sx_tensor *in = node->inputs[i];
-                    if (st == SX_OK && gin[i] && in && in->requires_grad && in->bw_mark == MARK_NEEDED)
+                    if (st == SX_OK && gin[i] && in && in->requires_grad && in->bw_mark == SX_BW_NEEDED)
                         st = accumulate(&in->bw_grad, gin[i]);
                     else sx_tensor_free(gin[i]);
                 }
@@ -218,7 +215,7 @@ static sx_status run_backward(int n_outputs, sx_tensor *const *outputs, sx_tenso
 
     for (size_t j = 0; j < order.n; j++) {
         sx_tensor *t = order.v[j];
-        t->bw_mark = MARK_NONE;
+        t->bw_mark = SX_BW_NONE;
         sx_tensor_free(t->bw_grad);
         t->bw_grad = NULL;
     }

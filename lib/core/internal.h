@@ -75,10 +75,23 @@ typedef struct sx_node {
     int64_t n_ivec;
 } sx_node;
 
+/* The backward engine's marks on tensor->bw_mark while it runs (NONE
+ * otherwise): OPEN / DONE while sorting the graph, NEEDED on every tensor that
+ * lies on a path to a gradient the caller asked for. */
+enum { SX_BW_NONE = 0, SX_BW_OPEN = 1, SX_BW_DONE = 2, SX_BW_NEEDED = 3 };
+
+/* Inside a backward function: whether input t's gradient is wanted. An input
+ * that requires grad but leads to nothing asked for (the discriminator's
+ * weights while R1 takes d D(x) / d x) is skipped: the engine would drop it. */
+static inline bool sx_needs_grad(const sx_tensor *t)
+{
+    return t && t->requires_grad && t->bw_mark == SX_BW_NEEDED;
+}
+
 /* Computes the gradients of a node's inputs from the gradient of its output.
  * grads_in has n_inputs slots, all NULL on entry; fill (new references) those
- * whose input requires grad. Must use differentiable ops only, so that the
- * engine can record them when create_graph is set. */
+ * whose input sx_needs_grad (others are dropped). Must use differentiable ops
+ * only, so that the engine can record them when create_graph is set. */
 typedef sx_status (*sx_backward_fn)(const sx_node *node, sx_tensor *grad_out, sx_tensor **grads_in);
 
 typedef struct sx_op_desc {

@@ -224,13 +224,13 @@ sx_status sx_conv2d_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
     sx_tensor *x = n->inputs[0], *w = n->inputs[1], *b = n->n_inputs > 2 ? n->inputs[2] : NULL;
     sx_conv2d_opts o = conv_opts_from_node(n);
     int64_t kh = n->iattr[7], kw = n->iattr[8];
-    if (x->requires_grad) {
+    if (sx_needs_grad(x)) {
         o.output_padding[0] = conv_output_padding(x->shape[2], g->shape[2], kh, o.stride[0], o.padding[0]);
         o.output_padding[1] = conv_output_padding(x->shape[3], g->shape[3], kw, o.stride[1], o.padding[1]);
         if (!(gi[0] = sx_conv_transpose2d(g, w, NULL, &o))) return sx_last_status();
     }
-    if (w->requires_grad && !(gi[1] = sx_conv2d_weight(x, g, (int)kh, (int)kw, &o))) return sx_last_status();
-    if (b && b->requires_grad && !(gi[2] = conv_bias_grad(g))) return sx_last_status();
+    if (sx_needs_grad(w) && !(gi[1] = sx_conv2d_weight(x, g, (int)kh, (int)kw, &o))) return sx_last_status();
+    if (sx_needs_grad(b) && !(gi[2] = conv_bias_grad(g))) return sx_last_status();
     return SX_OK;
 }
 
@@ -296,9 +296,9 @@ sx_status sx_conv_transpose2d_backward(const sx_node *n, sx_tensor *g, sx_tensor
     int kh = (int)n->iattr[7], kw = (int)n->iattr[8];
     o.output_padding[0] = o.output_padding[1] = 0;
     /* y = conv^T(x, w), so <y, g> = <x, conv2d(g, w)> */
-    if (x->requires_grad && !(gi[0] = sx_conv2d(g, w, NULL, &o))) return sx_last_status();
-    if (w->requires_grad && !(gi[1] = sx_conv2d_weight(g, x, kh, kw, &o))) return sx_last_status();
-    if (b && b->requires_grad && !(gi[2] = conv_bias_grad(g))) return sx_last_status();
+    if (sx_needs_grad(x) && !(gi[0] = sx_conv2d(g, w, NULL, &o))) return sx_last_status();
+    if (sx_needs_grad(w) && !(gi[1] = sx_conv2d_weight(g, x, kh, kw, &o))) return sx_last_status();
+    if (sx_needs_grad(b) && !(gi[2] = conv_bias_grad(g))) return sx_last_status();
     return SX_OK;
 }
 
@@ -353,13 +353,13 @@ sx_status sx_conv2d_weight_backward(const sx_node *n, sx_tensor *g, sx_tensor **
     sx_tensor *x = n->inputs[0], *gy = n->inputs[1];
     sx_conv2d_opts o = conv_opts_from_node(n);
     int kh = (int)n->iattr[7], kw = (int)n->iattr[8];
-    if (x->requires_grad) {
+    if (sx_needs_grad(x)) {
         o.output_padding[0] = conv_output_padding(x->shape[2], gy->shape[2], kh, o.stride[0], o.padding[0]);
         o.output_padding[1] = conv_output_padding(x->shape[3], gy->shape[3], kw, o.stride[1], o.padding[1]);
         if (!(gi[0] = sx_conv_transpose2d(gy, g, NULL, &o))) return sx_last_status();
         o.output_padding[0] = o.output_padding[1] = 0;
     }
-    if (gy->requires_grad && !(gi[1] = sx_conv2d(x, g, NULL, &o))) return sx_last_status();
+    if (sx_needs_grad(gy) && !(gi[1] = sx_conv2d(x, g, NULL, &o))) return sx_last_status();
     return SX_OK;
 }
 

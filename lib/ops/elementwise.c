@@ -177,15 +177,15 @@ sx_status sx_add_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 {
     sx_clear_error();
     for (int i = 0; i < 2; i++)
-        if (n->inputs[i]->requires_grad) gi[i] = reduce_to_input(sx_tensor_retain(g), n->inputs[i]);
+        if (sx_needs_grad(n->inputs[i])) gi[i] = reduce_to_input(sx_tensor_retain(g), n->inputs[i]);
     return done();
 }
 
 sx_status sx_sub_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 {
     sx_clear_error();
-    if (n->inputs[0]->requires_grad) gi[0] = reduce_to_input(sx_tensor_retain(g), n->inputs[0]);
-    if (n->inputs[1]->requires_grad) gi[1] = reduce_to_input(sx_neg(g), n->inputs[1]);
+    if (sx_needs_grad(n->inputs[0])) gi[0] = reduce_to_input(sx_tensor_retain(g), n->inputs[0]);
+    if (sx_needs_grad(n->inputs[1])) gi[1] = reduce_to_input(sx_neg(g), n->inputs[1]);
     return done();
 }
 
@@ -193,8 +193,8 @@ sx_status sx_mul_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 {
     sx_clear_error();
     sx_tensor *a = n->inputs[0], *b = n->inputs[1];
-    if (a->requires_grad) gi[0] = reduce_to_input(sx_mul(g, b), a);
-    if (b->requires_grad) gi[1] = reduce_to_input(sx_mul(g, a), b);
+    if (sx_needs_grad(a)) gi[0] = reduce_to_input(sx_mul(g, b), a);
+    if (sx_needs_grad(b)) gi[1] = reduce_to_input(sx_mul(g, a), b);
     return done();
 }
 
@@ -202,8 +202,8 @@ sx_status sx_div_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 {
     sx_clear_error();
     sx_tensor *a = n->inputs[0], *b = n->inputs[1];
-    if (a->requires_grad) gi[0] = reduce_to_input(sx_div(g, b), a);
-    if (b->requires_grad) {
+    if (sx_needs_grad(a)) gi[0] = reduce_to_input(sx_div(g, b), a);
+    if (sx_needs_grad(b)) {
         /* d(a/b)/db = -a / b^2 */
         sx_tensor *q = sx_div(g, b), *r = q ? sx_div(q, b) : NULL, *s = r ? sx_mul(r, a) : NULL;
         gi[1] = reduce_to_input(s ? sx_neg(s) : NULL, b);
@@ -656,8 +656,8 @@ sx_status sx_where_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
     sx_tensor *zero = sx_tensor_scalar(0.0f);
     if (!zero) return sx_last_status();
     sx_tensor *mask = n->saved[0];
-    if (n->inputs[0]->requires_grad) gi[0] = reduce_to_input(sx_where(mask, g, zero), n->inputs[0]);
-    if (n->inputs[1]->requires_grad) gi[1] = reduce_to_input(sx_where(mask, zero, g), n->inputs[1]);
+    if (sx_needs_grad(n->inputs[0])) gi[0] = reduce_to_input(sx_where(mask, g, zero), n->inputs[0]);
+    if (sx_needs_grad(n->inputs[1])) gi[1] = reduce_to_input(sx_where(mask, zero, g), n->inputs[1]);
     sx_tensor_free(zero);
     return done();
 }

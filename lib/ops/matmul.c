@@ -104,14 +104,14 @@ sx_status sx_matmul_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 {
     sx_tensor *a = n->inputs[0], *b = n->inputs[1];
     bool batched = a->ndim == 3 && b->ndim == 3;
-    if (a->requires_grad) {
+    if (sx_needs_grad(a)) {
         /* ga = g b^T */
         sx_tensor *bt = sx_transpose(b, -1, -2);
         gi[0] = bt ? sx_matmul(g, bt) : NULL;
         sx_tensor_free(bt);
         if (!gi[0]) return sx_last_status();
     }
-    if (b->requires_grad) {
+    if (sx_needs_grad(b)) {
         /* gb = a^T g, with a's leading dims flattened unless batched */
         int64_t K = a->shape[a->ndim - 1], N = g->shape[g->ndim - 1];
         sx_tensor *af = batched ? sx_tensor_retain(a) : sx_reshape(a, 2, (int64_t[]){-1, K});

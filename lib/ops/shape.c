@@ -289,7 +289,7 @@ sx_status sx_cat_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
     int64_t at = 0;
     for (int i = 0; i < n->n_inputs; i++) {
         int64_t len = n->inputs[i]->shape[d];
-        if (n->inputs[i]->requires_grad) {
+        if (sx_needs_grad(n->inputs[i])) {
             gi[i] = sx_narrow(g, d, at, len);
             if (!gi[i]) return sx_last_status();
         }

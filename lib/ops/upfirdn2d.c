@@ -537,7 +537,7 @@ sx_tensor *sx_upfirdn2d(sx_tensor *x, sx_tensor *f, int up, int down, const int 
 sx_status sx_upfirdn2d_backward(const sx_node *n, sx_tensor *g, sx_tensor **gi)
 {
     const sx_tensor *x = n->inputs[0], *ff = n->saved[0];
-    if (!x->requires_grad) return SX_OK;
+    if (!sx_needs_grad(x)) return SX_OK;
     const int64_t up = n->iattr[IA_UP], down = n->iattr[IA_DOWN];
     const int64_t H = x->shape[2], W = x->shape[3], Ho = n->iattr[IA_HO], Wo = n->iattr[IA_WO];
     const int64_t fh = ff->shape[0], fw = ff->shape[1];

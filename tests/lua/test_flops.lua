@@ -44,6 +44,17 @@ T.test("convolutions count their MACs twice; backward adds input and weight grad
   local xr, wr = x:requires_grad(true), w:requires_grad(true)
   T.eq(counted(function() sx.conv2d(xr, wr, nil, {padding = 1}):sum():backward() end), 3 * 2 * macs,
     "forward + backward")
+  -- sx.grad for the input only: the weight's gradient is not computed (it is
+  -- what R1's gradient pass asks for while D's weights require grad)
+  T.eq(counted(function() sx.grad(sx.conv2d(xr, wr, nil, {padding = 1}):sum(), xr) end), 2 * 2 * macs,
+    "grad for the input only")
+  T.eq(counted(function() sx.grad(sx.conv2d(xr, wr, nil, {padding = 1}):sum(), wr) end), 2 * 2 * macs,
+    "grad for the weight only")
+  -- ... and with create_graph the second backward still reaches the weight
+  local gx = sx.grad(sx.conv2d(xr, wr, nil, {padding = 1}):sum(), xr, {create_graph = true})
+  wr:zero_grad()
+  T.eq(counted(function() (gx * gx):sum():backward() end), 2 * macs, "the gradient's own backward, weight only")
+  T.ok(wr.grad ~= nil, "the weight gets its second-order gradient")
 end)
 
 T.test("sgemm_peak and wall_time", function()
