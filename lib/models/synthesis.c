@@ -123,9 +123,9 @@ static sx_tensor *scale_channels(sx_tensor *x, sx_tensor *v)
     return y;
 }
 
-/* The batched modulated conv; the demodulation coefficients are multiplied by
- * dgain (the folded activation gain). */
-static sx_tensor *modconv(sx_tensor *x, sx_tensor *w, sx_tensor *s, int up, bool demod, float dgain)
+/* The batched modulated conv without its demodulation: conv(x * s[:, :, None,
+ * None], w), or for up = 2 the stride-2 transposed conv and the FIR. */
+static sx_tensor *modconv_raw(sx_tensor *x, sx_tensor *w, sx_tensor *s, int up)
 {
     const char *fn = "modulated_conv2d";
     char s1[96], s2[96], s3[96];
@@ -141,37 +141,50 @@ static sx_tensor *modconv(sx_tensor *x, sx_tensor *w, sx_tensor *s, int up, bool
         return NULL;
     }
     int64_t k = w->shape[2];
-    sx_tensor *t[8] = {0};
+    sx_tensor *t[3] = {0};
     sx_tensor *y = NULL;
     /* x * s[:, :, None, None], one conv with the shared weight */
-    bool ok = (t[1] = scale_channels(x, s)) != NULL;
+    bool ok = (t[0] = scale_channels(x, s)) != NULL;
     if (ok && up == 1) {
         sx_conv2d_opts o = {.padding = {(int)(k / 2), (int)(k / 2)}};
-        ok = (y = sx_conv2d(t[1], w, NULL, &o)) != NULL;
+        y = sx_conv2d(t[0], w, NULL, &o);
     } else if (ok) {
         /* stride-2 transposed conv (output 2H + k - 2), then the FIR with gain 4
          * and the paddings of stylegan2-ada's conv2d_resample: 2H out */
         sx_conv2d_opts o = {.stride = {2, 2}};
         int p0 = (int)(k / 2 + 2 - (k - 1)), p1 = (int)(k / 2 + 1 - (k - 2));
-        ok = (t[2] = sx_transpose(w, 0, 1)) && (t[3] = sx_conv_transpose2d(t[1], t[2], NULL, &o)) &&
-             (y = sg_fir_apply(t[3], 4.0f, 1, 1, p0, p1));
+        if ((t[1] = sx_transpose(w, 0, 1)) && (t[2] = sx_conv_transpose2d(t[0], t[1], NULL, &o)))
+            y = sg_fir_apply(t[2], 4.0f, 1, 1, p0, p1);
     }
-    if (ok && demod) {
-        /* d = rsqrt(s^2 @ sum_k(w^2)^T + 1e-8): [N, Cout] */
-        int dims[2] = {2, 3};
-        sx_tensor *d = NULL;
-        ok = (t[4] = sx_square(w)) && sg_step(&t[4], sx_sum(t[4], 2, dims, false)) &&
-             sg_step(&t[4], sx_transpose(t[4], 0, 1)) && (t[5] = sx_square(s)) &&
-             (t[6] = sx_matmul(t[5], t[4])) && (t[7] = sx_add_scalar(t[6], 1e-8f)) && (d = sx_rsqrt(t[7]));
-        if (ok && dgain != 1.0f) ok = sg_step(&d, sx_mul_scalar(d, dgain));
-        if (ok) ok = sg_step(&y, scale_channels(y, d));
-        sx_tensor_free(d);
-    }
-    sg_free_all(8, t);
-    if (!ok) {
+    sg_free_all(3, t);
+    return y;
+}
+
+/* The demodulation coefficients times dgain (the folded activation gain):
+ * d = rsqrt(s^2 @ sum_k(w^2)^T + 1e-8) * dgain, [N, Cout]. */
+static sx_tensor *demod_coefs(sx_tensor *w, sx_tensor *s, float dgain)
+{
+    int dims[2] = {2, 3};
+    sx_tensor *t[4] = {0}, *d = NULL;
+    bool ok = (t[0] = sx_square(w)) && sg_step(&t[0], sx_sum(t[0], 2, dims, false)) &&
+              sg_step(&t[0], sx_transpose(t[0], 0, 1)) && (t[1] = sx_square(s)) && (t[2] = sx_matmul(t[1], t[0])) &&
+              (t[3] = sx_add_scalar(t[2], 1e-8f)) && (d = sx_rsqrt(t[3]));
+    if (ok && dgain != 1.0f) sg_step(&d, sx_mul_scalar(d, dgain));
+    sg_free_all(4, t);
+    return d;
+}
+
+/* The batched modulated conv, demodulated by demod_coefs(w, s, dgain). */
+static sx_tensor *modconv(sx_tensor *x, sx_tensor *w, sx_tensor *s, int up, bool demod, float dgain)
+{
+    sx_tensor *y = modconv_raw(x, w, s, up);
+    if (!y || !demod) return y;
+    sx_tensor *d = demod_coefs(w, s, dgain);
+    if (!d || !sg_step(&y, scale_channels(y, d))) {
         sx_tensor_free(y);
-        return NULL;
+        y = NULL;
     }
+    sx_tensor_free(d);
     return y;
 }
 
@@ -194,20 +207,84 @@ static sx_tensor *unplanes(sx_tensor *y3, const sx_tensor *like)
     return sx_reshape(y3, 4, (int64_t[]){y3->shape[0], y3->shape[1], like->shape[2], like->shape[3]});
 }
 
+/* The layer's epilogue lrelu(y * d[n, c] + nz[n, 0, :] + b[c]) in one pass
+ * over y (batch sizes 1 broadcast), for when nothing is recorded: the same
+ * float operations in the same order as the op chain of synthesis_layer, so
+ * the same bits, without three intermediate activations. y [Ny, C, HW],
+ * d [Nd, C], nz [Nn, 1, HW], b [C, 1], all contiguous. */
+struct epilogue_ctx {
+    const float *y, *d, *nz, *b;
+    float *o;
+    int64_t C, HW, sy, sd, sn; /* per-image strides of y, d, nz (0 when broadcast) */
+};
+
+static void epilogue_rows(void *vctx, int64_t begin, int64_t end, int thread)
+{
+    (void)thread;
+    const struct epilogue_ctx *e = vctx;
+    for (int64_t r = begin; r < end; r++) {
+        int64_t n = r / e->C, c = r % e->C;
+        const float *y = e->y + n * e->sy + c * e->HW, *nz = e->nz + n * e->sn;
+        float dc = e->d[n * e->sd + c], bc = e->b[c], *o = e->o + r * e->HW;
+        for (int64_t i = 0; i < e->HW; i++) {
+            float v = y[i] * dc;
+            v = v + nz[i];
+            v = v + bc;
+            o[i] = v > 0 ? v : v * SG_LRELU_SLOPE;
+        }
+    }
+}
+
+static sx_tensor *epilogue_fused(sx_tensor *y3, sx_tensor *d, sx_tensor *nz, sx_tensor *b)
+{
+    int64_t Ny = y3->shape[0], Nd = d->shape[0], Nn = nz->shape[0], C = y3->shape[1], HW = y3->shape[2];
+    int64_t N = Ny > Nd ? Ny : Nd;
+    N = N > Nn ? N : Nn;
+    sx_tensor *o = sx_tensor_empty(3, (int64_t[]){N, C, HW});
+    if (!o) return NULL;
+    struct epilogue_ctx e = {.y = sx_tensor_data(y3), .d = sx_tensor_data(d), .nz = sx_tensor_data(nz),
+                             .b = sx_tensor_data(b), .o = sx_tensor_data(o), .C = C, .HW = HW,
+                             .sy = Ny > 1 ? C * HW : 0, .sd = Nd > 1 ? C : 0, .sn = Nn > 1 ? HW : 0};
+    sx_parallel_for(N * C, 32768 / (HW > 0 ? HW : 1) + 1, epilogue_rows, &e);
+    return o;
+}
+
+static bool epilogue_fusable(sx_tensor *y3, sx_tensor *d, sx_tensor *nz, sx_tensor *b)
+{
+    sx_tensor *in[4] = {y3, d, nz, b};
+    if (sx_needs_record(4, in)) return false;
+    for (int i = 0; i < 4; i++)
+        if (!sx_tensor_is_contiguous(in[i])) return false;
+    int64_t N = y3->shape[0], C = y3->shape[1], HW = y3->shape[2];
+    bool batch_ok = (d->shape[0] == N || d->shape[0] == 1 || N == 1) &&
+                    (nz->shape[0] == N || nz->shape[0] == 1 || N == 1) &&
+                    (nz->shape[0] == d->shape[0] || nz->shape[0] == 1 || d->shape[0] == 1);
+    return batch_ok && d->ndim == 2 && d->shape[1] == C && nz->ndim == 3 && nz->shape[1] == 1 &&
+           nz->shape[2] == HW && b->ndim == 2 && b->shape[0] == C && b->shape[1] == 1;
+}
+
 /* Layer l on x: modconv, noise, bias, lrelu * sqrt 2. noise [N or 1, 1, r, r]. */
 static sx_tensor *synthesis_layer(const sx_module *L, sx_tensor *x, sx_tensor *s, sx_tensor *noise, int up)
 {
     sx_tensor *w = sg_param_scaled(L, "weight", 1.0f);
-    sx_tensor *y = w ? modconv(x, w, s, up, true, SG_SQRT2) : NULL;
-    sx_tensor *y3 = y ? planes(y) : NULL, *n3 = y3 ? planes(noise) : NULL;
+    sx_tensor *y = w ? modconv_raw(x, w, s, up) : NULL;
+    sx_tensor *d = y ? demod_coefs(w, s, SG_SQRT2) : NULL;
+    sx_tensor *y3 = d ? planes(y) : NULL, *n3 = y3 ? planes(noise) : NULL;
     sx_tensor *ns = n3 ? sg_param_scaled(L, "noise_strength", SG_SQRT2) : NULL;
     sx_tensor *nz = ns ? sx_mul(n3, ns) : NULL;
     sx_tensor *b = nz ? bias_col(L, SG_SQRT2) : NULL;
-    bool ok = b && sg_step(&y3, sx_add(y3, nz)) && sg_step(&y3, sx_add(y3, b)) &&
-              sg_step(&y3, sx_leaky_relu(y3, SG_LRELU_SLOPE));
+    bool ok = b != NULL;
+    if (ok && epilogue_fusable(y3, d, nz, b)) {
+        ok = sg_step(&y3, epilogue_fused(y3, d, nz, b));
+    } else if (ok) {
+        sx_tensor *d3 = sx_reshape(d, 3, (int64_t[]){d->shape[0], d->shape[1], 1});
+        ok = d3 && sg_step(&y3, sx_mul(y3, d3)) && sg_step(&y3, sx_add(y3, nz)) && sg_step(&y3, sx_add(y3, b)) &&
+             sg_step(&y3, sx_leaky_relu(y3, SG_LRELU_SLOPE));
+        sx_tensor_free(d3);
+    }
     sx_tensor *out = ok ? unplanes(y3, y) : NULL;
-    sx_tensor *tmp[] = {w, y, y3, n3, ns, nz, b};
-    sg_free_all(7, tmp);
+    sx_tensor *tmp[] = {w, y, d, y3, n3, ns, nz, b};
+    sg_free_all(8, tmp);
     return out;
 }
 

@@ -117,6 +117,27 @@ T.test("from styles and from the cache", function()
   T.eq(max_abs_diff(G:from_styles(back, {noise = noise}), img), 0, "styles_with_flat round trip")
 end)
 
+T.test("the fused epilogue without a graph gives the recorded path's bits", function()
+  sx.manual_seed(4)
+  local G = sx.models.Generator{n_classes = 2}
+  for name, t in pairs(G:named_parameters()) do
+    if name:find("noise_strength", 1, true) then t:fill(0.3) end
+    if name:find("bias", 1, true) and name:find("conv", 1, true) then t:assign(sx.randn(t:shape()):totable()) end
+  end
+  local N = 4
+  local lat = G:latent(G:mapping(sx.randn{N, 128}), sx.randn{N, 2}:softmax(2))
+  local noise, noise1 = G:noise(N), G:noise(1)
+  local lat1 = G:latent(G:mapping(sx.randn{1, 128}), sx.randn{1, 2}:softmax(2))
+  for _, case in ipairs{{lat, noise, "batch"}, {lat, noise1, "one noise for the batch"},
+      {lat1, noise, "one latent, a batch of noise"}} do
+    local recorded = G:synthesis(case[1], case[2])
+    T.ok(recorded:op_name() ~= "", "the parameters require grad, so this pass is recorded")
+    local fused = sx.no_grad(function() return G:synthesis(case[1], case[2]) end)
+    T.eq(fused:shape(), recorded:shape(), case[3])
+    T.eq(max_abs_diff(fused, recorded), 0, case[3] .. ": the same bits")
+  end
+end)
+
 T.test("parameters, config dispatch, functions", function()
   local G = sx.models.Generator{n_classes = 2}
   local named = G:named_parameters()
