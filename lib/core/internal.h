@@ -141,6 +141,11 @@ void sx_mem_note_free(size_t bytes);
  * OpenBLAS is kept at one thread; this pool is the only source of parallelism. */
 typedef void (*sx_range_fn)(void *ctx, int64_t begin, int64_t end, int thread);
 void sx_parallel_for(int64_t n, int64_t grain, sx_range_fn fn, void *ctx);
+
+/* n values of (float)sx_rng_normal() from the global stream, in order, the
+ * transcendental part over the pool (lib/core/rng.c). False when out of
+ * memory (nothing drawn then). */
+bool sx_rng_fill_normal(float *out, int64_t n);
 /* The median of v[0..n) (n >= 1; sorts v): of timed runs, in benchmarks too. */
 double sx_median(double *v, int n);
 /* The index of the pool thread running this code (0 = caller). */

@@ -306,8 +306,11 @@ sx_tensor *sx_tensor_rand(int ndim, const int64_t *shape)
 sx_tensor *sx_tensor_randn(int ndim, const int64_t *shape)
 {
     sx_tensor *t = sx_tensor_empty(ndim, shape);
-    if (t)
-        for (int64_t i = 0; i < t->storage->size; i++) t->storage->data[i] = (float)sx_rng_normal();
+    if (t && !sx_rng_fill_normal(t->storage->data, t->storage->size)) {
+        sx_fail(SX_ENOMEM, "randn: out of memory for the draws of %lld values", (long long)t->storage->size);
+        sx_tensor_free(t);
+        return NULL;
+    }
     return t;
 }
 

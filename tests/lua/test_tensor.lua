@@ -245,6 +245,17 @@ T.test("RNG reproducibility", function()
   T.eq(sx.rand{5}:totable(), u, "rng_set_state resumes the stream")
   sx.manual_seed(-5)
   T.eq(#sx.rng_get_state(), 4)
+  -- a large randn (drawn in chunks, its logs and cosines over the pool) is
+  -- the same stream as one value at a time, and leaves the stream where they do
+  local n = 70000
+  sx.manual_seed(9)
+  local big = sx.randn{n}
+  local after = sx.rand{2}:totable()
+  sx.manual_seed(9)
+  local one = {}
+  for i = 1, n do one[i] = sx.randn{1}:item() end
+  T.eq(T.max_abs_diff(big, sx.tensor(one)), 0, "randn{70000} = 70000 x randn{1}")
+  T.eq(sx.rand{2}:totable(), after, "and the stream continues the same")
 end)
 
 T.test("free and close", function()
